@@ -1,0 +1,50 @@
+# Every target sets up what it needs: a fresh clone needs only Python 3.11+, Java 17+ and Maven
+# (or a Docker engine, or a running broker named by KAFKA_BOOTSTRAP_SERVERS).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test unit lint fmt kafka-fetch kafka-up kafka-down clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed (set PYTHON=...)" if sys.version_info < (3, 11) else 0)'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install the package with its test extra
+
+test: $(STAMP) lint  ## lint, then the whole suite against a real broker (fetched and started if needed)
+	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \
+		$(PY) deploy/local/broker.py fetch >/dev/null; fi
+	$(PY) -m pytest
+
+unit: $(STAMP)  ## run only the unit tests (no broker)
+	$(PY) -m pytest tests/unit
+
+lint: $(STAMP)  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)  ## format the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+kafka-fetch: $(STAMP)  ## fetch the Kafka broker jars into .cache/ (Maven Central)
+	$(PY) deploy/local/broker.py fetch
+
+kafka-up: $(STAMP)  ## start a local broker; prints its bootstrap address
+	@$(PY) deploy/local/broker.py up
+
+kafka-down:  ## stop the local broker started by kafka-up
+	@$(PYTHON) deploy/local/broker.py down
+
+clean:  ## remove the venv, caches and local state (not the Kafka jar cache)
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,100 @@
+"""Segment messages <-> Avro records of `schemas/segment-message.avsc`, and Confluent framing.
+
+The envelope is typed; `properties`, `traits`, `context`, `integrations` and `extra` are JSON
+text, so any JSON value (big integers, floats, nulls, unicode, nesting) comes back exactly.
+`extra` carries every other top-level key, and any envelope key whose value is not of its typed
+form (an explicit `null`, a numeric `userId`), so `from_record(to_record(m)) == m` for every
+JSON object `m` with a valid `type`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "segment-message.avsc"
+MAGIC_BYTE = 0
+FRAME_HEADER = struct.Struct(">bI")
+FREEFORM_FIELDS = frozenset({"properties", "traits", "context", "integrations"})
+EXTRA_FIELD = "extra"
+_STRING_FIELDS = frozenset(
+    {
+        "messageId", "userId", "anonymousId", "event", "name", "category", "groupId",
+        "previousId", "timestamp", "sentAt", "receivedAt", "originalTimestamp", "channel",
+    }
+)  # fmt: skip
+_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+@cache
+def segment_schema(path: Path = SCHEMA_PATH) -> Any:
+    """The parsed Segment schema (parsed once: fastavro parsing is costly)."""
+    return fastavro.parse_schema(json.loads(path.read_text()))
+
+
+def _typed(key: str, value: Any) -> bool:
+    """Whether `value` fits the envelope field `key` (else it travels in `extra`)."""
+    if key in _STRING_FIELDS:
+        return isinstance(value, str)
+    if key in FREEFORM_FIELDS:
+        return isinstance(value, dict)
+    if key == "version":
+        return type(value) is int and _LONG_MIN <= value <= _LONG_MAX
+    return key == "type" and value in _TYPES
+
+
+def to_record(message: Mapping[str, Any]) -> dict[str, Any]:
+    """The Avro record for a Segment message; raises ValueError without a valid `type`."""
+    if message.get("type") not in _TYPES:
+        raise ValueError(f"type must be one of {sorted(_TYPES)}, not {message.get('type')!r}")
+    record: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in message.items():
+        if not _typed(key, value):
+            extra[key] = value
+        elif key in FREEFORM_FIELDS:
+            record[key] = _compact(value)
+        else:
+            record[key] = value
+    if extra:
+        record[EXTRA_FIELD] = _compact(extra)
+    return record
+
+
+def from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The Segment message for a decoded record (ours, or any record shaped like one)."""
+    message: dict[str, Any] = {}
+    extra: Any = None
+    for key, value in record.items():
+        if value is None:
+            continue
+        if key == EXTRA_FIELD and isinstance(value, str):
+            extra = json.loads(value)
+        elif key in FREEFORM_FIELDS and isinstance(value, str):
+            message[key] = json.loads(value)
+        else:
+            message[key] = value
+    if isinstance(extra, dict):
+        message.update(extra)
+    return message
+
+
+def encode(message: Mapping[str, Any], schema: Any = None) -> bytes:
+    """Avro body (no framing) of a Segment message."""
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schema or segment_schema(), to_record(message))
+    return out.getvalue()
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    """Confluent wire format: magic byte 0, 4-byte big-endian schema id, Avro body."""
+    return FRAME_HEADER.pack(MAGIC_BYTE, schema_id) + body

@@ -1,0 +1,114 @@
+"""Record value bytes -> Segment message (a dict), or `Rejected` with a reason code.
+
+Three encodings, chosen by `value_format`; a value whose first non-blank byte is `{` is read as
+JSON in every mode (neither framing can start with it):
+- `confluent`: magic byte 0, 4-byte big-endian schema id, Avro body; the writer schema comes from
+  the schema registry (cached by id) or, with no registry, is the local schema for every id;
+- `avro`: a bare Avro body written with the local schema;
+- `json`: JSON only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+import fastavro
+
+from consumer import avro_codec
+from consumer.errors import Rejected
+
+ValueFormat = Literal["confluent", "avro", "json"]
+VALUE_FORMATS: tuple[ValueFormat, ...] = ("confluent", "avro", "json")
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+_BLANK = b" \t\r\n"
+
+SchemaLookup = Callable[[int], str]
+"""Returns the writer schema text for a schema id; raises `Rejected` if the id is unknown and
+`Unavailable` if the registry cannot be reached."""
+
+
+class Decoder:
+    """Decodes record values; parses each writer schema once and keeps it by id."""
+
+    def __init__(
+        self,
+        *,
+        value_format: ValueFormat = "confluent",
+        lookup: SchemaLookup | None = None,
+        local_schema: Any = None,
+        schemas_by_id: dict[int, Any] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        self._format = value_format
+        self._lookup = lookup
+        self._local = local_schema if local_schema is not None else avro_codec.segment_schema()
+        self._by_id: dict[int, Any] = dict(schemas_by_id or {})
+        self._max = max_message_bytes
+
+    def decode(self, value: bytes | None) -> Any:
+        """The decoded JSON-like value (usually a dict; the message checks come next)."""
+        if not value:
+            raise Rejected("decode.empty", "The record has no value.")
+        if len(value) > self._max:
+            raise Rejected(
+                "decode.too_large",
+                f"The record value has {len(value)} bytes, over max_message_bytes={self._max}.",
+            )
+        if value.lstrip(_BLANK)[:1] == b"{":
+            return _json(value)
+        if self._format == "json":
+            raise Rejected("decode.not_json", "The record value is not a JSON object.")
+        if self._format == "avro":
+            return _avro(memoryview(value), self._local)
+        if value[0] != avro_codec.MAGIC_BYTE or len(value) < avro_codec.FRAME_HEADER.size:
+            raise Rejected(
+                "decode.bad_magic_byte",
+                f"The record value starts with byte {value[0]:#04x}, not the Confluent magic "
+                "byte 0x00 (set kafka.value_format if the topic holds another encoding).",
+            )
+        _, schema_id = avro_codec.FRAME_HEADER.unpack_from(value)
+        body = memoryview(value)[avro_codec.FRAME_HEADER.size :]
+        return _avro(body, self._writer_schema(schema_id))
+
+    def _writer_schema(self, schema_id: int) -> Any:
+        schema = self._by_id.get(schema_id)
+        if schema is None:
+            if self._lookup is None:
+                return self._local
+            text = self._lookup(schema_id)
+            try:
+                schema = fastavro.parse_schema(json.loads(text))
+            except Exception as exc:  # any parse failure means the same thing here
+                raise Rejected(
+                    "decode.bad_schema", f"Schema id {schema_id} is not a usable Avro schema: {exc}"
+                ) from exc
+            self._by_id[schema_id] = schema
+        return schema
+
+
+def _json(value: bytes) -> Any:
+    try:
+        return json.loads(value)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected("decode.invalid_json", f"The record value is not valid JSON: {exc}") from exc
+
+
+def _avro(body: memoryview, schema: Any) -> Any:
+    stream = io.BytesIO(body)
+    try:
+        record = fastavro.schemaless_reader(stream, schema, None)
+    except (EOFError, StopIteration) as exc:
+        raise Rejected("decode.truncated", "The Avro body ends before the record does.") from exc
+    except Exception as exc:  # fastavro signals bad bytes with assorted built-in errors
+        raise Rejected("decode.malformed_avro", f"The Avro body is malformed: {exc!r}") from exc
+    if stream.tell() != len(body):
+        raise Rejected(
+            "decode.malformed_avro",
+            f"The Avro body has {len(body) - stream.tell()} bytes after the record.",
+        )
+    if not isinstance(record, dict):
+        raise Rejected("decode.not_an_object", "The Avro value is not a record.")
+    return avro_codec.from_record(record)

@@ -1,0 +1,272 @@
+"""A single-node Apache Kafka 4.x broker (KRaft, combined broker and controller) on 127.0.0.1.
+
+The jars come from Maven Central through `deploy/local/kafka/pom.xml` and are cached in
+`.cache/kafka/<version>/` (git-ignored), so only the first run on a machine downloads anything.
+The broker runs with `java -cp`, on free ports, and is ready when an AdminClient sees it: no
+sleeps. Used by `make kafka-up` / `make kafka-down`, the test suite, the demo and the benchmarks.
+
+    python deploy/local/broker.py fetch
+    python deploy/local/broker.py up [--state-dir .run/kafka]     # prints the bootstrap address
+    python deploy/local/broker.py down [--state-dir .run/kafka]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+LOG4J2 = Path(__file__).resolve().parent / "kafka" / "log4j2.properties"
+DEFAULT_STATE_DIR = ROOT / ".run" / "kafka"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+JVM_OPTS = ("-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+# Brokers started by this process, kept so that `stop` can reap them (and Python does not warn
+# about a live child whose Popen was collected).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be fetched, started or stopped; the message says why."""
+
+
+def kafka_version() -> str:
+    """The Kafka version pinned in the POM, so the cache folder follows the POM."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(POM).getroot().find("m:properties/m:kafka.version", ns)
+    if node is None or not node.text:
+        raise BrokerError(f"{POM} does not set <kafka.version>.")
+    return node.text.strip()
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("MIK_CACHE_DIR", ROOT / ".cache"))
+    return base / "kafka" / kafka_version()
+
+
+def _require(tool: str, why: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BrokerError(
+            f"The local Kafka broker needs `{tool}` on PATH ({why}); install it, "
+            "or set KAFKA_BOOTSTRAP_SERVERS to a running broker."
+        )
+    return path
+
+
+def fetch() -> Path:
+    """Resolve the broker's jars with Maven unless they are cached; return the jar folder."""
+    libs = cache_dir() / "libs"
+    marker = cache_dir() / ".complete"
+    if marker.exists():
+        return libs
+    mvn = _require("mvn", "to fetch the Kafka jars from Maven Central")
+    tmp = cache_dir() / "libs.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise BrokerError("Maven could not fetch the Kafka jars: " + " | ".join(tail))
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    marker.touch()
+    return libs
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _cluster_id() -> str:
+    """A Kafka `Uuid` in its text form (URL-safe base64 of 16 bytes, no padding)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _server_properties(data: Path, port: int, controller_port: int) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=6",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Broker:
+    """A running local broker: where to reach it and how to stop it."""
+
+    bootstrap: str
+    pid: int
+    state_dir: Path
+
+    def stop(self) -> None:
+        stop(self.state_dir)
+
+
+def _java_cmd(libs: Path, main: str, *args: str) -> list[str]:
+    java = _require("java", "Java 17 or newer runs the Kafka broker")
+    return [
+        java, *JVM_OPTS, f"-Dlog4j2.configurationFile={LOG4J2}",
+        "-cp", str(libs / "*"), main, *args,
+    ]  # fmt: skip
+
+
+def _wait_ready(bootstrap: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    from confluent_kafka.admin import AdminClient  # the venv has it; fetch/down do not need it
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(
+                f"The Kafka broker exited with status {proc.returncode} while starting; "
+                f"see {log}: {_tail(log)}"
+            )
+        try:
+            if admin.list_topics(timeout=1).brokers:
+                return
+        except Exception:  # not up yet; the deadline bounds the loop
+            pass
+    proc.kill()
+    raise BrokerError(f"The Kafka broker was not ready within {START_TIMEOUT_S:.0f} s; see {log}.")
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
+    """Format a fresh log directory and start the broker; return once it answers."""
+    if (state_dir / "pid").exists():
+        stop(state_dir)
+    libs = fetch()
+    shutil.rmtree(state_dir, ignore_errors=True)
+    (state_dir / "data").mkdir(parents=True)
+    port, controller_port = _free_port(), _free_port()
+    props = state_dir / "server.properties"
+    props.write_text(_server_properties(state_dir / "data", port, controller_port))
+    log = state_dir / "broker.log"
+    fmt = _java_cmd(
+        libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)
+    )
+    done = subprocess.run(fmt, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BrokerError(f"Formatting the Kafka log directory failed: {done.stderr.strip()}")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _java_cmd(libs, "kafka.Kafka", str(props)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    (state_dir / "pid").write_text(str(proc.pid))
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        _wait_ready(bootstrap, proc, log)
+    except BaseException:
+        stop(state_dir)
+        raise
+    (state_dir / "bootstrap").write_text(bootstrap)
+    return Broker(bootstrap=bootstrap, pid=proc.pid, state_dir=state_dir)
+
+
+def _alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
+    """Stop the broker recorded in `state_dir` by its PID: SIGTERM, then SIGKILL."""
+    pid_file = state_dir / "pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+    _CHILDREN.pop(pid, None)
+    pid_file.unlink()
+    (state_dir / "bootstrap").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("command", choices=["fetch", "up", "down"])
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(fetch())
+        elif args.command == "up":
+            started = time.monotonic()
+            broker = start(args.state_dir)
+            print(broker.bootstrap)
+            print(
+                f"kafka: ready in {time.monotonic() - started:.1f} s (pid {broker.pid}); "
+                f"stop it with `make kafka-down`",
+                file=sys.stderr,
+            )
+        else:
+            stop(args.state_dir)
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
