@@ -1,0 +1,380 @@
+"""TOML file + environment -> one frozen, typed `Settings`, validated once at start-up.
+
+Secrets come from the environment through `${VAR}` in any string value (`$$` is a literal `$`);
+`MIK__SECTION__KEY=value` overrides a scalar of a top-level table (the value is read as TOML when
+it parses, else as text). Every problem is reported as one `ConfigError` sentence naming the
+setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from consumer import movableink
+from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
+from consumer.errors import ConfigError
+from consumer.mapping import MappingError, compile_mapping
+from consumer.movableink import DeadLetterPolicy, Destination, Secret, Subscription
+from consumer.signals import SignalsPolicy
+from consumer.triggers import TriggerSyntaxError, parse
+
+ENV_PREFIX = "MIK__"
+_ENV_REF = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+T = TypeVar("T")
+
+
+def duration(value: Any, where: str) -> float:
+    """Seconds from a number or a text such as `250ms`, `10s`, `5m`, `4h`, `30d`."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(f"{where} must be a duration such as 10s, 5m, 4h or 30d, not {value!r}.")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _duration_field(default: float | None) -> Any:
+    return field(default=default, metadata={"parse": duration})
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    topics: tuple[str, ...]
+    group_id: str = "movableink-consumer"
+    value_format: ValueFormat = "confluent"
+    avro_schema: str = ""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    dead_letter_topic: str = "{topic}.dlq"
+    create_dead_letter_topic: bool = True
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    url: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryTable:
+    """`[delivery]`: how requests are made, retried and bounded (every destination alike)."""
+
+    max_in_flight: int = 256
+    timeout: float = _duration_field(10.0)
+    retry_window: float = _duration_field(4 * 3600.0)
+    max_attempts: int = 0
+    backoff_base: float = _duration_field(0.5)
+    backoff_cap: float = _duration_field(60.0)
+    circuit_threshold: int = 10
+    probe_interval: float = _duration_field(1.0)
+    max_probe_interval: float = _duration_field(30.0)
+    max_buffered: int = 10_000
+    commit_interval: float = _duration_field(5.0)
+    revoke_timeout: float = _duration_field(10.0)
+    shutdown_grace: float = _duration_field(25.0)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the Prometheus and health endpoint (`port = 0` turns it off)."""
+
+    host: str = "0.0.0.0"
+    port: int = 9464
+
+
+@dataclass(frozen=True)
+class DestinationTable:
+    """The raw `[[destinations]]` table, before its mappings are compiled."""
+
+    name: str
+    movable_ink_url: str
+    username: str = ""
+    password: Secret = Secret("")
+    apiKey: Secret = Secret("")  # noqa: N815 - Segment's setting name
+    signals: SignalsPolicy = "enforce"
+    max_event_age: float | None = _duration_field(None)
+    on_dead_letter: DeadLetterPolicy = "continue"
+    mappings: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class MappingTable:
+    name: str
+    subscribe: str = movableink.PRESET_SUBSCRIBE
+    data: Any = field(default_factory=lambda: dict(movableink.PRESET_DATA))
+    headers: Any = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: KafkaSettings
+    destinations: tuple[Destination, ...]
+    schema_registry: RegistrySettings | None = None
+    delivery: DeliveryTable = DeliveryTable()
+    metrics: MetricsSettings = MetricsSettings()
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, interpolate and validate the configuration file."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the configuration file {path}: {exc.strerror}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The configuration file {path} is not valid TOML: {exc}.") from exc
+    return parse_settings(_apply_overrides(raw, env), env)
+
+
+def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Validate an already-parsed TOML document."""
+    data = _interpolate(raw, "", environ)
+    _no_unknown(data, {"kafka", "schema_registry", "delivery", "metrics", "destinations"}, "")
+    kafka = _build(KafkaSettings, _table(data, "kafka"), "kafka")
+    if not kafka.topics:
+        raise ConfigError("kafka.topics must name at least one topic.")
+    if "{topic}" not in kafka.dead_letter_topic and len(kafka.topics) > 1:
+        raise ConfigError(
+            "kafka.dead_letter_topic must contain {topic} when several topics are consumed."
+        )
+    registry = None
+    if "schema_registry" in data:
+        registry = _build(RegistrySettings, _table(data, "schema_registry"), "schema_registry")
+    tables = data.get("destinations")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError("At least one [[destinations]] table is required.")
+    destinations = tuple(_destination(t, i) for i, t in enumerate(tables))
+    names = [d.name for d in destinations]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Destination names must be unique: {names}.")
+    delivery = _build(DeliveryTable, _table(data, "delivery"), "delivery")
+    for name in ("max_in_flight", "max_buffered", "circuit_threshold"):
+        if getattr(delivery, name) < 1:
+            raise ConfigError(f"delivery.{name} must be at least 1.")
+    if 0 < delivery.max_attempts <= delivery.circuit_threshold:
+        raise ConfigError(
+            "delivery.circuit_threshold must be below delivery.max_attempts, or an outage "
+            "could dead-letter events before it is detected."
+        )
+    return Settings(
+        kafka=kafka,
+        destinations=destinations,
+        schema_registry=registry,
+        delivery=delivery,
+        metrics=_build(MetricsSettings, _table(data, "metrics"), "metrics"),
+    )
+
+
+def _apply_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"{name} must have the form {ENV_PREFIX}SECTION__KEY.")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        raw.setdefault(parts[0], {})[parts[1]] = value
+    return raw
+
+
+def _interpolate(value: Any, where: str, environ: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            var = match.group(2)
+            if var is None:
+                return "$"
+            if var not in environ:
+                raise ConfigError(f"{where} refers to ${{{var}}}, which is not set.")
+            return environ[var]
+
+        return _ENV_REF.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, _join(where, k), environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", environ) for i, v in enumerate(value)]
+    return value
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    table = data.get(key, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key} must be a table ([{key}]).")
+    return table
+
+
+def _no_unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {_join(where, close[0])}?)" if close else ""
+            raise ConfigError(f"Unknown setting {_join(where, key)}{hint}.")
+
+
+# -- typed building ------------------------------------------------------------------------
+
+
+def _build(cls: type[T], table: Mapping[str, Any], where: str) -> T:
+    """An instance of the settings dataclass `cls`, every value checked against its type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    _no_unknown(table, set(fields), where)
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if not spec.init:
+            continue
+        path = _join(where, name)
+        if name not in table:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{path} is required.")
+            continue
+        parse_fn = spec.metadata.get("parse")
+        raw = table[name]
+        values[name] = parse_fn(raw, path) if parse_fn else _check(raw, hints[name], path)
+    return cls(**values)
+
+
+def _describe(kind: Any) -> str:
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(kind))
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+    return names.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _check(value: Any, kind: Any, where: str) -> Any:
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(kind) if a is not type(None)]
+        return _check(value, options[0], where)
+    if origin is Literal:
+        if value not in get_args(kind):
+            raise ConfigError(f"{where} must be {_describe(kind)}, not {value!r}.")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list.")
+        item = get_args(kind)[0]
+        return tuple(_check(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table.")
+        return dict(value)
+    if kind is Any:
+        return value
+    if kind is Secret:
+        return Secret(_check(value, str, where))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be {_describe(kind)}, not {value!r}.")
+    return value
+
+
+# -- destinations --------------------------------------------------------------------------
+
+
+def _destination(raw: Any, index: int) -> Destination:
+    where = f"destinations[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table ([[destinations]]).")
+    table = _build(DestinationTable, raw, where)
+    where = f"destinations.{table.name}"
+    if not _NAME.match(table.name):
+        raise ConfigError(f"{where}.name must be letters, digits, '.', '_' or '-' (1-63).")
+    _check_url(table.movable_ink_url, f"{where}.movable_ink_url")
+    username, password = table.username, table.password
+    if table.apiKey.reveal():
+        if username or password.reveal():
+            raise ConfigError(f"{where} sets apiKey and username/password: choose one.")
+        username, password = table.apiKey.reveal(), Secret("")
+    elif not username or not password.reveal():
+        raise ConfigError(f"{where} needs username and password (or the legacy apiKey).")
+    mappings = table.mappings or ({"name": movableink.PRESET_NAME},)
+    if len(mappings) > movableink.MAX_MAPPINGS:
+        raise ConfigError(f"{where} has {len(mappings)} mappings; at most 50 are allowed.")
+    subscriptions = tuple(
+        s for i, m in enumerate(mappings) if (s := _subscription(m, f"{where}.mappings[{i}]"))
+    )
+    names = [s.name for s in subscriptions]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}.mappings names must be unique: {names}.")
+    return Destination(
+        name=table.name,
+        movable_ink_url=table.movable_ink_url,
+        username=username,
+        password=password,
+        subscriptions=subscriptions,
+        signals=table.signals,
+        max_event_age_s=table.max_event_age,
+        on_dead_letter=table.on_dead_letter,
+    )
+
+
+def _check_url(url: str, where: str) -> None:
+    if not re.match(r"^https?://[^/\s]+/\S*[^/\s]$", url):
+        raise ConfigError(
+            f"{where} must be the full http(s) endpoint ending in your key, "
+            f"such as https://collector.movableink-dmz.com/behavioral/KEY; got "
+            f"{movableink.mask_url(url)!r}."
+        )
+
+
+def _subscription(raw: Any, where: str) -> Subscription | None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table ([[destinations.mappings]]).")
+    table = _build(MappingTable, raw, where)
+    where = f"{where.rpartition('[')[0]}.{table.name!r}"
+    if not table.enabled:
+        return None
+    try:
+        trigger = parse(table.subscribe)
+    except TriggerSyntaxError as exc:
+        raise ConfigError(f"{where}.subscribe is not a valid trigger: {exc}") from exc
+    try:
+        data = compile_mapping(table.data, name=f"{where}.data")
+        headers = (
+            None
+            if table.headers is None
+            else compile_mapping(table.headers, name=f"{where}.headers")
+        )
+    except MappingError as exc:
+        raise ConfigError(str(exc)) from exc
+    if table.headers is not None:
+        _check_literal_headers(table.headers, f"{where}.headers")
+    return Subscription(name=table.name, trigger=trigger, data=data, headers=headers)
+
+
+def _check_literal_headers(headers: Any, where: str) -> None:
+    """Header names, and values known at start-up, must be sendable ASCII."""
+    if not isinstance(headers, dict):
+        raise ConfigError(f"{where} must be a table of header names to values.")
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ConfigError(f"{where} has an invalid header name {name!r}.")
+        if isinstance(value, str) and not value.isascii():
+            raise ConfigError(f"{where}.{name} must be ASCII text.")

@@ -1,0 +1,47 @@
+"""Writer schemas by id from a Confluent-API schema registry, with its errors translated.
+
+An unknown id is the record's fault (dead letter); anything else (network, auth, 5xx) is the
+registry's, so the record is retried later rather than dead-lettered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from consumer.config import RegistrySettings
+from consumer.decode import SchemaLookup
+from consumer.errors import Rejected, Unavailable
+
+NOT_FOUND = 404
+
+
+def registry_lookup(settings: RegistrySettings) -> SchemaLookup:
+    """A `SchemaLookup` backed by confluent-kafka's `SchemaRegistryClient`."""
+    client = SchemaRegistryClient({**settings.properties, "url": settings.url})
+
+    def lookup(schema_id: int) -> str:
+        try:
+            schema: Any = client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == NOT_FOUND:
+                raise Rejected(
+                    "decode.unknown_schema_id", f"The schema registry has no schema id {schema_id}."
+                ) from exc
+            raise Unavailable(
+                f"The schema registry answered {exc.http_status_code} for schema id {schema_id}."
+            ) from exc
+        except Exception as exc:  # the client raises its HTTP library's errors as they come
+            raise Unavailable(
+                f"The schema registry cannot be reached: {type(exc).__name__}."
+            ) from exc
+        if schema.schema_type not in (None, "AVRO"):
+            raise Rejected(
+                "decode.bad_schema", f"Schema id {schema_id} is {schema.schema_type}, not Avro."
+            )
+        text: str = schema.schema_str
+        return text
+
+    return lookup

@@ -1,0 +1,74 @@
+"""Movable Ink's Signals requirements for ecommerce events (spec section 5).
+
+Each failed rule has its own reason code, so an operator can see at a glance which field a
+source forgets. Number-like strings count as numbers for `total` and `price`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+SignalsPolicy = Literal["enforce", "warn", "off"]
+POLICIES: tuple[SignalsPolicy, ...] = ("enforce", "warn", "off")
+_PRODUCT_EVENTS = {"Product Viewed": "product_viewed", "Product Added": "product_added"}
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and not isinstance(value, dict | list)
+
+
+def _numeric(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, str) and value.strip():
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def _has_product_id(item: Mapping[str, Any]) -> bool:
+    return _present(item.get("sku")) or _present(item.get("product_id"))
+
+
+def _number_rule(prefix: str, field: str, value: Any) -> list[str]:
+    if value is None or value == "":
+        return [f"{prefix}.{field}_missing"]
+    return [] if _numeric(value) else [f"{prefix}.{field}_invalid"]
+
+
+def violations(message: Mapping[str, Any]) -> list[str]:
+    """The reason codes of every Signals rule the message fails; empty when it passes."""
+    if message.get("type") != "track":
+        return []
+    name = message.get("event")
+    props = message.get("properties")
+    props = props if isinstance(props, dict) else {}
+    if name in _PRODUCT_EVENTS:
+        prefix = f"signals.{_PRODUCT_EVENTS[name]}"
+        failed = [] if _has_product_id(props) else [f"{prefix}.product_id_missing"]
+        url = props.get("url")
+        if not (isinstance(url, str) and url):
+            failed.append(f"{prefix}.url_missing")
+        return failed
+    if name != "Order Completed":
+        return []
+    prefix = "signals.order_completed"
+    failed = _number_rule(prefix, "total", props.get("total"))
+    products = props.get("products")
+    if not isinstance(products, list) or not products:
+        return [*failed, f"{prefix}.products_missing"]
+    items = [p if isinstance(p, dict) else {} for p in products]
+    if not all(_has_product_id(item) for item in items):
+        failed.append(f"{prefix}.product_id_missing")
+    for item in items:
+        price = _number_rule(prefix, "price", item.get("price"))
+        if price:
+            failed.extend(price)
+            break
+    return failed

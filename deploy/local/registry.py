@@ -1,0 +1,352 @@
+"""A local Apicurio Registry 3.x on 127.0.0.1, serving the Confluent Schema Registry REST API.
+
+The server is Apicurio's ready-built Quarkus application, the `all` tar.gz of
+`io.apicurio:apicurio-registry-app` on Maven Central, fetched through
+`deploy/local/registry/pom.xml` and unpacked into `.cache/registry/<version>/` (git-ignored), so
+only the first run on a machine downloads anything (about 110 MB). It keeps its schemas in an
+in-memory H2 database: every start is empty. It runs with `java -jar` on free ports and is ready
+when its Confluent-compatible API answers: no sleeps. Clients take `Registry.url`, the
+Confluent-compatible base URL (`http://127.0.0.1:PORT/apis/ccompat/v7`), as their
+`schema.registry.url`.
+
+Apicurio 3.0.x runs on Java 17; 3.1 and later need Java 21: the JDK is chosen from JAVA_HOME,
+`java` on PATH and the JDKs under /usr/lib/jvm, the first one new enough.
+
+    python deploy/local/registry.py fetch
+    python deploy/local/registry.py up [--state-dir .run/registry]     # prints the URL
+    python deploy/local/registry.py down [--state-dir .run/registry]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+POM = Path(__file__).resolve().parent / "registry" / "pom.xml"
+DEFAULT_STATE_DIR = ROOT / ".run" / "registry"
+JVM_ROOT = Path("/usr/lib/jvm")
+CCOMPAT_PATH = "/apis/ccompat/v7"
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 30.0
+JVM_OPTS = (
+    "-Xms64m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",  # a short-lived test server: start fast rather than peak fast
+    "-Djava.awt.headless=true",
+)
+
+
+class RegistryError(RuntimeError):
+    """The local registry could not be fetched, started or stopped; the message says why."""
+
+
+def apicurio_version() -> str:
+    """The Apicurio version pinned in the POM, so the cache folder follows the POM."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(POM).getroot().find("m:properties/m:apicurio.version", ns)
+    if node is None or not node.text:
+        raise RegistryError(f"{POM} does not set <apicurio.version>.")
+    return node.text.strip()
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("MIK_CACHE_DIR", ROOT / ".cache"))
+    return base / "registry" / apicurio_version()
+
+
+def _require(tool: str, why: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise RegistryError(
+            f"The local schema registry needs `{tool}` on PATH ({why}); install it, "
+            "or set SCHEMA_REGISTRY_URL to a running registry."
+        )
+    return path
+
+
+def _launcher(app: Path) -> Path:
+    """The jar to run: `quarkus-run.jar` (fast-jar, 3.1+) or `*-runner.jar` (legacy-jar, 3.0)."""
+    fast = app / "quarkus-run.jar"
+    if fast.is_file():
+        return fast
+    runners = sorted(app.glob("*-runner.jar"))
+    if len(runners) != 1:
+        raise RegistryError(f"{app} holds no single Quarkus launcher jar; delete it and refetch.")
+    return runners[0]
+
+
+def _class_release(app: Path) -> int:
+    """The newest Java release Apicurio's own jars were compiled for (class file major - 44).
+
+    Its client-side modules target older releases than the server, so every jar is read."""
+    releases = []
+    for jar in sorted(app.rglob("*apicurio-registry-*.jar")):
+        with zipfile.ZipFile(jar) as zf:
+            name = next(
+                (n for n in zf.namelist() if n.startswith("io/apicurio/") and n.endswith(".class")),
+                None,
+            )
+            if name is not None:
+                with zf.open(name) as f:
+                    releases.append(int.from_bytes(f.read(8)[6:8], "big") - 44)
+    if not releases:
+        raise RegistryError(f"No Apicurio Registry classes under {app}; delete it and refetch.")
+    return max(releases)
+
+
+def fetch() -> Path:
+    """Fetch and unpack the server with Maven unless it is cached; return its folder."""
+    cache = cache_dir()
+    app = cache / "app"
+    marker = cache / ".complete"
+    if marker.exists():
+        return app
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".lock").open("w") as lock:  # parallel test sessions fetch once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return app
+        mvn = _require("mvn", "to fetch Apicurio Registry from Maven Central")
+        download = cache / "download.partial"
+        unpacked = cache / "app.partial"
+        for stale in (download, unpacked):
+            shutil.rmtree(stale, ignore_errors=True)
+        cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy", f"-DoutputDirectory={download}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+            raise RegistryError("Maven could not fetch Apicurio Registry: " + " | ".join(tail))
+        try:
+            with tarfile.open(download / "apicurio-registry-app.tar.gz") as archive:
+                archive.extractall(unpacked, filter="data")
+        except (OSError, tarfile.TarError) as exc:
+            raise RegistryError(f"Unpacking the Apicurio Registry archive failed: {exc}") from exc
+        _launcher(unpacked)
+        (cache / "java-release").write_text(f"{_class_release(unpacked)}\n")
+        shutil.rmtree(app, ignore_errors=True)
+        unpacked.rename(app)
+        shutil.rmtree(download, ignore_errors=True)
+        marker.touch()
+    return app
+
+
+def _java_release(java: str) -> int | None:
+    try:
+        done = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', done.stderr)
+    if found is None:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def _java_candidates() -> list[str]:
+    seen: list[str] = []
+    home = os.environ.get("JAVA_HOME")
+    on_path = shutil.which("java")
+    listed = [str(p) for p in sorted(JVM_ROOT.glob("*/bin/java"))] if JVM_ROOT.is_dir() else []
+    for cand in [str(Path(home) / "bin" / "java") if home else None, on_path, *listed]:
+        if cand and os.access(cand, os.X_OK) and os.path.realpath(cand) not in seen:
+            seen.append(os.path.realpath(cand))
+    return seen
+
+
+def find_java(release: int) -> str:
+    """The first JDK (JAVA_HOME, PATH, /usr/lib/jvm) whose Java release is at least `release`."""
+    found: list[str] = []
+    for java in _java_candidates():
+        have = _java_release(java)
+        if have is not None and have >= release:
+            return java
+        found.append(f"{java} is Java {have if have is not None else '?'}")
+    if not found:
+        _require("java", f"Java {release} or newer runs Apicurio Registry {apicurio_version()}")
+    raise RegistryError(
+        f"Apicurio Registry {apicurio_version()} needs Java {release} or newer, but "
+        f"{'; '.join(found)}: install a newer JDK or point JAVA_HOME at one."
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A running local registry: its Confluent-compatible base URL and how to stop it."""
+
+    url: str
+    pid: int
+    state_dir: Path
+
+    def stop(self) -> None:
+        stop(self.state_dir)
+
+
+def _java_cmd(java: str, launcher: Path, state_dir: Path, port: int, mgmt_port: int) -> list[str]:
+    props = {
+        "quarkus.http.host": "127.0.0.1",
+        "quarkus.http.port": port,
+        # 3.1+ builds in a management interface, by default on 0.0.0.0:9000: keep it local and free.
+        "quarkus.management.host": "127.0.0.1",
+        "quarkus.management.port": mgmt_port,
+        "apicurio.storage.kind": "sql",
+        "apicurio.storage.sql.kind": "h2",
+        "apicurio.datasource.url": "jdbc:h2:mem:registry",
+        "apicurio.storage.snapshot.location": state_dir,
+        # Confluent's API lets clients delete subjects and versions; Apicurio 3 forbids it unless
+        # told, and tests clean up after themselves.
+        "apicurio.rest.deletion.group.enabled": "true",
+        "apicurio.rest.deletion.artifact.enabled": "true",
+        "apicurio.rest.deletion.artifact-version.enabled": "true",
+    }
+    return [java, *JVM_OPTS, *(f"-D{k}={v}" for k, v in props.items()), "-jar", str(launcher)]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/subjects", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if _answers(url):
+            return
+        try:
+            proc.wait(timeout=0.1)  # a poll interval that also notices an early exit
+        except subprocess.TimeoutExpired:
+            continue
+        raise RegistryError(
+            f"Apicurio Registry exited with status {proc.returncode} while starting; "
+            f"see {log}: {_tail(log)}"
+        )
+    raise RegistryError(
+        f"Apicurio Registry was not ready within {START_TIMEOUT_S:.0f} s; see {log}."
+    )
+
+
+def _tail(log: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(state_dir: Path = DEFAULT_STATE_DIR) -> Registry:
+    """Start an empty registry; return once its Confluent-compatible API answers."""
+    if (state_dir / "pid").exists():
+        stop(state_dir)
+    app = fetch()
+    java = find_java(int((cache_dir() / "java-release").read_text()))
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
+    port, mgmt_port = _free_port(), _free_port()
+    log = state_dir / "registry.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _java_cmd(java, _launcher(app), state_dir, port, mgmt_port),
+            cwd=state_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (state_dir / "pid").write_text(str(proc.pid))
+    url = f"http://127.0.0.1:{port}{CCOMPAT_PATH}"
+    try:
+        _wait_ready(url, proc, log)
+    except BaseException:
+        stop(state_dir)
+        raise
+    (state_dir / "url").write_text(url)
+    return Registry(url=url, pid=proc.pid, state_dir=state_dir)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of ours still answers kill(0): reap it if it is ours.
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return reaped == 0
+
+
+def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
+    """Stop the registry recorded in `state_dir` by its PID: SIGTERM, then SIGKILL."""
+    pid_file = state_dir / "pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+    pid_file.unlink()
+    (state_dir / "url").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("command", choices=["fetch", "up", "down"])
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(fetch())
+        elif args.command == "up":
+            started = time.monotonic()
+            registry = start(args.state_dir)
+            print(registry.url)
+            print(
+                f"registry: Apicurio {apicurio_version()} ready in "
+                f"{time.monotonic() - started:.1f} s (pid {registry.pid}); stop it with "
+                f"`python deploy/local/registry.py down`",
+                file=sys.stderr,
+            )
+        else:
+            stop(args.state_dir)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from consumer import avro_codec
+from consumer.decision import decide_message, decide_record
+from consumer.decode import Decoder
+from consumer.mapping import compile_mapping
+from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
+from consumer.signals import SignalsPolicy
+from consumer.triggers import parse
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+URL = "http://127.0.0.1:1/behavioral/key"
+
+
+def dest(
+    name: str = "mi",
+    subscribe: tuple[str, ...] = (PRESET_SUBSCRIBE,),
+    signals: SignalsPolicy = "enforce",
+    max_age: float | None = None,
+) -> Destination:
+    subs = tuple(
+        Subscription(f"m{i}", parse(text), compile_mapping(PRESET_DATA))
+        for i, text in enumerate(subscribe)
+    )
+    return Destination(name, URL, "u", Secret("p"), subs, signals=signals, max_event_age_s=max_age)
+
+
+def track(event: str = "Signed Up", **extra: Any) -> dict[str, Any]:
+    return {"type": "track", "messageId": "m1", "userId": "u1", "event": event, **extra}
+
+
+def test_a_matching_event_is_delivered_unchanged() -> None:
+    decision = decide_message(track(), (dest(),), now=NOW)
+    assert decision.outcome == "deliver" and decision.first_reason is None
+    (delivery,) = decision.deliveries
+    assert delivery.request.body == track()
+    assert decision.identity_keys == ("u1",)
+
+
+def test_alias_is_not_in_the_preset() -> None:
+    alias = {"type": "alias", "messageId": "m", "userId": "u", "previousId": "p"}
+    decision = decide_message(alias, (dest(),), now=NOW)
+    assert (decision.outcome, decision.first_reason) == ("filtered", "trigger.no_match")
+
+
+def test_integrations_false_filters() -> None:
+    decision = decide_message(track(integrations={"All": False}), (dest(),), now=NOW)
+    assert (decision.outcome, decision.first_reason) == ("filtered", "integrations.disabled")
+
+
+def test_several_matching_mappings_deliver_once_each() -> None:
+    decision = decide_message(
+        track(), (dest(subscribe=('type = "track"', 'event = "Signed Up"')),), now=NOW
+    )
+    assert [d.mapping for d in decision.deliveries] == ["m0", "m1"]
+
+
+def test_signals_policies() -> None:
+    bad = track("Product Viewed", properties={"sku": "s"})
+    enforce = decide_message(bad, (dest(),), now=NOW)
+    assert (enforce.outcome, enforce.first_reason) == (
+        "invalid",
+        "signals.product_viewed.url_missing",
+    )
+    warn = decide_message(bad, (dest(signals="warn"),), now=NOW)
+    assert warn.outcome == "deliver"
+    assert warn.verdicts[0].warnings == ("signals.product_viewed.url_missing",)
+    off = decide_message(bad, (dest(signals="off"),), now=NOW)
+    assert off.outcome == "deliver" and off.verdicts[0].warnings == ()
+
+
+def test_max_event_age() -> None:
+    old = track(timestamp="2026-10-01T00:00:00Z")
+    assert decide_message(old, (dest(max_age=30 * 86400),), now=NOW).first_reason == "too_old"
+    recent = track(timestamp="2026-11-20T00:00:00.000Z")
+    assert decide_message(recent, (dest(max_age=30 * 86400),), now=NOW).outcome == "deliver"
+    assert decide_message(old, (dest(),), now=NOW).outcome == "deliver"
+
+
+def test_each_destination_has_its_own_verdict() -> None:
+    bad = track("Product Viewed", properties={"sku": "s"})
+    decision = decide_message(bad, (dest("a"), dest("b", signals="warn")), now=NOW)
+    assert [v.outcome for v in decision.verdicts] == ["invalid", "deliver"]
+    assert decision.outcome == "deliver"
+    assert [d.destination.name for d in decision.deliveries] == ["b"]
+
+
+def test_a_missing_message_id_is_derived_and_sent() -> None:
+    message = {"type": "identify", "anonymousId": "a"}
+    decision = decide_message(message, (dest(),), topic="t", partition=2, offset=9, now=NOW)
+    assert decision.message_id == "kafka-t-2-9"
+    assert decision.deliveries[0].request.body == {**message, "messageId": "kafka-t-2-9"}
+
+
+def test_invalid_messages_carry_their_reason() -> None:
+    decision = decide_message({"type": "track", "messageId": "x"}, (dest(),), now=NOW)
+    assert (decision.message_id, decision.outcome, decision.first_reason) == (
+        "x",
+        "invalid",
+        "message.missing_identity",
+    )
+
+
+def test_records_are_decoded_first() -> None:
+    value = avro_codec.frame(1, avro_codec.encode(track()))
+    assert decide_record(value, Decoder(), (dest(),), now=NOW).outcome == "deliver"
+    garbage = decide_record(b"\x07junk", Decoder(), (dest(),), topic="t", partition=0, offset=5)
+    assert (garbage.message_id, garbage.outcome, garbage.first_reason) == (
+        "kafka-t-0-5",
+        "invalid",
+        "decode.bad_magic_byte",
+    )

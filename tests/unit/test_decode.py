@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from consumer import avro_codec
+from consumer.decode import Decoder
+from consumer.errors import Rejected, Unavailable
+
+MESSAGE: dict[str, Any] = {"type": "track", "messageId": "m", "userId": "u", "event": "E"}
+SCHEMA_TEXT = avro_codec.SCHEMA_PATH.read_text()
+
+
+def framed(schema_id: int = 1, message: dict[str, Any] = MESSAGE) -> bytes:
+    return avro_codec.frame(schema_id, avro_codec.encode(message))
+
+
+def reason(decoder: Decoder, value: bytes | None) -> str:
+    with pytest.raises(Rejected) as caught:
+        decoder.decode(value)
+    return caught.value.reason
+
+
+def test_confluent_framing_with_a_registry_lookup_parses_each_schema_once() -> None:
+    calls: list[int] = []
+
+    def lookup(schema_id: int) -> str:
+        calls.append(schema_id)
+        return SCHEMA_TEXT
+
+    decoder = Decoder(lookup=lookup)
+    assert decoder.decode(framed(5)) == MESSAGE
+    assert decoder.decode(framed(5)) == MESSAGE
+    assert calls == [5]
+
+
+def test_confluent_framing_without_a_registry_uses_the_local_schema() -> None:
+    assert Decoder().decode(framed(99)) == MESSAGE
+
+
+def test_raw_avro_with_the_local_schema() -> None:
+    assert Decoder(value_format="avro").decode(avro_codec.encode(MESSAGE)) == MESSAGE
+
+
+@pytest.mark.parametrize("value_format", ["confluent", "avro", "json"])
+def test_json_is_recognised_in_every_mode(value_format: Any) -> None:
+    value = b"  \n" + json.dumps(MESSAGE).encode()
+    assert Decoder(value_format=value_format).decode(value) == MESSAGE
+
+
+def test_unknown_schema_id_is_the_lookups_rejection() -> None:
+    def lookup(schema_id: int) -> str:
+        raise Rejected("decode.unknown_schema_id", "no such id")
+
+    assert reason(Decoder(lookup=lookup), framed(3)) == "decode.unknown_schema_id"
+
+
+def test_registry_outage_is_not_a_rejection() -> None:
+    def lookup(schema_id: int) -> str:
+        raise Unavailable("down")
+
+    with pytest.raises(Unavailable):
+        Decoder(lookup=lookup).decode(framed(3))
+
+
+def test_a_schema_that_does_not_parse_is_rejected() -> None:
+    assert reason(Decoder(lookup=lambda _: '{"type": "nope"}'), framed()) == "decode.bad_schema"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "decode.empty"),
+        (b"", "decode.empty"),
+        (b"\x01\x00\x00\x00\x01abc", "decode.bad_magic_byte"),
+        (b"garbage bytes", "decode.bad_magic_byte"),
+        (b"\x00\x00\x01", "decode.bad_magic_byte"),
+        (framed()[:-3], "decode.truncated"),
+        (framed() + b"\x00", "decode.malformed_avro"),
+        (b"\x00\x00\x00\x00\x01\x40\x40", "decode.malformed_avro"),
+        (b"{not json", "decode.invalid_json"),
+        (b'{"a": "\xff"}', "decode.invalid_json"),
+    ],
+)
+def test_bad_values_are_rejected_with_a_reason(value: bytes | None, expected: str) -> None:
+    assert reason(Decoder(), value) == expected
+
+
+def test_json_mode_rejects_binary() -> None:
+    assert reason(Decoder(value_format="json"), framed()) == "decode.not_json"
+
+
+def test_oversized_values_are_rejected() -> None:
+    assert reason(Decoder(max_message_bytes=10), framed()) == "decode.too_large"
+
+
+def test_avro_that_is_not_a_record_is_rejected() -> None:
+    decoder = Decoder(schemas_by_id={1: avro_codec.fastavro.parse_schema("string")})
+    assert reason(decoder, avro_codec.frame(1, b"\x02a")) == "decode.not_an_object"
+
+
+def test_other_writer_schemas_with_typed_free_form_parts_decode() -> None:
+    schema = {
+        "type": "record",
+        "name": "Other",
+        "fields": [
+            {"name": "type", "type": "string"},
+            {"name": "userId", "type": "string"},
+            {"name": "properties", "type": {"type": "map", "values": "long"}},
+        ],
+    }
+    writer = avro_codec.fastavro.parse_schema(schema)
+    body = avro_codec.io.BytesIO()
+    record = {"type": "track", "userId": "u", "properties": {"n": 1}}
+    avro_codec.fastavro.schemaless_writer(body, writer, record)
+    decoder = Decoder(schemas_by_id={9: writer})
+    assert decoder.decode(avro_codec.frame(9, body.getvalue())) == record
