@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,14 @@ def new_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Callab
         return topic
 
     return create
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    """A Movable Ink stand-in on loopback, with the credentials of `tests.pipeline`."""
+    from standin import StandIn
+
+    from tests.pipeline import PASSWORD, USERNAME
+
+    with StandIn(USERNAME, PASSWORD) as server:
+        yield server

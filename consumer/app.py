@@ -1,0 +1,159 @@
+"""`run`: wire the stages together, start, and shut down gracefully on SIGTERM or SIGINT.
+
+Kafka thread: consume -> decide (decode, route, validate, map) -> hand over. Loop: ordered
+delivery per destination -> outcomes (dead letters) -> offsets finished. Kafka thread again:
+commit. The shell is here; the rules are in the stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from consumer.avro_codec import segment_schema
+from consumer.config import Settings
+from consumer.deadletter import topic_for
+from consumer.decision import Decision, decide_record
+from consumer.decode import Decoder
+from consumer.delivery import DeliverySettings, DestinationWorker
+from consumer.kafka import Admin, Consumer, Producer, Record
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker
+from consumer.outcome import DeadLetterWriter, Outcomes
+from consumer.registry import registry_lookup
+from consumer.retry import RetryPolicy
+from consumer.source import KafkaSource, SourceSettings
+from consumer.transport import Transport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _call(loop: asyncio.AbstractEventLoop, fn: Callable[[T], None], arg: T) -> None:
+    loop.call_soon_threadsafe(fn, arg)
+
+
+def build_decoder(settings: Settings) -> Decoder:
+    """The decoder the configuration asks for (registry client only when configured)."""
+    lookup = None
+    if settings.schema_registry is not None:
+        lookup = registry_lookup(settings.schema_registry)
+    local = None
+    if settings.kafka.avro_schema:
+        local = segment_schema(Path(settings.kafka.avro_schema))
+    return Decoder(
+        value_format=settings.kafka.value_format,
+        lookup=lookup,
+        local_schema=local,
+        max_message_bytes=settings.kafka.max_message_bytes,
+    )
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    d = settings.delivery
+    return DeliverySettings(
+        max_in_flight=d.max_in_flight,
+        policy=RetryPolicy(
+            base_s=d.backoff_base,
+            cap_s=d.backoff_cap,
+            window_s=d.retry_window,
+            max_attempts=d.max_attempts,
+        ),
+        circuit_threshold=d.circuit_threshold,
+        probe_interval_s=d.probe_interval,
+        max_probe_interval_s=d.max_probe_interval,
+    )
+
+
+def ensure_dead_letter_topics(settings: Settings) -> None:
+    """Create each input topic's dead-letter topic (same partition count) if it is missing."""
+    admin = Admin(settings.kafka)
+    for topic in settings.kafka.topics:
+        target = topic_for(settings.kafka.dead_letter_topic, topic)
+        if admin.ensure_topic(target, admin.partitions(topic) or 1):
+            log.info("created dead-letter topic", extra={"topic": target})
+
+
+async def run(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry = REGISTRY,
+    stop: threading.Event | None = None,
+) -> int:
+    """Consume and deliver until SIGTERM/SIGINT (or `stop`), then drain and commit."""
+    loop = asyncio.get_running_loop()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    if settings.kafka.create_dead_letter_topic:
+        await asyncio.to_thread(ensure_dead_letter_topics, settings)
+    metrics = Metrics(registry)
+    tracker = OffsetTracker()
+    producer = Producer(settings.kafka)
+    outcomes = Outcomes(
+        tracker, DeadLetterWriter(producer, settings.kafka.dead_letter_topic, metrics), metrics
+    )
+    how = delivery_settings(settings)
+    workers = {
+        d.name: DestinationWorker(
+            d,
+            Transport(max_connections=how.max_in_flight, timeout_s=settings.delivery.timeout),
+            how,
+            outcomes.job_finished,
+            metrics,
+        )
+        for d in settings.destinations
+    }
+    outcomes.attach(workers)
+    decoder = build_decoder(settings)
+
+    def decide(record: Record) -> Decision:
+        return decide_record(
+            record.value,
+            decoder,
+            settings.destinations,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+    source = KafkaSource(
+        SourceSettings(
+            topics=settings.kafka.topics,
+            max_buffered=settings.delivery.max_buffered,
+            commit_interval_s=settings.delivery.commit_interval,
+            revoke_timeout_s=settings.delivery.revoke_timeout,
+            shutdown_grace_s=settings.delivery.shutdown_grace,
+        ),
+        Consumer(settings.kafka),
+        producer,
+        tracker,
+        metrics,
+        decide=decide,
+        submit=lambda batch: _call(loop, outcomes.accept, batch),
+        abandon=lambda partitions: _call(loop, outcomes.abandon, partitions),
+        stop=stop,
+    )
+    log.info(
+        "consumer starting",
+        extra={
+            "topics": list(settings.kafka.topics),
+            "destinations": [d.masked_url for d in settings.destinations],
+        },
+    )
+    try:
+        await asyncio.to_thread(source.run)
+    finally:
+        stop.set()
+        for worker in workers.values():
+            await worker.aclose()
+    log.info("consumer stopped")
+    return 0

@@ -1,0 +1,101 @@
+"""Dead-letter records: the original key, value and headers, plus why, in Kafka Connect's words.
+
+Kafka Connect's `__connect.errors.*` headers let existing tooling read our dead letters; the
+`movableink.*` headers add what Connect has no word for. Pure: builds records, sends nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+Headers = list[tuple[str, bytes | None]]
+
+CONNECT_TOPIC = "__connect.errors.topic"
+CONNECT_PARTITION = "__connect.errors.partition"
+CONNECT_OFFSET = "__connect.errors.offset"
+CONNECT_CLASS = "__connect.errors.exception.class.name"
+CONNECT_MESSAGE = "__connect.errors.exception.message"
+REASON = "movableink.reason"
+STATUS = "movableink.http.status"
+ATTEMPTS = "movableink.attempts"
+FIRST_ATTEMPT = "movableink.first.attempt"
+LAST_ATTEMPT = "movableink.last.attempt"
+DESTINATION = "movableink.destination"
+MESSAGE_ID = "movableink.message.id"
+OUR_HEADERS = frozenset(
+    {
+        CONNECT_TOPIC, CONNECT_PARTITION, CONNECT_OFFSET, CONNECT_CLASS, CONNECT_MESSAGE,
+        REASON, STATUS, ATTEMPTS, FIRST_ATTEMPT, LAST_ATTEMPT, DESTINATION, MESSAGE_ID,
+    }
+)  # fmt: skip
+
+# The exception class named in `__connect.errors.exception.class.name`, by reason family.
+_CLASSES = {
+    "decode": "consumer.errors.DecodeError",
+    "message": "consumer.errors.InvalidMessage",
+    "signals": "consumer.signals.SignalsViolation",
+    "http": "consumer.delivery.PermanentHttpError",
+    "retries": "consumer.delivery.RetriesExhausted",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the failed record was read, and its bytes exactly as read."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a record is dead-lettered, and for which destination ('' for all)."""
+
+    reason: str
+    message: str
+    message_id: str = ""
+    destination: str = ""
+    status: int | None = None
+    attempts: int = 0
+    first_attempt: float | None = None  # epoch seconds
+    last_attempt: float | None = None
+
+
+def topic_for(template: str, source_topic: str) -> str:
+    """The dead-letter topic of an input topic (`{topic}` is replaced by its name)."""
+    return template.replace("{topic}", source_topic)
+
+
+def _iso(epoch: float) -> bytes:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").encode()
+
+
+def headers_for(source: Source, failure: Failure) -> Headers:
+    """The original headers (ours from an earlier dead-lettering dropped), then the new ones."""
+    family = failure.reason.split(".", 1)[0]
+    headers = [(k, v) for k, v in source.headers if k not in OUR_HEADERS]
+    headers += [
+        (CONNECT_TOPIC, source.topic.encode()),
+        (CONNECT_PARTITION, str(source.partition).encode()),
+        (CONNECT_OFFSET, str(source.offset).encode()),
+        (CONNECT_CLASS, _CLASSES.get(family, "consumer.errors.Rejected").encode()),
+        (CONNECT_MESSAGE, failure.message.encode()),
+        (REASON, failure.reason.encode()),
+        (ATTEMPTS, str(failure.attempts).encode()),
+    ]
+    if failure.message_id:
+        headers.append((MESSAGE_ID, failure.message_id.encode()))
+    if failure.destination:
+        headers.append((DESTINATION, failure.destination.encode()))
+    if failure.status is not None:
+        headers.append((STATUS, str(failure.status).encode()))
+    if failure.first_attempt is not None:
+        headers.append((FIRST_ATTEMPT, _iso(failure.first_attempt)))
+    if failure.last_attempt is not None:
+        headers.append((LAST_ATTEMPT, _iso(failure.last_attempt)))
+    return headers

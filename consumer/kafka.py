@@ -1,0 +1,241 @@
+"""The one module that imports confluent_kafka: consumer, producer and admin, typed and thin.
+
+It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
+cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
+over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` with one sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from consumer.config import KafkaSettings
+
+log = logging.getLogger(__name__)
+TopicPartition = tuple[str, int]
+Headers = list[tuple[str, bytes | None]]
+
+CONSUMER_OVERRIDES: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "partition.assignment.strategy": "cooperative-sticky",
+}
+PRODUCER_OVERRIDES: dict[str, Any] = {"acks": "all", "enable.idempotence": True}
+CONSUMER_DEFAULTS: dict[str, Any] = {"auto.offset.reset": "earliest"}
+PRODUCER_DEFAULTS: dict[str, Any] = {"linger.ms": 5, "compression.type": "lz4"}
+# Properties that only mean something to a consumer: not passed to producers and admins.
+_CONSUMER_ONLY_PREFIXES = (
+    "group.", "auto.offset.reset", "fetch.", "max.poll.", "session.timeout", "heartbeat.",
+    "queued.", "isolation.level", "partition.assignment", "enable.auto.", "auto.commit.",
+    "check.crcs", "enable.partition.eof", "max.partition.fetch", "client.rack",
+)  # fmt: skip
+
+
+class KafkaError(RuntimeError):
+    """Kafka refused or failed an operation; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed record, detached from librdkafka's message object."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    timestamp_ms: int | None
+
+
+def _common(settings: KafkaSettings) -> dict[str, Any]:
+    shared = {
+        k: v for k, v in settings.properties.items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)
+    }
+    return {**shared, "bootstrap.servers": settings.bootstrap_servers}
+
+
+def _raise_on_error(err: Any, doing: str) -> None:
+    if err is not None:
+        raise KafkaError(f"Kafka failed to {doing}: {err.str()}.")
+
+
+class Consumer:
+    """confluent_kafka.Consumer with our settings; offsets are only ever committed explicitly."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str | None = None) -> None:
+        conf = {
+            **CONSUMER_DEFAULTS,
+            **settings.properties,
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": group_id or settings.group_id,
+            **CONSUMER_OVERRIDES,
+        }
+        self._consumer = confluent_kafka.Consumer(conf)
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        on_assign: Callable[[list[TopicPartition]], None],
+        on_revoke: Callable[[list[TopicPartition]], None],
+        on_lost: Callable[[list[TopicPartition]], None],
+    ) -> None:
+        def wrap(callback: Callable[[list[TopicPartition]], None]) -> Callable[..., None]:
+            def called(_: Any, partitions: list[Any]) -> None:
+                callback([(p.topic, p.partition) for p in partitions])
+
+            return called
+
+        self._consumer.subscribe(
+            list(topics),
+            on_assign=wrap(on_assign),
+            on_revoke=wrap(on_revoke),
+            on_lost=wrap(on_lost),
+        )
+
+    def consume(self, max_records: int, timeout_s: float) -> list[Record]:
+        """Records, skipping informational events; a fatal error raises `KafkaError`."""
+        records = []
+        for message in self._consumer.consume(max_records, timeout_s):
+            err = message.error()
+            if err is not None:
+                if err.fatal():
+                    raise KafkaError(f"The Kafka consumer hit a fatal error: {err.str()}.")
+                log.warning("kafka consumer error", extra={"error": err.str()})
+                continue
+            stamp_type, stamp = message.timestamp()
+            raw = message.headers() or []
+            pairs = raw.items() if isinstance(raw, dict) else raw
+            records.append(
+                Record(
+                    topic=str(message.topic()),
+                    partition=int(message.partition() or 0),
+                    offset=int(message.offset() or 0),
+                    key=message.key(),
+                    value=message.value(),
+                    headers=[(k, v.encode() if isinstance(v, str) else v) for k, v in pairs],
+                    timestamp_ms=stamp if stamp_type else None,
+                )
+            )
+        return records
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit synchronously: `offsets` are the next offsets to read."""
+        if not offsets:
+            return
+        parts = [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            results = self._consumer.commit(offsets=parts, asynchronous=False)
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaError(f"Kafka failed to commit offsets: {exc.args[0].str()}.") from exc
+        for result in results or []:
+            _raise_on_error(result.error, f"commit {result.topic}[{result.partition}]")
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
+
+    def pause(self, partitions: Sequence[TopicPartition]) -> None:
+        if partitions:
+            self._consumer.pause([confluent_kafka.TopicPartition(t, p) for t, p in partitions])
+
+    def resume(self, partitions: Sequence[TopicPartition]) -> None:
+        if partitions:
+            self._consumer.resume([confluent_kafka.TopicPartition(t, p) for t, p in partitions])
+
+    def assignment(self) -> list[TopicPartition]:
+        return [(p.topic, p.partition) for p in self._consumer.assignment()]
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """Low and high watermark from the last fetch (no broker round trip)."""
+        low, high = self._consumer.get_watermark_offsets(
+            confluent_kafka.TopicPartition(topic, partition), cached=True
+        )
+        return int(low), int(high)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class Producer:
+    """An idempotent producer; `send` reports each record's fate to `on_delivery`."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        conf = {**PRODUCER_DEFAULTS, **_common(settings), **PRODUCER_OVERRIDES}
+        self._producer = confluent_kafka.Producer(conf)
+
+    def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        on_delivery: Callable[[str | None], None],
+        partition: int | None = None,
+    ) -> bool:
+        """Queue a record; False if the local queue is full (poll, then try again)."""
+
+        def delivered(err: Any, _: Any) -> None:
+            on_delivery(None if err is None else err.str())
+
+        try:
+            self._producer.produce(
+                topic,
+                value=value,
+                key=key,
+                partition=-1 if partition is None else partition,
+                headers=list[tuple[str, str | bytes | None]](headers),
+                on_delivery=delivered,
+            )
+        except BufferError:
+            return False
+        return True
+
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve delivery reports (they run in the calling thread)."""
+        self._producer.poll(timeout_s)
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait for queued records; returns how many are still unconfirmed."""
+        remaining: int = self._producer.flush(timeout_s)
+        return remaining
+
+
+class Admin:
+    """The few admin operations the consumer needs."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._admin = AdminClient(_common(settings))
+
+    def partitions(self, topic: str, timeout_s: float = 10.0) -> int | None:
+        """The topic's partition count, or None if it does not exist."""
+        try:
+            metadata = self._admin.list_topics(topic, timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaError(f"Kafka did not answer a metadata request: {exc}.") from exc
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            return None
+        return len(found.partitions)
+
+    def ensure_topic(self, topic: str, partitions: int, timeout_s: float = 30.0) -> bool:
+        """Create the topic unless it exists; True if it was created."""
+        if self.partitions(topic, timeout_s) is not None:
+            return False
+        future = self._admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions)], operation_timeout=timeout_s
+        )[topic]
+        try:
+            future.result(timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            err = exc.args[0]
+            if err.code() == confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
+                return False
+            raise KafkaError(f"Kafka refused to create topic {topic}: {err.str()}.") from exc
+        return True

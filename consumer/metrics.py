@@ -1,0 +1,88 @@
+"""Every Prometheus metric, declared once against a registry passed in.
+
+Production uses the default registry; each test a fresh one. Labels are bounded: destination
+names and topic/partition pairs come from the configuration and the assignment, reason codes
+and status codes from fixed sets; no person id, messageId or secret is ever a label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "movableink_consumer"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+
+
+class Metrics:
+    """The consumer's metrics; attribute names match the exported series."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.records_consumed = Counter(
+            f"{PREFIX}_records_consumed", "Records read from Kafka.", ["topic"], registry=registry
+        )
+        self.events = Counter(
+            f"{PREFIX}_events",
+            "Records by final outcome per destination (delivered, filtered, dead_lettered) and "
+            "reason code.",
+            ["destination", "outcome", "reason"],
+            registry=registry,
+        )
+        self.http_responses = Counter(
+            f"{PREFIX}_http_responses",
+            "Answers from Movable Ink by status code (or timeout/connect/protocol/network).",
+            ["destination", "code"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            f"{PREFIX}_retries",
+            "Attempts that will be retried.",
+            ["destination"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            f"{PREFIX}_request_duration_seconds",
+            "Duration of one HTTP request to Movable Ink.",
+            ["destination"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.end_to_end_seconds = Histogram(
+            f"{PREFIX}_end_to_end_latency_seconds",
+            "From the event's timestamp to Movable Ink's 2xx.",
+            ["destination"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            f"{PREFIX}_in_flight_requests",
+            "Requests under way.",
+            ["destination"],
+            registry=registry,
+        )
+        self.buffered = Gauge(
+            f"{PREFIX}_buffered_records", "Records read and not yet finished.", registry=registry
+        )
+        self.circuit_open = Gauge(
+            f"{PREFIX}_circuit_open",
+            "1 while the destination is considered down (requests wait; probes only).",
+            ["destination"],
+            registry=registry,
+        )
+        self.dead_letter_failures = Counter(
+            f"{PREFIX}_dead_letter_produce_failures",
+            "Dead-letter records Kafka did not acknowledge (they are produced again).",
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            f"{PREFIX}_rebalances",
+            "Partition assignment changes by kind (assigned, revoked, lost).",
+            ["kind"],
+            registry=registry,
+        )
+        self.committed_offset = Gauge(
+            f"{PREFIX}_committed_offset",
+            "Last committed offset per partition.",
+            ["topic", "partition"],
+            registry=registry,
+        )

@@ -1,0 +1,128 @@
+"""Per-partition low watermark: commit only below the lowest record not yet finished.
+
+Records arrive in offset order per partition and finish in any order. The committable offset
+is the first unfinished one (Kafka commits "the next offset to read"), or one past the last
+seen when all are finished. It never goes backwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+
+class PartitionOffsets:
+    """The offsets of one partition that are in the consumer's hands."""
+
+    __slots__ = ("_committed", "_last", "_open", "_pending", "detached")
+
+    def __init__(self) -> None:
+        self._pending: deque[int] = deque()  # in arrival order, finished ones until passed
+        self._open: set[int] = set()  # not finished
+        self._last: int | None = None
+        self._committed: int | None = None
+        self.detached = False  # set when the partition is revoked or lost
+
+    def __len__(self) -> int:
+        """Records taken and not finished."""
+        return len(self._open)
+
+    def add(self, offset: int) -> None:
+        if self._last is not None and offset <= self._last:
+            raise ValueError(f"offset {offset} arrived after {self._last}")
+        self._last = offset
+        self._pending.append(offset)
+        self._open.add(offset)
+
+    def finish(self, offset: int) -> None:
+        if offset not in self._open:
+            raise ValueError(f"offset {offset} is not pending")
+        self._open.remove(offset)
+        while self._pending and self._pending[0] not in self._open:
+            self._pending.popleft()
+
+    def oldest_pending(self) -> int | None:
+        return self._pending[0] if self._pending else None
+
+    def committable(self) -> int | None:
+        """The offset to commit now if it moved since the last `mark_committed`, else None."""
+        if self._last is None:
+            return None
+        position = self._pending[0] if self._pending else self._last + 1
+        if self._committed is not None and position <= self._committed:
+            return None
+        return position
+
+    def mark_committed(self, offset: int) -> None:
+        if self._committed is None or offset > self._committed:
+            self._committed = offset
+
+
+class OffsetTracker:
+    """Watermarks of every assigned partition, keyed by (topic, partition). Thread-safe.
+
+    The Kafka thread adds and commits; the delivery loop finishes. `add` returns the
+    partition's handle, and `finish` goes through it: once a partition is forgotten (revoked),
+    a late finish lands on the detached handle and cannot touch a later assignment's state.
+    """
+
+    def __init__(self) -> None:
+        self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def add(self, topic: str, partition: int, offset: int) -> PartitionOffsets:
+        with self._lock:
+            tracked = self._partitions.setdefault((topic, partition), PartitionOffsets())
+            tracked.add(offset)
+            self._pending += 1
+            return tracked
+
+    def finish(self, handle: PartitionOffsets, offset: int) -> None:
+        with self._lock:
+            handle.finish(offset)
+            if not handle.detached:
+                self._pending -= 1
+
+    def pending(self, partitions: set[tuple[str, int]] | None = None) -> int:
+        """Records taken and not finished (in all partitions, or in `partitions`)."""
+        with self._lock:
+            if partitions is None:
+                return self._pending
+            return sum(len(t) for tp, t in self._partitions.items() if tp in partitions)
+
+    def committable(self, only: set[tuple[str, int]] | None = None) -> dict[tuple[str, int], int]:
+        """Offsets to commit now, per partition (all, or just `only`)."""
+        with self._lock:
+            found = {}
+            for tp, tracked in self._partitions.items():
+                if only is not None and tp not in only:
+                    continue
+                position = tracked.committable()
+                if position is not None:
+                    found[tp] = position
+            return found
+
+    def mark_committed(self, offsets: dict[tuple[str, int], int]) -> None:
+        with self._lock:
+            for tp, offset in offsets.items():
+                tracked = self._partitions.get(tp)
+                if tracked is not None:
+                    tracked.mark_committed(offset)
+
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        """Stop tracking revoked or lost partitions."""
+        with self._lock:
+            for tp in partitions:
+                tracked = self._partitions.pop(tp, None)
+                if tracked is not None:
+                    tracked.detached = True
+                    self._pending -= len(tracked)
+
+    def oldest_pending(self) -> dict[tuple[str, int], int]:
+        with self._lock:
+            return {
+                tp: oldest
+                for tp, tracked in self._partitions.items()
+                if (oldest := tracked.oldest_pending()) is not None
+            }

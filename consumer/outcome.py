@@ -1,0 +1,180 @@
+"""Each record's outcome: delivered, filtered or dead-lettered; then its offset may be committed.
+
+A record is finished when every destination has delivered it, filtered it, or had its dead
+letter acknowledged by Kafka; only then does its offset count as done. Nothing is dropped
+silently. Runs on the asyncio loop; Kafka acknowledgements arrive from the Kafka thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from consumer.deadletter import Failure, Source, headers_for, topic_for
+from consumer.decision import Decision
+from consumer.delivery import DestinationWorker, Job
+from consumer.kafka import Producer, Record
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker, PartitionOffsets
+
+log = logging.getLogger(__name__)
+REQUEUE_FULL_S = 0.05
+RETRY_DEAD_LETTER_S = 1.0
+
+
+@dataclass(eq=False)
+class Work:
+    """A consumed record, its decision, and the handle that finishes its offset."""
+
+    record: Record
+    decision: Decision
+    handle: PartitionOffsets
+    event_time: float | None = None
+    remaining: int = 0
+
+
+class DeadLetterWriter:
+    """Produces dead letters and calls back only once Kafka has acknowledged them.
+
+    A refused or timed-out produce is tried again (after a pause) until it is acknowledged:
+    the record's offset waits meanwhile, so a dead letter is never lost.
+    """
+
+    def __init__(self, producer: Producer, topic_template: str, metrics: Metrics) -> None:
+        self._producer = producer
+        self._template = topic_template
+        self._metrics = metrics
+
+    def send(self, source: Source, failure: Failure, on_acked: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        topic = topic_for(self._template, source.topic)
+        headers = headers_for(source, failure)
+
+        def acknowledged(error: str | None) -> None:  # on the Kafka thread
+            loop.call_soon_threadsafe(settle, error)
+
+        def settle(error: str | None) -> None:
+            if error is None:
+                on_acked()
+                return
+            self._metrics.dead_letter_failures.inc()
+            log.error(
+                "dead letter not acknowledged; producing it again",
+                extra={"messageId": failure.message_id, "topic": topic, "error": error},
+            )
+            loop.call_later(RETRY_DEAD_LETTER_S, attempt)
+
+        def attempt() -> None:
+            if not self._producer.send(topic, source.key, source.value, headers, acknowledged):
+                loop.call_later(REQUEUE_FULL_S, attempt)
+
+        attempt()
+
+
+class Outcomes:
+    """Routes decided records to the destination workers and settles their outcomes."""
+
+    def __init__(
+        self,
+        tracker: OffsetTracker,
+        dead_letters: DeadLetterWriter,
+        metrics: Metrics,
+    ) -> None:
+        self._tracker = tracker
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._workers: dict[str, DestinationWorker] = {}
+        self._jobs: dict[Job, Work] = {}
+
+    def attach(self, workers: Mapping[str, DestinationWorker]) -> None:
+        self._workers = dict(workers)
+
+    def accept(self, batch: list[Work]) -> None:
+        """Take a batch of decided records (called on the loop, in consumption order)."""
+        for work in batch:
+            self._accept(work)
+
+    def _accept(self, work: Work) -> None:
+        decision = work.decision
+        if decision.message is None:
+            work.remaining = 1
+            reason = decision.reason or "message.invalid"
+            self._dead_letter(work, Failure(reason, decision.detail, decision.message_id))
+            return
+        jobs: list[tuple[DestinationWorker, Job]] = []
+        failures: list[Failure] = []
+        for verdict in decision.verdicts:
+            if verdict.outcome == "deliver":
+                job = Job(
+                    decision.message_id,
+                    decision.identity_keys,
+                    verdict.deliveries,
+                    work.event_time,
+                    (work.record.topic, work.record.partition),
+                )
+                jobs.append((self._workers[verdict.destination], job))
+            elif verdict.outcome == "invalid":
+                detail = "; ".join(verdict.warnings) or (verdict.reason or "")
+                reason = verdict.reason or "invalid"
+                failures.append(Failure(reason, detail, decision.message_id, verdict.destination))
+            else:
+                self._metrics.events.labels(verdict.destination, "filtered", verdict.reason).inc()
+        work.remaining = len(jobs) + len(failures)
+        if work.remaining == 0:
+            self._finish(work)
+            return
+        for failure in failures:
+            self._dead_letter(work, failure)
+        for worker, job in jobs:
+            self._jobs[job] = work
+            worker.submit(job)
+
+    def job_finished(self, job: Job) -> None:
+        """A destination worker is done with a job (delivered, or failed for good)."""
+        work = self._jobs.pop(job)
+        destination = job.deliveries[0].destination.name
+        if not job.failures:
+            self._metrics.events.labels(destination, "delivered", "").inc()
+            self._part_done(work)
+            return
+        work.remaining += len(job.failures) - 1
+        for failure in job.failures:
+            self._dead_letter(work, failure)
+
+    def _dead_letter(self, work: Work, failure: Failure) -> None:
+        record = work.record
+        source = Source(
+            record.topic, record.partition, record.offset, record.key, record.value, record.headers
+        )
+        log.warning(
+            "dead-lettering",
+            extra={
+                "messageId": failure.message_id,
+                "reason": failure.reason,
+                "destination": failure.destination,
+                "status": failure.status,
+            },
+        )
+
+        def acked() -> None:
+            self._metrics.events.labels(failure.destination, "dead_lettered", failure.reason).inc()
+            self._part_done(work)
+
+        self._dead_letters.send(source, failure, acked)
+
+    def _part_done(self, work: Work) -> None:
+        work.remaining -= 1
+        if work.remaining == 0:
+            self._finish(work)
+
+    def _finish(self, work: Work) -> None:
+        self._tracker.finish(work.handle, work.record.offset)
+
+    def abandon(self, partitions: set[tuple[str, int]]) -> None:
+        """Partitions were revoked: drop their jobs that have not started."""
+        for worker in self._workers.values():
+            worker.abandon(partitions)
+        for job in [j for j, w in self._jobs.items() if w.handle.detached and not j.started]:
+            del self._jobs[job]

@@ -1,0 +1,220 @@
+"""The Kafka thread: poll, decide, hand over; pause, resume, commit; rebalance and drain.
+
+confluent-kafka is synchronous and runs rebalance callbacks inside `consume`, so it gets its own
+thread; the asyncio loop delivers. On revoke this thread waits (bounded) while the loop finishes
+the revoked partitions' work, commits, and lets them go; it serves dead-letter
+acknowledgements meanwhile, so the loop never waits on a thread that waits on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from consumer.decision import Decision, event_time
+from consumer.errors import Unavailable
+from consumer.kafka import Consumer, KafkaError, Producer, Record, TopicPartition
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker
+from consumer.outcome import Work
+
+log = logging.getLogger(__name__)
+BATCH = 500
+POLL_S = 0.1
+SERVE_S = 0.05
+UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    topics: tuple[str, ...]
+    max_buffered: int = 10_000
+    commit_interval_s: float = 5.0
+    revoke_timeout_s: float = 10.0
+    shutdown_grace_s: float = 25.0
+
+
+class KafkaSource:
+    """Feeds decided records to the loop in order; commits what the loop has finished."""
+
+    def __init__(
+        self,
+        settings: SourceSettings,
+        consumer: Consumer,
+        producer: Producer,
+        tracker: OffsetTracker,
+        metrics: Metrics,
+        *,
+        decide: Callable[[Record], Decision],
+        submit: Callable[[list[Work]], None],
+        abandon: Callable[[set[TopicPartition]], None],
+        stop: threading.Event,
+    ) -> None:
+        self._settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._tracker = tracker
+        self._metrics = metrics
+        self._decide = decide
+        self._submit = submit
+        self._abandon = abandon
+        self._stop = stop
+        self._paused = False
+        self._assignment_changed = False
+        self._blocked: dict[TopicPartition, tuple[float, float]] = {}  # until, next backoff
+        self._next_commit = 0.0
+        self._series: set[TopicPartition] = set()  # partitions with a committed-offset series
+        self.assigned: set[TopicPartition] = set()
+
+    def run(self) -> None:
+        """Consume until `stop` is set, then drain within the grace period and leave the group."""
+        self._consumer.subscribe(
+            self._settings.topics, self._on_assign, self._on_revoke, self._on_lost
+        )
+        try:
+            while not self._stop.is_set():
+                self._step()
+            self._drain()
+        finally:
+            self._consumer.close()  # revokes (our callback commits what is finished), leaves
+            self._producer.flush(5.0)
+
+    # -- one turn of the loop ------------------------------------------------------------
+
+    def _step(self) -> None:
+        room = self._settings.max_buffered - self._tracker.pending()
+        records = self._consumer.consume(max(1, min(BATCH, room)), POLL_S)
+        self._producer.poll(0)
+        if records:
+            self._take(records)
+        now = time.monotonic()
+        self._unblock(now)
+        self._apply_backpressure()
+        if now >= self._next_commit:
+            self._commit()
+            self._next_commit = now + self._settings.commit_interval_s
+        self._metrics.buffered.set(self._tracker.pending())
+
+    def _take(self, records: list[Record]) -> None:
+        batch: list[Work] = []
+        for record in records:
+            tp = (record.topic, record.partition)
+            if tp in self._blocked:
+                continue
+            self._metrics.records_consumed.labels(record.topic).inc()
+            try:
+                decision = self._decide(record)
+            except Unavailable as exc:
+                self._block(tp, record.offset, str(exc))
+                continue
+            handle = self._tracker.add(record.topic, record.partition, record.offset)
+            moment = None if decision.message is None else event_time(decision.message)
+            batch.append(Work(record, decision, handle, moment.timestamp() if moment else None))
+        if batch:
+            self._submit(batch)
+
+    def _block(self, tp: TopicPartition, offset: int, why: str) -> None:
+        """A dependency is down: rewind the partition to `offset` and wait before retrying."""
+        _, backoff = self._blocked.get(tp, (0.0, UNAVAILABLE_BACKOFF_S[0]))
+        self._consumer.pause([tp])
+        self._consumer.seek(tp[0], tp[1], offset)
+        self._blocked[tp] = (time.monotonic() + backoff, min(backoff * 2, UNAVAILABLE_BACKOFF_S[1]))
+        log.warning(
+            "partition paused: %s",
+            why,
+            extra={"topic": tp[0], "partition": tp[1], "retry_s": backoff},
+        )
+
+    def _unblock(self, now: float) -> None:
+        due = [tp for tp, (until, _) in self._blocked.items() if until <= now]
+        for tp in due:
+            del self._blocked[tp]
+        if due and not self._paused:
+            self._consumer.resume(due)
+
+    def _apply_backpressure(self) -> None:
+        """Pause every partition while too much is buffered; resume at half the bound."""
+        pending = self._tracker.pending()
+        limit = self._settings.max_buffered
+        if not self._paused and pending >= limit:
+            self._paused = True
+            self._assignment_changed = True
+        elif self._paused and pending <= limit // 2:
+            self._paused = False
+            self._consumer.resume([tp for tp in self.assigned if tp not in self._blocked])
+        if self._paused and self._assignment_changed:
+            self._consumer.pause(list(self.assigned))
+        self._assignment_changed = False
+
+    def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        offsets = self._tracker.committable(only)
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning("commit failed; it is tried again: %s", exc)
+            return
+        self._tracker.mark_committed(offsets)
+        for (topic, partition), offset in offsets.items():
+            self._metrics.committed_offset.labels(topic, str(partition)).set(offset)
+            self._series.add((topic, partition))
+
+    def _serve_until(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Serve dead-letter acknowledgements until `done()` or the time is up."""
+        deadline = time.monotonic() + seconds
+        while not done():
+            if time.monotonic() >= deadline:
+                return False
+            self._producer.poll(SERVE_S)
+        return True
+
+    def _drain(self) -> None:
+        """Stop fetching; finish what was read (bounded by the grace period); commit.
+
+        Finishing everything read, not just the requests under way, is what lets the commit
+        cover every acknowledged event: Kafka keeps one offset per partition, so an event
+        finished above an unfinished one would otherwise be delivered again after a restart.
+        The buffer bound keeps this finite; past the grace period, the rest is redelivered.
+        """
+        self._consumer.pause(list(self.assigned))
+        drained = self._serve_until(
+            lambda: self._tracker.pending() == 0, self._settings.shutdown_grace_s
+        )
+        self._commit()
+        log.info(
+            "drained" if drained else "shutdown grace period over; the rest is redelivered",
+            extra={"unfinished_records": self._tracker.pending()},
+        )
+
+    # -- rebalance callbacks (run inside consume) ---------------------------------------
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("assigned").inc()
+        self.assigned.update(partitions)
+        self._assignment_changed = True
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("revoked").inc()
+        revoked = set(partitions)
+        wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout_s
+        self._serve_until(lambda: self._tracker.pending(revoked) == 0, wait)
+        self._commit(revoked)
+        self._release(revoked)
+
+    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("lost").inc()
+        self._release(set(partitions))
+
+    def _release(self, partitions: set[TopicPartition]) -> None:
+        self._tracker.forget(partitions)
+        self._abandon(partitions)
+        self.assigned.difference_update(partitions)
+        for tp in partitions:
+            self._blocked.pop(tp, None)
+            if tp in self._series:
+                self._series.discard(tp)
+                self._metrics.committed_offset.remove(tp[0], str(tp[1]))
