@@ -11,12 +11,14 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from consumer import status
 from consumer.avro_codec import segment_schema
 from consumer.config import Settings
 from consumer.deadletter import topic_for
@@ -30,6 +32,7 @@ from consumer.outcome import DeadLetterWriter, Outcomes
 from consumer.registry import registry_lookup
 from consumer.retry import RetryPolicy
 from consumer.source import KafkaSource, SourceSettings
+from consumer.status import Health
 from consumer.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,13 @@ T = TypeVar("T")
 
 def _call(loop: asyncio.AbstractEventLoop, fn: Callable[[T], None], arg: T) -> None:
     loop.call_soon_threadsafe(fn, arg)
+
+
+async def _heartbeat(health: Health) -> None:
+    """Proves to /healthz that the delivery loop keeps turning."""
+    while True:
+        health.loop_beat = time.monotonic()
+        await asyncio.sleep(1.0)
 
 
 def build_decoder(settings: Settings) -> Decoder:
@@ -96,6 +106,10 @@ async def run(
     if settings.kafka.create_dead_letter_topic:
         await asyncio.to_thread(ensure_dead_letter_topics, settings)
     metrics = Metrics(registry)
+    health = Health()
+    if settings.metrics.port >= 0:
+        server = status.serve(settings.metrics.host, settings.metrics.port, registry, health)
+        log.info("status server listening", extra={"port": server.server_address[1]})
     tracker = OffsetTracker()
     producer = Producer(settings.kafka)
     outcomes = Outcomes(
@@ -141,6 +155,7 @@ async def run(
         submit=lambda batch: _call(loop, outcomes.accept, batch),
         abandon=lambda partitions: _call(loop, outcomes.abandon, partitions),
         stop=stop,
+        health=health,
     )
     log.info(
         "consumer starting",
@@ -149,9 +164,11 @@ async def run(
             "destinations": [d.masked_url for d in settings.destinations],
         },
     )
+    beat = asyncio.create_task(_heartbeat(health))
     try:
         await asyncio.to_thread(source.run)
     finally:
+        beat.cancel()
         stop.set()
         for worker in workers.values():
             await worker.aclose()

@@ -90,7 +90,7 @@ class DeliveryTable:
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """`[metrics]`: the Prometheus and health endpoint (`port = 0` turns it off)."""
+    """`[metrics]`: /metrics, /healthz and /readyz (`port = 0`: any free port; -1: off)."""
 
     host: str = "0.0.0.0"
     port: int = 9464
@@ -174,12 +174,15 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
             "delivery.circuit_threshold must be below delivery.max_attempts, or an outage "
             "could dead-letter events before it is detected."
         )
+    metrics = _build(MetricsSettings, _table(data, "metrics"), "metrics")
+    if not -1 <= metrics.port <= 65535:
+        raise ConfigError("metrics.port must be a TCP port, 0 for any free one, or -1 for none.")
     return Settings(
         kafka=kafka,
         destinations=destinations,
         schema_registry=registry,
         delivery=delivery,
-        metrics=_build(MetricsSettings, _table(data, "metrics"), "metrics"),
+        metrics=metrics,
     )
 
 

@@ -76,9 +76,17 @@ class Consumer:
             **settings.properties,
             "bootstrap.servers": settings.bootstrap_servers,
             "group.id": group_id or settings.group_id,
+            "error_cb": self._on_error,
             **CONSUMER_OVERRIDES,
         }
+        self.brokers_reachable = True
         self._consumer = confluent_kafka.Consumer(conf)
+
+    def _on_error(self, err: Any) -> None:
+        """librdkafka's client-wide errors: it retries them itself; we only keep score."""
+        if err.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
+            self.brokers_reachable = False
+        log.warning("kafka client error", extra={"error": err.str()})
 
     def subscribe(
         self,
@@ -103,7 +111,10 @@ class Consumer:
     def consume(self, max_records: int, timeout_s: float) -> list[Record]:
         """Records, skipping informational events; a fatal error raises `KafkaError`."""
         records = []
-        for message in self._consumer.consume(max_records, timeout_s):
+        messages = self._consumer.consume(max_records, timeout_s)
+        if messages:
+            self.brokers_reachable = True
+        for message in messages:
             err = message.error()
             if err is not None:
                 if err.fatal():
@@ -137,6 +148,7 @@ class Consumer:
             raise KafkaError(f"Kafka failed to commit offsets: {exc.args[0].str()}.") from exc
         for result in results or []:
             _raise_on_error(result.error, f"commit {result.topic}[{result.partition}]")
+        self.brokers_reachable = True
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))

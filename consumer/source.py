@@ -20,6 +20,7 @@ from consumer.kafka import Consumer, KafkaError, Producer, Record, TopicPartitio
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
+from consumer.status import Health
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -52,6 +53,7 @@ class KafkaSource:
         submit: Callable[[list[Work]], None],
         abandon: Callable[[set[TopicPartition]], None],
         stop: threading.Event,
+        health: Health,
     ) -> None:
         self._settings = settings
         self._consumer = consumer
@@ -62,6 +64,7 @@ class KafkaSource:
         self._submit = submit
         self._abandon = abandon
         self._stop = stop
+        self._health = health
         self._paused = False
         self._assignment_changed = False
         self._blocked: dict[TopicPartition, tuple[float, float]] = {}  # until, next backoff
@@ -77,6 +80,7 @@ class KafkaSource:
         try:
             while not self._stop.is_set():
                 self._step()
+            self._health.draining = True
             self._drain()
         finally:
             self._consumer.close()  # revokes (our callback commits what is finished), leaves
@@ -91,6 +95,8 @@ class KafkaSource:
         if records:
             self._take(records)
         now = time.monotonic()
+        self._health.kafka_beat = now
+        self._health.broker_reachable = self._consumer.brokers_reachable
         self._unblock(now)
         self._apply_backpressure()
         if now >= self._next_commit:
@@ -167,7 +173,9 @@ class KafkaSource:
         """Serve dead-letter acknowledgements until `done()` or the time is up."""
         deadline = time.monotonic() + seconds
         while not done():
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            self._health.kafka_beat = now
+            if now >= deadline:
                 return False
             self._producer.poll(SERVE_S)
         return True
@@ -194,6 +202,7 @@ class KafkaSource:
 
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("assigned").inc()
+        self._health.joined = True
         self.assigned.update(partitions)
         self._assignment_changed = True
 

@@ -49,7 +49,7 @@ def write_config(
         "[kafka.properties]",
         '"fetch.wait.max.ms" = 50',
         "[metrics]",
-        "port = 0",
+        "port = -1",
         "[delivery]",
         'commit_interval = "200ms"',
         'backoff_base = "50ms"',
