@@ -72,7 +72,10 @@ def sample_stream(people: int, seed: int) -> list[dict[str, Any]]:
         emit("track", anon, None, event="Product Viewed", properties=viewed)
         emit("identify", anon, user, traits={"email": f"{user}@example.com", "vip": i % 7 == 0})
         emit("track", anon, user, event="Product Added", properties={"sku": sku, "url": url})
-        order = {"products": [{"sku": sku, "price": "19.99", "quantity": 1}], "currency": "USD"}
+        order: dict[str, Any] = {
+            "products": [{"sku": sku, "price": "19.99", "quantity": 1}],
+            "currency": "USD",
+        }
         if rnd.random() >= 0.05:
             order["total"] = 19.99
         emit("track", anon, user, event="Order Completed", properties=order)
@@ -159,6 +162,12 @@ def _scrape(port: int, outcome: str) -> int:
     return int(total)
 
 
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--people", type=int, default=400)
@@ -193,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        stack.callback(lambda: proc.poll() is None and proc.kill())
+        stack.callback(_kill, proc)
         deadline = started + DRAIN_TIMEOUT_S
         while not _drained(bootstrap, f"demo-{topic}", topic):
             if proc.poll() is not None or time.monotonic() > deadline:
