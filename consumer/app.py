@@ -26,7 +26,7 @@ from consumer.decision import Decision, decide_record
 from consumer.decode import Decoder
 from consumer.delivery import DeliverySettings, DestinationWorker
 from consumer.kafka import Admin, Consumer, Producer, Record
-from consumer.metrics import Metrics
+from consumer.metrics import LagCollector, Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import DeadLetterWriter, Outcomes
 from consumer.registry import registry_lookup
@@ -164,6 +164,7 @@ async def run(
             "destinations": [d.masked_url for d in settings.destinations],
         },
     )
+    registry.register(LagCollector(source.positions))
     beat = asyncio.create_task(_heartbeat(health))
     try:
         await asyncio.to_thread(source.run)

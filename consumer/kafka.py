@@ -171,6 +171,11 @@ class Consumer:
         )
         return int(low), int(high)
 
+    def position(self, topic: str, partition: int) -> int | None:
+        """The next offset this consumer will fetch, if known."""
+        (part,) = self._consumer.position([confluent_kafka.TopicPartition(topic, partition)])
+        return part.offset if part.offset >= 0 else None
+
     def close(self) -> None:
         self._consumer.close()
 

@@ -7,7 +7,13 @@ and status codes from fixed sets; no person id, messageId or secret is ever a la
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 PREFIX = "movableink_consumer"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
@@ -86,3 +92,44 @@ class Metrics:
             ["topic", "partition"],
             registry=registry,
         )
+
+
+class LagCollector(Collector):
+    """Consumer lag, computed at scrape time from what the Kafka thread last saw.
+
+    `lag_messages`: the partition's high watermark minus the next offset to finish.
+    `oldest_unprocessed_age_seconds`: age of the oldest record read and not yet finished
+    (by its Kafka timestamp); 0 when none is waiting.
+    """
+
+    def __init__(self, positions: Callable[[], list[PartitionPosition]]) -> None:
+        self._positions = positions
+
+    def collect(self) -> Iterator[Metric]:
+        lag = GaugeMetricFamily(
+            f"{PREFIX}_lag_messages",
+            "Records in the partition not yet finished (high watermark - next to finish).",
+            labels=["topic", "partition"],
+        )
+        age = GaugeMetricFamily(
+            f"{PREFIX}_oldest_unprocessed_age_seconds",
+            "Age of the oldest record read and not yet finished (0 if none).",
+            labels=["topic", "partition"],
+        )
+        now = time.time()
+        for p in self._positions():
+            labels = [p.topic, str(p.partition)]
+            lag.add_metric(labels, max(0, p.high - p.next_to_finish))
+            oldest = 0.0 if p.oldest_timestamp is None else max(0.0, now - p.oldest_timestamp)
+            age.add_metric(labels, oldest)
+        yield lag
+        yield age
+
+
+@dataclass(frozen=True)
+class PartitionPosition:
+    topic: str
+    partition: int
+    high: int  # -1001 (unknown) until the first fetch
+    next_to_finish: int
+    oldest_timestamp: float | None  # epoch seconds

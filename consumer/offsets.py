@@ -14,10 +14,11 @@ from collections import deque
 class PartitionOffsets:
     """The offsets of one partition that are in the consumer's hands."""
 
-    __slots__ = ("_committed", "_last", "_open", "_pending", "detached")
+    __slots__ = ("_committed", "_last", "_open", "_pending", "_stamps", "detached")
 
     def __init__(self) -> None:
         self._pending: deque[int] = deque()  # in arrival order, finished ones until passed
+        self._stamps: deque[float | None] = deque()  # the records' timestamps, alongside
         self._open: set[int] = set()  # not finished
         self._last: int | None = None
         self._committed: int | None = None
@@ -27,11 +28,12 @@ class PartitionOffsets:
         """Records taken and not finished."""
         return len(self._open)
 
-    def add(self, offset: int) -> None:
+    def add(self, offset: int, timestamp: float | None = None) -> None:
         if self._last is not None and offset <= self._last:
             raise ValueError(f"offset {offset} arrived after {self._last}")
         self._last = offset
         self._pending.append(offset)
+        self._stamps.append(timestamp)
         self._open.add(offset)
 
     def finish(self, offset: int) -> None:
@@ -40,9 +42,11 @@ class PartitionOffsets:
         self._open.remove(offset)
         while self._pending and self._pending[0] not in self._open:
             self._pending.popleft()
+            self._stamps.popleft()
 
-    def oldest_pending(self) -> int | None:
-        return self._pending[0] if self._pending else None
+    def oldest_pending(self) -> tuple[int, float | None] | None:
+        """Offset and timestamp of the oldest unfinished record."""
+        return (self._pending[0], self._stamps[0]) if self._pending else None
 
     def committable(self) -> int | None:
         """The offset to commit now if it moved since the last `mark_committed`, else None."""
@@ -71,10 +75,12 @@ class OffsetTracker:
         self._lock = threading.Lock()
         self._pending = 0
 
-    def add(self, topic: str, partition: int, offset: int) -> PartitionOffsets:
+    def add(
+        self, topic: str, partition: int, offset: int, timestamp: float | None = None
+    ) -> PartitionOffsets:
         with self._lock:
             tracked = self._partitions.setdefault((topic, partition), PartitionOffsets())
-            tracked.add(offset)
+            tracked.add(offset, timestamp)
             self._pending += 1
             return tracked
 
@@ -119,7 +125,8 @@ class OffsetTracker:
                     tracked.detached = True
                     self._pending -= len(tracked)
 
-    def oldest_pending(self) -> dict[tuple[str, int], int]:
+    def oldest_pending(self) -> dict[tuple[str, int], tuple[int, float | None]]:
+        """Per partition, offset and timestamp of the oldest unfinished record."""
         with self._lock:
             return {
                 tp: oldest

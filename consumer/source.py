@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from consumer.decision import Decision, event_time
 from consumer.errors import Unavailable
 from consumer.kafka import Consumer, KafkaError, Producer, Record, TopicPartition
-from consumer.metrics import Metrics
+from consumer.metrics import Metrics, PartitionPosition
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
 from consumer.status import Health
@@ -116,7 +116,8 @@ class KafkaSource:
             except Unavailable as exc:
                 self._block(tp, record.offset, str(exc))
                 continue
-            handle = self._tracker.add(record.topic, record.partition, record.offset)
+            stamp = None if record.timestamp_ms is None else record.timestamp_ms / 1000
+            handle = self._tracker.add(record.topic, record.partition, record.offset, stamp)
             moment = None if decision.message is None else event_time(decision.message)
             batch.append(Work(record, decision, handle, moment.timestamp() if moment else None))
         if batch:
@@ -197,6 +198,20 @@ class KafkaSource:
             "drained" if drained else "shutdown grace period over; the rest is redelivered",
             extra={"unfinished_records": self._tracker.pending()},
         )
+
+    def positions(self) -> list[PartitionPosition]:
+        """For the lag metrics (called at scrape time, from the status server's thread)."""
+        oldest = self._tracker.oldest_pending()
+        found = []
+        for topic, partition in sorted(self.assigned.copy()):
+            _, high = self._consumer.watermarks(topic, partition)
+            pending = oldest.get((topic, partition))
+            if pending is not None:
+                next_to_finish, stamp = pending
+            else:
+                next_to_finish, stamp = self._consumer.position(topic, partition) or high, None
+            found.append(PartitionPosition(topic, partition, high, next_to_finish, stamp))
+        return found
 
     # -- rebalance callbacks (run inside consume) ---------------------------------------
 

@@ -68,7 +68,7 @@ def test_tracker_per_partition_and_forget() -> None:
     assert t.committable() == {("t", 0): 0, ("t", 1): 1}
     assert t.committable({("t", 1)}) == {("t", 1): 1}
     assert t.pending() == 2
-    assert t.oldest_pending() == {("t", 0): 0, ("t", 1): 1}
+    assert t.oldest_pending() == {("t", 0): (0, None), ("t", 1): (1, None)}
     t.forget({("t", 1)})
     assert t.pending() == 1
     t.finish(p1, 1)  # late finish of a revoked partition: changes nothing live
@@ -103,3 +103,14 @@ def test_watermark_is_always_the_lowest_unfinished(count: int, rnd: random.Rando
         finished.add(offset)
         lowest = min((o for o in range(count) if o not in finished), default=count)
         assert p.committable() == lowest
+
+
+def test_the_oldest_pending_record_keeps_its_timestamp() -> None:
+    p = PartitionOffsets()
+    p.add(1, 100.0)
+    p.add(2, 200.0)
+    assert p.oldest_pending() == (1, 100.0)
+    p.finish(1)
+    assert p.oldest_pending() == (2, 200.0)
+    p.finish(2)
+    assert p.oldest_pending() is None
