@@ -29,7 +29,7 @@ from consumer.kafka import Admin, Consumer, Producer, Record
 from consumer.metrics import LagCollector, Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import DeadLetterWriter, Outcomes
-from consumer.registry import registry_lookup
+from consumer.registry import RegistryLookup
 from consumer.retry import RetryPolicy
 from consumer.source import KafkaSource, SourceSettings
 from consumer.status import Health
@@ -54,7 +54,7 @@ def build_decoder(settings: Settings) -> Decoder:
     """The decoder the configuration asks for (registry client only when configured)."""
     lookup = None
     if settings.schema_registry is not None:
-        lookup = registry_lookup(settings.schema_registry)
+        lookup = RegistryLookup(settings.schema_registry)
     local = None
     if settings.kafka.avro_schema:
         local = segment_schema(Path(settings.kafka.avro_schema))

@@ -12,19 +12,20 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from consumer.config import RegistrySettings
-from consumer.decode import SchemaLookup
 from consumer.errors import Rejected, Unavailable
 
 NOT_FOUND = 404
 
 
-def registry_lookup(settings: RegistrySettings) -> SchemaLookup:
+class RegistryLookup:
     """A `SchemaLookup` backed by confluent-kafka's `SchemaRegistryClient`."""
-    client = SchemaRegistryClient({**settings.properties, "url": settings.url})
 
-    def lookup(schema_id: int) -> str:
+    def __init__(self, settings: RegistrySettings) -> None:
+        self._client = SchemaRegistryClient({**settings.properties, "url": settings.url})
+
+    def __call__(self, schema_id: int) -> str:
         try:
-            schema: Any = client.get_schema(schema_id)
+            schema: Any = self._client.get_schema(schema_id)
         except SchemaRegistryError as exc:
             if exc.http_status_code == NOT_FOUND:
                 raise Rejected(
@@ -34,9 +35,8 @@ def registry_lookup(settings: RegistrySettings) -> SchemaLookup:
                 f"The schema registry answered {exc.http_status_code} for schema id {schema_id}."
             ) from exc
         except Exception as exc:  # the client raises its HTTP library's errors as they come
-            raise Unavailable(
-                f"The schema registry cannot be reached: {type(exc).__name__}."
-            ) from exc
+            kind = type(exc).__name__
+            raise Unavailable(f"The schema registry cannot be reached: {kind}.") from exc
         if schema.schema_type not in (None, "AVRO"):
             raise Rejected(
                 "decode.bad_schema", f"Schema id {schema_id} is {schema.schema_type}, not Avro."
@@ -44,4 +44,5 @@ def registry_lookup(settings: RegistrySettings) -> SchemaLookup:
         text: str = schema.schema_str
         return text
 
-    return lookup
+    def close(self) -> None:
+        self._client.close()

@@ -97,3 +97,22 @@ def standin() -> Iterator[Any]:
 
     with StandIn(USERNAME, PASSWORD) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Confluent-API schema registry: `SCHEMA_REGISTRY_URL`, else Apicurio from Maven Central."""
+    given = os.environ.get("SCHEMA_REGISTRY_URL")
+    if given:
+        yield given
+        return
+    import registry
+
+    try:
+        local = registry.start(tmp_path_factory.mktemp("registry"))
+    except registry.RegistryError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield local.url
+    finally:
+        local.stop()

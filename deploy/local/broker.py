@@ -16,8 +16,6 @@ import argparse
 import base64
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +24,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 LOG4J2 = Path(__file__).resolve().parent / "kafka" / "log4j2.properties"
 DEFAULT_STATE_DIR = ROOT / ".run" / "kafka"
 START_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 30.0
 JVM_OPTS = ("-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true")
-# Brokers started by this process, kept so that `stop` can reap them (and Python does not warn
-# about a live child whose Popen was collected).
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class BrokerError(RuntimeError):
@@ -88,13 +84,6 @@ def fetch() -> Path:
     tmp.rename(libs)
     marker.touch()
     return libs
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _cluster_id() -> str:
@@ -157,7 +146,7 @@ def _wait_ready(bootstrap: str, proc: subprocess.Popen[bytes], log: Path) -> Non
         if proc.poll() is not None:
             raise BrokerError(
                 f"The Kafka broker exited with status {proc.returncode} while starting; "
-                f"see {log}: {_tail(log)}"
+                f"see {log}: {processes.tail(log)}"
             )
         try:
             if admin.list_topics(timeout=1).brokers:
@@ -168,13 +157,6 @@ def _wait_ready(bootstrap: str, proc: subprocess.Popen[bytes], log: Path) -> Non
     raise BrokerError(f"The Kafka broker was not ready within {START_TIMEOUT_S:.0f} s; see {log}.")
 
 
-def _tail(log: Path, lines: int = 3) -> str:
-    try:
-        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
     """Format a fresh log directory and start the broker; return once it answers."""
     if (state_dir / "pid").exists():
@@ -182,7 +164,7 @@ def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
     libs = fetch()
     shutil.rmtree(state_dir, ignore_errors=True)
     (state_dir / "data").mkdir(parents=True)
-    port, controller_port = _free_port(), _free_port()
+    port, controller_port = processes.free_port(), processes.free_port()
     props = state_dir / "server.properties"
     props.write_text(_server_properties(state_dir / "data", port, controller_port))
     log = state_dir / "broker.log"
@@ -192,16 +174,7 @@ def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
     done = subprocess.run(fmt, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BrokerError(f"Formatting the Kafka log directory failed: {done.stderr.strip()}")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            _java_cmd(libs, "kafka.Kafka", str(props)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    _CHILDREN[proc.pid] = proc
-    (state_dir / "pid").write_text(str(proc.pid))
+    proc = processes.spawn(_java_cmd(libs, "kafka.Kafka", str(props)), log, state_dir)
     bootstrap = f"127.0.0.1:{port}"
     try:
         _wait_ready(bootstrap, proc, log)
@@ -212,35 +185,9 @@ def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
     return Broker(bootstrap=bootstrap, pid=proc.pid, state_dir=state_dir)
 
 
-def _alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
     """Stop the broker recorded in `state_dir` by its PID: SIGTERM, then SIGKILL."""
-    pid_file = state_dir / "pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text())
-    if _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
-    _CHILDREN.pop(pid, None)
-    pid_file.unlink()
-    (state_dir / "bootstrap").unlink(missing_ok=True)
+    processes.stop(state_dir, "bootstrap")
 
 
 def main(argv: list[str] | None = None) -> int:

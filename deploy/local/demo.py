@@ -15,7 +15,6 @@ import argparse
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import broker
+import processes
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -84,13 +84,6 @@ def sample_stream(people: int, seed: int) -> list[dict[str, Any]]:
         if rnd.random() < 0.03:
             emit("alias", anon, user, previousId=anon)
     return events
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _write_config(path: Path, bootstrap: str, topic: str, url: str, port: int) -> None:
@@ -189,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         _produce(bootstrap, topic, events)
         print(f"demo: produced {len(events)} events of {args.people} people to {topic}")
 
-        port = _free_port()
+        port = processes.free_port()
         config = STATE / "config.toml"
         _write_config(config, bootstrap, topic, standin.url, port)
         env = {**os.environ, "MOVABLEINK_USERNAME": USERNAME, "MOVABLEINK_PASSWORD": PASSWORD}

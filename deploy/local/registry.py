@@ -24,8 +24,6 @@ import fcntl
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -37,13 +35,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 POM = Path(__file__).resolve().parent / "registry" / "pom.xml"
 DEFAULT_STATE_DIR = ROOT / ".run" / "registry"
 JVM_ROOT = Path("/usr/lib/jvm")
 CCOMPAT_PATH = "/apis/ccompat/v7"
 START_TIMEOUT_S = 120.0
-STOP_TIMEOUT_S = 30.0
 JVM_OPTS = (
     "-Xms64m",
     "-Xmx512m",
@@ -188,13 +187,6 @@ def find_java(release: int) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Registry:
     """A running local registry: its Confluent-compatible base URL and how to stop it."""
@@ -246,18 +238,11 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
             continue
         raise RegistryError(
             f"Apicurio Registry exited with status {proc.returncode} while starting; "
-            f"see {log}: {_tail(log)}"
+            f"see {log}: {processes.tail(log)}"
         )
     raise RegistryError(
         f"Apicurio Registry was not ready within {START_TIMEOUT_S:.0f} s; see {log}."
     )
-
-
-def _tail(log: Path, lines: int = 3) -> str:
-    try:
-        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def start(state_dir: Path = DEFAULT_STATE_DIR) -> Registry:
@@ -268,18 +253,11 @@ def start(state_dir: Path = DEFAULT_STATE_DIR) -> Registry:
     java = find_java(int((cache_dir() / "java-release").read_text()))
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True)
-    port, mgmt_port = _free_port(), _free_port()
+    port, mgmt_port = processes.free_port(), processes.free_port()
     log = state_dir / "registry.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            _java_cmd(java, _launcher(app), state_dir, port, mgmt_port),
-            cwd=state_dir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    (state_dir / "pid").write_text(str(proc.pid))
+    proc = processes.spawn(
+        _java_cmd(java, _launcher(app), state_dir, port, mgmt_port), log, state_dir
+    )
     url = f"http://127.0.0.1:{port}{CCOMPAT_PATH}"
     try:
         _wait_ready(url, proc, log)
@@ -290,36 +268,9 @@ def start(state_dir: Path = DEFAULT_STATE_DIR) -> Registry:
     return Registry(url=url, pid=proc.pid, state_dir=state_dir)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child of ours still answers kill(0): reap it if it is ours.
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return reaped == 0
-
-
 def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
     """Stop the registry recorded in `state_dir` by its PID: SIGTERM, then SIGKILL."""
-    pid_file = state_dir / "pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text())
-    if _alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
-    pid_file.unlink()
-    (state_dir / "url").unlink(missing_ok=True)
+    processes.stop(state_dir, "url")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,81 @@
+"""Background Java servers of the local set-up (broker, registry): start, find, stop by PID.
+
+Children started by this process are kept here, so `stop` can reap them and Python does not
+warn about a live child whose `Popen` was collected.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+STOP_TIMEOUT_S = 30.0
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def spawn(command: list[str], log: Path, state_dir: Path) -> subprocess.Popen[bytes]:
+    """Start a server in its own session, output to `log`, PID in `state_dir/pid`."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=state_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
+    (state_dir / "pid").write_text(str(proc.pid))
+    return proc
+
+
+def alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(state_dir: Path, *also_remove: str) -> None:
+    """Stop the server whose PID is in `state_dir/pid`: SIGTERM, then SIGKILL."""
+    pid_file = state_dir / "pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    if alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while alive(pid):
+                time.sleep(0.05)
+    _CHILDREN.pop(pid, None)
+    pid_file.unlink()
+    for name in also_remove:
+        (state_dir / name).unlink(missing_ok=True)
+
+
+def tail(log: Path, lines: int = 3) -> str:
+    """The last lines of a log, joined for a one-line error message."""
+    try:
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

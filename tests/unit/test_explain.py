@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+
+from consumer import config
+from consumer.explain import explain, read_messages
+from tests.strategies import json_values
+
+CONFIG = """
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+topics = ["segment-events"]
+
+[[destinations]]
+name = "movable-ink"
+movable_ink_url = "https://collector.movableink-dmz.com/behavioral/KEY123"
+username = "access-id"
+password = "${MI_PASSWORD}"
+
+[[destinations.mappings]]
+name = "Send Entire Event"
+subscribe = 'type = "identify" or type = "track"'
+headers = { "X-Brand" = "acme" }
+"""
+ENV = {"MI_PASSWORD": "pw-secret"}
+
+
+def run_cli(
+    tmp_path: Path, stdin: str, *args: str, text: str = CONFIG
+) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return subprocess.run(
+        [sys.executable, "-m", "consumer", "explain", "--config", str(path), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"MI_PASSWORD": "pw-secret", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+
+
+def test_explain_shows_the_exact_request_for_each_message(tmp_path: Path) -> None:
+    track = {"type": "track", "messageId": "m1", "userId": "u", "event": "Signed Up"}
+    page = {"type": "page", "messageId": "m2", "anonymousId": "a"}
+    done = run_cli(tmp_path, "\n".join(json.dumps(m) for m in [track, page]) + "\n")
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first == {
+        "messageId": "m1",
+        "outcome": "deliver",
+        "reason": None,
+        "deliveries": [
+            {
+                "destination": "movable-ink",
+                "mapping": "Send Entire Event",
+                "url": "https://collector.movableink-dmz.com/behavioral/KEY123",
+                "headers": {
+                    "Authorization": "Basic ***",
+                    "Content-Type": "application/json",
+                    "X-Brand": "acme",
+                },
+                "body": track,
+            }
+        ],
+        "destinations": {"movable-ink": {"outcome": "deliver", "reason": None, "warnings": []}},
+    }
+    assert (second["outcome"], second["reason"], second["deliveries"]) == (
+        "filtered",
+        "trigger.no_match",
+        [],
+    )
+    assert "pw-secret" not in done.stdout + done.stderr
+
+
+def test_explain_reads_arrays_files_and_reports_bad_lines(tmp_path: Path) -> None:
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps([{"type": "identify", "userId": "u"}, {"type": "track"}]))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "track", "userId": "u"}\nnot json\n')
+    done = run_cli(tmp_path, "", str(events), str(bad))
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(x["outcome"], x["reason"]) for x in lines] == [
+        ("deliver", None),
+        ("invalid", "message.missing_identity"),
+        ("deliver", None),
+        ("invalid", "decode.invalid_json"),
+    ]
+
+
+def test_a_configuration_error_exits_2_with_one_line(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "", text=CONFIG.replace('"identify"', '"identify" AND'))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(
+        "error: destinations.movable-ink.mappings.'Send Entire Event'.subscribe"
+    )
+
+
+def test_an_unreadable_events_file_exits_2(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "", str(tmp_path / "missing.json"))
+    assert done.returncode == 2 and "cannot read" in done.stderr
+
+
+def test_read_messages_accepts_one_object_per_file() -> None:
+    assert list(read_messages('{"type": "track"}')) == [{"type": "track"}]
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_explain_never_crashes_on_arbitrary_json(value: Any) -> None:
+    settings_ = config.parse_settings(tomllib.loads(CONFIG), ENV)
+    out = io.StringIO()
+    explain([io.StringIO(json.dumps(value))], settings_.destinations, out)
+    for line in out.getvalue().splitlines():
+        assert json.loads(line)["outcome"] in {"deliver", "filtered", "invalid"}
