@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test unit lint fmt kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic test unit lint fmt kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,16 @@ venv: $(STAMP)  ## create .venv and install the package with its test extra
 
 demo: $(STAMP)  ## the main job on a local default: broker, stand-in, sample events, consumer, report
 	$(PY) deploy/local/demo.py
+
+CONFIG ?= config.toml
+replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_OFFSETS= FILTER= TO_TOPIC= DRY_RUN=1 CONFIG=]
+	@test -n "$(TOPIC)" || { echo "error: set TOPIC to the topic to replay, e.g. make replay-topic TOPIC=segment-events.dlq" >&2; exit 2; }
+	$(PY) -m consumer replay --config '$(CONFIG)' --topic '$(TOPIC)' \
+		$(if $(SINCE),--since '$(SINCE)') $(if $(UNTIL),--until '$(UNTIL)') \
+		$(if $(START_OFFSETS),--start-offsets '$(START_OFFSETS)') \
+		$(if $(END_OFFSETS),--end-offsets '$(END_OFFSETS)') \
+		$(if $(FILTER),--filter '$(FILTER)') $(if $(TO_TOPIC),--to-topic '$(TO_TOPIC)') \
+		$(if $(DRY_RUN),--dry-run)
 
 test: $(STAMP) lint  ## lint, then the whole suite against a real broker (fetched and started if needed)
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \

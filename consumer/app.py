@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,10 +26,10 @@ from consumer.deadletter import topic_for
 from consumer.decision import Decision, decide_record
 from consumer.decode import Decoder
 from consumer.delivery import DeliverySettings, DestinationWorker
-from consumer.kafka import Admin, Consumer, Producer, Record
+from consumer.kafka import Admin, Consumer, Producer, Record, TopicPartition
 from consumer.metrics import LagCollector, Metrics
 from consumer.offsets import OffsetTracker
-from consumer.outcome import DeadLetterWriter, Outcomes
+from consumer.outcome import DeadLetterWriter, Outcomes, Work
 from consumer.registry import RegistryLookup
 from consumer.retry import RetryPolicy
 from consumer.source import KafkaSource, SourceSettings
@@ -91,6 +92,78 @@ def ensure_dead_letter_topics(settings: Settings) -> None:
             log.info("created dead-letter topic", extra={"topic": target})
 
 
+@dataclass
+class Pipeline:
+    """The stages after the decision: delivery workers, outcomes, offsets, dead letters."""
+
+    settings: Settings
+    metrics: Metrics
+    tracker: OffsetTracker
+    producer: Producer
+    outcomes: Outcomes
+    workers: dict[str, DestinationWorker]
+    decoder: Decoder
+
+    @classmethod
+    def build(cls, settings: Settings, metrics: Metrics, *, replay: bool = False) -> Pipeline:
+        tracker = OffsetTracker()
+        producer = Producer(settings.kafka)
+        writer = DeadLetterWriter(producer, settings.kafka.dead_letter_topic, metrics, replay)
+        outcomes = Outcomes(tracker, writer, metrics)
+        how = delivery_settings(settings)
+        workers = {
+            d.name: DestinationWorker(
+                d,
+                Transport(max_connections=how.max_in_flight, timeout_s=settings.delivery.timeout),
+                how,
+                outcomes.job_finished,
+                metrics,
+            )
+            for d in settings.destinations
+        }
+        outcomes.attach(workers)
+        return cls(settings, metrics, tracker, producer, outcomes, workers, build_decoder(settings))
+
+    def decide(self, record: Record) -> Decision:
+        return decide_record(
+            record.value,
+            self.decoder,
+            self.settings.destinations,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+    def source_settings(self, topics: tuple[str, ...]) -> SourceSettings:
+        d = self.settings.delivery
+        return SourceSettings(
+            topics=topics,
+            max_buffered=d.max_buffered,
+            commit_interval_s=d.commit_interval,
+            revoke_timeout_s=d.revoke_timeout,
+            shutdown_grace_s=d.shutdown_grace,
+        )
+
+    def submit_to(self, loop: asyncio.AbstractEventLoop) -> Callable[[list[Work]], None]:
+        """How the Kafka thread hands decided records to the delivery loop."""
+        return lambda batch: _call(loop, self.outcomes.accept, batch)
+
+    def abandon_on(self, loop: asyncio.AbstractEventLoop) -> Callable[[set[TopicPartition]], None]:
+        return lambda partitions: _call(loop, self.outcomes.abandon, partitions)
+
+    async def aclose(self) -> None:
+        for worker in self.workers.values():
+            await worker.aclose()
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set `stop` (only the main thread can install handlers)."""
+    if threading.current_thread() is threading.main_thread():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+
 async def run(
     settings: Settings,
     *,
@@ -100,9 +173,7 @@ async def run(
     """Consume and deliver until SIGTERM/SIGINT (or `stop`), then drain and commit."""
     loop = asyncio.get_running_loop()
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     if settings.kafka.create_dead_letter_topic:
         await asyncio.to_thread(ensure_dead_letter_topics, settings)
     metrics = Metrics(registry)
@@ -110,50 +181,16 @@ async def run(
     if settings.metrics.port >= 0:
         server = status.serve(settings.metrics.host, settings.metrics.port, registry, health)
         log.info("status server listening", extra={"port": server.server_address[1]})
-    tracker = OffsetTracker()
-    producer = Producer(settings.kafka)
-    outcomes = Outcomes(
-        tracker, DeadLetterWriter(producer, settings.kafka.dead_letter_topic, metrics), metrics
-    )
-    how = delivery_settings(settings)
-    workers = {
-        d.name: DestinationWorker(
-            d,
-            Transport(max_connections=how.max_in_flight, timeout_s=settings.delivery.timeout),
-            how,
-            outcomes.job_finished,
-            metrics,
-        )
-        for d in settings.destinations
-    }
-    outcomes.attach(workers)
-    decoder = build_decoder(settings)
-
-    def decide(record: Record) -> Decision:
-        return decide_record(
-            record.value,
-            decoder,
-            settings.destinations,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        )
-
+    pipeline = Pipeline.build(settings, metrics)
     source = KafkaSource(
-        SourceSettings(
-            topics=settings.kafka.topics,
-            max_buffered=settings.delivery.max_buffered,
-            commit_interval_s=settings.delivery.commit_interval,
-            revoke_timeout_s=settings.delivery.revoke_timeout,
-            shutdown_grace_s=settings.delivery.shutdown_grace,
-        ),
+        pipeline.source_settings(settings.kafka.topics),
         Consumer(settings.kafka),
-        producer,
-        tracker,
+        pipeline.producer,
+        pipeline.tracker,
         metrics,
-        decide=decide,
-        submit=lambda batch: _call(loop, outcomes.accept, batch),
-        abandon=lambda partitions: _call(loop, outcomes.abandon, partitions),
+        decide=pipeline.decide,
+        submit=pipeline.submit_to(loop),
+        abandon=pipeline.abandon_on(loop),
         stop=stop,
         health=health,
     )
@@ -171,7 +208,6 @@ async def run(
     finally:
         beat.cancel()
         stop.set()
-        for worker in workers.values():
-            await worker.aclose()
+        await pipeline.aclose()
     log.info("consumer stopped")
     return 0

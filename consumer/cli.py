@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TextIO
 
-from consumer import app, config, logs
+from consumer import app, config, logs, replay
 from consumer.errors import ConfigError
 from consumer.explain import explain
 
@@ -36,7 +36,41 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="consume the topics and deliver to Movable Ink")
     run.add_argument("--config", required=True, help="the TOML configuration file")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    rp = commands.add_parser(
+        "replay", help="reprocess a range of a topic (input, dead letters, archive), in order"
+    )
+    rp.add_argument("--config", required=True, help="the TOML configuration file")
+    rp.add_argument("--topic", required=True, help="the topic to read")
+    rp.add_argument("--since", help="start time: ISO-8601 with zone, or epoch ms")
+    rp.add_argument("--until", help="end time (exclusive); default: the end at start")
+    rp.add_argument("--start-offsets", help="start offsets per partition: 0:120,1:98")
+    rp.add_argument("--end-offsets", help="end offsets (exclusive) per partition")
+    rp.add_argument("--filter", help="a trigger on top of the destinations' mappings")
+    rp.add_argument("--to-topic", help="re-publish the records to this topic instead")
+    rp.add_argument("--dry-run", action="store_true", help="print what would be delivered")
+    rp.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
     return parser
+
+
+def _offsets(text: str | None, what: str) -> dict[int, int] | None:
+    return None if text is None else replay.parse_offsets(text, what)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    request = replay.ReplayRequest(
+        topic=args.topic,
+        since_ms=None if args.since is None else replay.parse_time(args.since, "--since"),
+        until_ms=None if args.until is None else replay.parse_time(args.until, "--until"),
+        start_offsets=_offsets(args.start_offsets, "--start-offsets"),
+        end_offsets=_offsets(args.end_offsets, "--end-offsets"),
+        filter=replay.parse_filter(args.filter),
+        to_topic=args.to_topic,
+        dry_run=args.dry_run,
+        config_path=args.config,
+    )
+    logs.setup(args.log_level)
+    return asyncio.run(replay.replay(settings, request, sys.stdout))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -58,7 +92,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"explain": _explain, "run": _run}[args.command]
+    command = {"explain": _explain, "run": _run, "replay": _replay}[args.command]
     try:
         return command(args)
     except ConfigError as exc:

@@ -23,10 +23,13 @@ FIRST_ATTEMPT = "movableink.first.attempt"
 LAST_ATTEMPT = "movableink.last.attempt"
 DESTINATION = "movableink.destination"
 MESSAGE_ID = "movableink.message.id"
+REPLAY_COUNT = "movableink.replay.count"  # how many replays this record has been through
+REPLAYED_FROM = "movableink.replayed.from"  # topic:partition:offset a re-published record came from
 OUR_HEADERS = frozenset(
     {
         CONNECT_TOPIC, CONNECT_PARTITION, CONNECT_OFFSET, CONNECT_CLASS, CONNECT_MESSAGE,
         REASON, STATUS, ATTEMPTS, FIRST_ATTEMPT, LAST_ATTEMPT, DESTINATION, MESSAGE_ID,
+        REPLAY_COUNT, REPLAYED_FROM,
     }
 )  # fmt: skip
 
@@ -71,12 +74,36 @@ def topic_for(template: str, source_topic: str) -> str:
     return template.replace("{topic}", source_topic)
 
 
+def header(headers: Headers, name: str) -> bytes | None:
+    """The last value of a header, or None."""
+    found = [v for k, v in headers if k == name]
+    return found[-1] if found else None
+
+
+def replay_count(headers: Headers) -> int:
+    """How many replays a record has been through (0 for one never replayed)."""
+    value = header(headers, REPLAY_COUNT)
+    try:
+        return int(value or b"0")
+    except ValueError:
+        return 0
+
+
+def original_topic(source: Source) -> str:
+    """The input topic a record first came from (a dead letter names it in its headers)."""
+    named = header(source.headers, CONNECT_TOPIC)
+    return named.decode(errors="replace") if named else source.topic
+
+
 def _iso(epoch: float) -> bytes:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").encode()
 
 
-def headers_for(source: Source, failure: Failure) -> Headers:
-    """The original headers (ours from an earlier dead-lettering dropped), then the new ones."""
+def headers_for(source: Source, failure: Failure, replay: bool = False) -> Headers:
+    """The original headers (ours from an earlier dead-lettering dropped), then the new ones.
+
+    A record that fails again during a replay carries `movableink.replay.count` one higher.
+    """
     family = failure.reason.split(".", 1)[0]
     headers = [(k, v) for k, v in source.headers if k not in OUR_HEADERS]
     headers += [
@@ -98,4 +125,6 @@ def headers_for(source: Source, failure: Failure) -> Headers:
         headers.append((FIRST_ATTEMPT, _iso(failure.first_attempt)))
     if failure.last_attempt is not None:
         headers.append((LAST_ATTEMPT, _iso(failure.last_attempt)))
+    if replay:
+        headers.append((REPLAY_COUNT, str(replay_count(source.headers) + 1).encode()))
     return headers

@@ -171,6 +171,37 @@ class Consumer:
         )
         return int(low), int(high)
 
+    def assign(self, starts: dict[TopicPartition, int]) -> None:
+        """Read these partitions from these offsets, outside any consumer group's assignment."""
+        self._consumer.assign(
+            [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in starts.items()]
+        )
+
+    def partitions(self, topic: str, timeout_s: float = 10.0) -> list[int]:
+        metadata = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise KafkaError(f"Topic {topic} does not exist.")
+        return sorted(metadata.partitions)
+
+    def offsets_at(self, topic: str, partitions: list[int], ms: int) -> dict[int, int]:
+        """Per partition, the first offset at or after time `ms`, or the end offset if none."""
+        asked = [confluent_kafka.TopicPartition(topic, p, ms) for p in partitions]
+        found = {}
+        for part in self._consumer.offsets_for_times(asked, timeout=10):
+            _raise_on_error(part.error, f"look up offsets of {topic}[{part.partition}]")
+            offset = part.offset
+            if offset < 0:  # no record at or after `ms`
+                offset = self.ends(topic, part.partition)[1]
+            found[part.partition] = offset
+        return found
+
+    def ends(self, topic: str, partition: int) -> tuple[int, int]:
+        """Low and high watermark, asked of the broker."""
+        low, high = self._consumer.get_watermark_offsets(
+            confluent_kafka.TopicPartition(topic, partition), timeout=10
+        )
+        return int(low), int(high)
+
     def position(self, topic: str, partition: int) -> int | None:
         """The next offset this consumer will fetch, if known."""
         (part,) = self._consumer.position([confluent_kafka.TopicPartition(topic, partition)])

@@ -74,6 +74,7 @@ class OffsetTracker:
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
         self._lock = threading.Lock()
         self._pending = 0
+        self.finished = 0  # records finished in tracked partitions, ever
 
     def add(
         self, topic: str, partition: int, offset: int, timestamp: float | None = None
@@ -89,6 +90,7 @@ class OffsetTracker:
             handle.finish(offset)
             if not handle.detached:
                 self._pending -= 1
+                self.finished += 1
 
     def pending(self, partitions: set[tuple[str, int]] | None = None) -> int:
         """Records taken and not finished (in all partitions, or in `partitions`)."""

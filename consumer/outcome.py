@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from consumer.deadletter import Failure, Source, headers_for, topic_for
+from consumer.deadletter import Failure, Source, headers_for, original_topic, topic_for
 from consumer.decision import Decision
 from consumer.delivery import DestinationWorker, Job
 from consumer.kafka import Producer, Record
@@ -42,15 +42,19 @@ class DeadLetterWriter:
     the record's offset waits meanwhile, so a dead letter is never lost.
     """
 
-    def __init__(self, producer: Producer, topic_template: str, metrics: Metrics) -> None:
+    def __init__(
+        self, producer: Producer, topic_template: str, metrics: Metrics, replay: bool = False
+    ) -> None:
         self._producer = producer
         self._template = topic_template
         self._metrics = metrics
+        self._replay = replay  # dead letters go to the original topic's, with a replay count
 
     def send(self, source: Source, failure: Failure, on_acked: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
-        topic = topic_for(self._template, source.topic)
-        headers = headers_for(source, failure)
+        origin = original_topic(source) if self._replay else source.topic
+        topic = topic_for(self._template, origin)
+        headers = headers_for(source, failure, self._replay)
 
         def acknowledged(error: str | None) -> None:  # on the Kafka thread
             loop.call_soon_threadsafe(settle, error)

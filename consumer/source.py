@@ -74,17 +74,28 @@ class KafkaSource:
 
     def run(self) -> None:
         """Consume until `stop` is set, then drain within the grace period and leave the group."""
-        self._consumer.subscribe(
-            self._settings.topics, self._on_assign, self._on_revoke, self._on_lost
-        )
+        self._begin()
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._finished():
                 self._step()
             self._health.draining = True
             self._drain()
         finally:
             self._consumer.close()  # revokes (our callback commits what is finished), leaves
             self._producer.flush(5.0)
+
+    def _begin(self) -> None:
+        self._consumer.subscribe(
+            self._settings.topics, self._on_assign, self._on_revoke, self._on_lost
+        )
+
+    def _finished(self) -> bool:
+        """A live consumer never is; a bounded reader (replay) is at the end of its range."""
+        return False
+
+    def _wanted(self, record: Record) -> bool:
+        """Whether a consumed record is in scope (a bounded reader drops what is past its end)."""
+        return True
 
     # -- one turn of the loop ------------------------------------------------------------
 
@@ -108,7 +119,7 @@ class KafkaSource:
         batch: list[Work] = []
         for record in records:
             tp = (record.topic, record.partition)
-            if tp in self._blocked:
+            if tp in self._blocked or not self._wanted(record):
                 continue
             self._metrics.records_consumed.labels(record.topic).inc()
             try:

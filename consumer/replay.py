@@ -1,0 +1,334 @@
+"""`replay`: reprocess a bounded range of any topic (the input, its dead letters, an archive).
+
+The range runs from a time (`offsets_for_times`) or given offsets, up to a time or to the high
+watermark taken when the replay starts, so a replay always ends, and new dead letters written
+during a replay of a dead-letter topic are never read again. Partitions are assigned directly:
+no consumer group, so the live group's offsets are never touched.
+
+Modes: deliver through the same pipeline as `run` (decode, route, validate, ordered delivery,
+dead letters); `--to-topic` re-publish the records (key, value, headers and a
+`movableink.replayed.from` header) for the live consumers; `--dry-run` print what would be
+delivered, as `explain` does, and send nothing. Ctrl-C stops cleanly after finishing what was
+read, and prints the command that resumes from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TextIO
+
+from prometheus_client import CollectorRegistry
+
+from consumer.app import Pipeline, stop_on_signals
+from consumer.config import Settings
+from consumer.deadletter import REPLAYED_FROM
+from consumer.decision import Decision, Verdict
+from consumer.errors import ConfigError
+from consumer.explain import describe
+from consumer.kafka import Consumer, KafkaError, Producer, Record, TopicPartition
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker
+from consumer.outcome import Work
+from consumer.source import KafkaSource
+from consumer.status import Health
+from consumer.triggers import Trigger, TriggerSyntaxError, parse
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+PROGRESS_EVERY_S = 0.5
+Ranges = dict[TopicPartition, tuple[int, int]]
+Submit = Callable[[list[Work]], None]
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    topic: str
+    since_ms: int | None = None
+    until_ms: int | None = None
+    start_offsets: dict[int, int] | None = None
+    end_offsets: dict[int, int] | None = None
+    filter: Trigger | None = None
+    to_topic: str | None = None
+    dry_run: bool = False
+    config_path: str = ""
+
+
+def parse_time(text: str, what: str) -> int:
+    """Epoch milliseconds from ISO-8601 (`2026-11-24T10:00:00Z`) or a number of milliseconds."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what} must be ISO-8601 or epoch milliseconds, not {text!r}.") from exc
+    if moment.tzinfo is None:
+        raise ConfigError(f"{what} needs a time zone, for example {text}Z.")
+    return int(moment.timestamp() * 1000)
+
+
+def parse_offsets(text: str, what: str) -> dict[int, int]:
+    """`0:120,1:98` -> {0: 120, 1: 98}."""
+    try:
+        pairs = (item.split(":") for item in text.split(",") if item.strip())
+        return {int(p): int(o) for p, o in pairs}
+    except ValueError as exc:
+        raise ConfigError(f"{what} must look like 0:120,1:98, not {text!r}.") from exc
+
+
+def parse_filter(text: str | None) -> Trigger | None:
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except TriggerSyntaxError as exc:
+        raise ConfigError(f"--filter is not a valid trigger: {exc}") from exc
+
+
+def plan(consumer: Consumer, request: ReplayRequest) -> Ranges:
+    """Start and end offset (exclusive) of every partition of the topic."""
+    ranges: Ranges = {}
+    partitions = consumer.partitions(request.topic)
+    starts = (
+        consumer.offsets_at(request.topic, partitions, request.since_ms)
+        if request.since_ms is not None
+        else {}
+    )
+    ends = (
+        consumer.offsets_at(request.topic, partitions, request.until_ms)
+        if request.until_ms is not None
+        else {}
+    )
+    for p in partitions:
+        low, high = consumer.ends(request.topic, p)
+        start = (request.start_offsets or {}).get(p, starts.get(p, low))
+        end = (request.end_offsets or {}).get(p, ends.get(p, high))
+        ranges[(request.topic, p)] = (max(start, low), min(end, high))
+    return ranges
+
+
+class RangeSource(KafkaSource):
+    """A `KafkaSource` over fixed partition ranges: assigned, never committed, ends by itself."""
+
+    def __init__(self, ranges: Ranges, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
+        self.next_offsets = {tp: start for tp, (start, _) in ranges.items()}
+
+    def _begin(self) -> None:
+        self._consumer.assign({tp: start for tp, (start, _) in self.ranges.items()})
+        self.assigned.update(self.ranges)
+        self._health.joined = True
+
+    def _wanted(self, record: Record) -> bool:
+        return record.offset < self.ranges[(record.topic, record.partition)][1]
+
+    def _finished(self) -> bool:
+        if self._tracker.pending():
+            return False
+        return all(
+            (self._consumer.position(*tp) or start) >= end
+            for tp, (start, end) in self.ranges.items()
+        )
+
+    def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        """No group to commit to: remember how far each partition is finished."""
+        offsets = self._tracker.committable(only)
+        self._tracker.mark_committed(offsets)
+        self.next_offsets.update(offsets)
+
+    def resume_offsets(self) -> dict[int, int]:
+        return {p: o for (_, p), o in sorted(self.next_offsets.items())}
+
+
+class Replay:
+    """One replay run: wiring, the mode-specific hand-over, progress and the summary."""
+
+    def __init__(self, settings: Settings, request: ReplayRequest, out: TextIO) -> None:
+        self.settings = settings
+        self.request = request
+        self.out = out
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.counts: Counter[str] = Counter()
+
+    def decide_with_filter(self, pipeline: Pipeline) -> Callable[[Record], Decision]:
+        trigger = self.request.filter
+
+        def decide(record: Record) -> Decision:
+            decision = pipeline.decide(record)
+            if trigger is None or decision.message is None:
+                return decision
+            if trigger.matches(decision.message):
+                return decision
+            verdicts = tuple(
+                Verdict(v.destination, "filtered", "replay.filter") for v in decision.verdicts
+            )
+            return Decision(decision.message_id, decision.message, verdicts)
+
+        return decide
+
+    def _dry_run_submit(self, tracker: OffsetTracker) -> Submit:
+        def submit(batch: list[Work]) -> None:
+            for work in batch:
+                decision = work.decision
+                self.counts[decision.outcome] += 1
+                if decision.outcome == "deliver":
+                    self.out.write(json.dumps(describe(decision), ensure_ascii=False) + "\n")
+                tracker.finish(work.handle, work.record.offset)
+
+        return submit
+
+    def _republish_submit(self, tracker: OffsetTracker, producer: Producer) -> Submit:
+        target = self.request.to_topic or ""
+
+        def submit(batch: list[Work]) -> None:
+            for work in batch:
+                decision, record = work.decision, work.record
+                if self.request.filter is not None and decision.outcome != "deliver":
+                    self.counts["filtered"] += 1
+                    tracker.finish(work.handle, record.offset)
+                    continue
+                where = f"{record.topic}:{record.partition}:{record.offset}".encode()
+                headers = [*record.headers, (REPLAYED_FROM, where)]
+                self._send(producer, tracker, work, target, headers)
+
+        return submit
+
+    def _send(
+        self,
+        producer: Producer,
+        tracker: OffsetTracker,
+        work: Work,
+        target: str,
+        headers: list[tuple[str, bytes | None]],
+    ) -> None:
+        record = work.record
+
+        def acknowledged(error: str | None) -> None:  # runs in producer.poll, same thread
+            if error is None:
+                self.counts["republished"] += 1
+                tracker.finish(work.handle, record.offset)
+            else:
+                self._send(producer, tracker, work, target, headers)
+
+        while not producer.send(target, record.key, record.value, headers, acknowledged):
+            producer.poll(0.05)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        stop_on_signals(stop)
+        pipeline = Pipeline.build(self.settings, self.metrics, replay=True)
+        consumer = Consumer(self.settings.kafka, group_id=f"{self.settings.kafka.group_id}-replay")
+        ranges = await asyncio.to_thread(plan, consumer, self.request)
+        total = sum(end - start for start, end in ranges.values() if end > start)
+        submit: Submit
+        if self.request.dry_run:
+            submit = self._dry_run_submit(pipeline.tracker)
+        elif self.request.to_topic:
+            submit = self._republish_submit(pipeline.tracker, pipeline.producer)
+        else:
+            submit = pipeline.submit_to(loop)
+        source = RangeSource(
+            ranges,
+            pipeline.source_settings((self.request.topic,)),
+            consumer,
+            pipeline.producer,
+            pipeline.tracker,
+            self.metrics,
+            decide=self.decide_with_filter(pipeline),
+            submit=submit,
+            abandon=pipeline.abandon_on(loop),
+            stop=stop,
+            health=Health(),
+        )
+        started = time.monotonic()
+        progress = asyncio.create_task(self._progress(pipeline.tracker, total, started))
+        try:
+            await asyncio.to_thread(source.run)
+        finally:
+            progress.cancel()
+            await pipeline.aclose()
+        interrupted = stop.is_set()
+        seconds = time.monotonic() - started
+        return self._summary(source, pipeline.tracker.finished, total, seconds, interrupted)
+
+    async def _progress(self, tracker: OffsetTracker, total: int, started: float) -> None:
+        """A progress bar on a terminal: records done of total, rate, time left."""
+        if not sys.stderr.isatty():
+            return
+        while True:
+            await asyncio.sleep(PROGRESS_EVERY_S)
+            done = tracker.finished
+            rate = done / max(time.monotonic() - started, 1e-3)
+            left = (total - done) / rate if rate else float("inf")
+            filled = int(30 * done / total) if total else 30
+            sys.stderr.write(
+                f"\rreplay [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
+                f"{rate:,.0f}/s, {left:,.0f} s left   "
+            )
+            sys.stderr.flush()
+
+    def _outcome_counts(self) -> Counter[str]:
+        counts = Counter(self.counts)
+        for metric in self.registry.collect():
+            if metric.name != "movableink_consumer_events":
+                continue
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    counts[sample.labels["outcome"]] += int(sample.value)
+                    if sample.labels["outcome"] == "dead_lettered":
+                        counts[f"  {sample.labels['reason']}"] += int(sample.value)
+        return counts
+
+    def _summary(
+        self, source: RangeSource, finished: int, total: int, seconds: float, interrupted: bool
+    ) -> int:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")
+        counts = self._outcome_counts()
+        rows: list[tuple[str, object]] = [
+            ("records in range", total),
+            ("records finished", finished),
+        ]
+        rows += [(name, counts[name]) for name in ("delivered", "filtered", "dead_lettered")]
+        rows += sorted((k, v) for k, v in counts.items() if k.startswith("  "))
+        rows += [(n, counts[n]) for n in ("deliver", "invalid", "republished") if n in counts]
+        rows += [("seconds", round(seconds, 1))]
+        for name, value in rows:
+            print(f"{name:<28} {value:>10}", file=sys.stderr)
+        if interrupted:
+            offsets = ",".join(f"{p}:{o}" for p, o in source.resume_offsets().items())
+            ends = ",".join(f"{tp[1]}:{end}" for tp, (_, end) in sorted(source.ranges.items()))
+            print("interrupted; resume with:", file=sys.stderr)
+            print(self._resume_command(offsets, ends), file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if counts["dead_lettered"] else 0
+
+    def _resume_command(self, starts: str, ends: str) -> str:
+        args = ["python", "-m", "consumer", "replay", "--config", self.request.config_path]
+        args += ["--topic", self.request.topic, "--start-offsets", starts, "--end-offsets", ends]
+        if self.request.filter is not None:
+            args += ["--filter", self.request.filter.text]
+        if self.request.to_topic:
+            args += ["--to-topic", self.request.to_topic]
+        if self.request.dry_run:
+            args.append("--dry-run")
+        return shlex.join(args)
+
+
+async def replay(settings: Settings, request: ReplayRequest, out: TextIO) -> int:
+    try:
+        return await Replay(settings, request, out).run()
+    except KafkaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED

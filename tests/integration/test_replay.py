@@ -1,0 +1,235 @@
+"""`replay` against the real broker and stand-in: windows, dead letters, dry runs, re-publishing,
+interrupt and resume. The replay runs as `python -m consumer replay`, a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from standin import Faults, Rule, StandIn, duplicates, lost, order_violations
+
+from consumer import deadletter, segment
+from tests.pipeline import PASSWORD, USERNAME, encode, read_topic, wait_for, write_config
+
+T0 = 1_790_000_000_000  # record timestamps of the produced events, in ms
+
+
+def person(name: str, count: int, phase: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "track",
+            "messageId": f"{phase}-{name}-{i}",
+            "anonymousId": f"anon-{name}",
+            "event": "Item Clicked",
+            "properties": {"n": i},
+        }
+        for i in range(count)
+    ]
+
+
+def produce_at(bootstrap: str, topic: str, events: list[dict[str, Any]], ms: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for event in events:
+        key = segment.person_key(event).encode()
+        producer.produce(topic, encode(event), key, headers=[("origin", b"test")], timestamp=ms)
+    assert producer.flush(30) == 0
+
+
+def replay(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "consumer", "replay", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        check=False,
+    )
+
+
+@pytest.fixture
+def topic_and_config(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    standin: StandIn,
+) -> tuple[str, Path]:
+    topic = new_topic(3)
+    new_topic(3, name=f"{topic}.dlq")
+    config = write_config(
+        tmp_path / "config.toml",
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        group=unique_name("live-group"),
+        url=standin.url,
+    )
+    return topic, config
+
+
+def ids(events: list[dict[str, Any]]) -> list[str]:
+    return [e["messageId"] for e in events]
+
+
+def test_a_time_window_delivers_exactly_its_events_in_order(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    topic, config = topic_and_config
+    before = [e for n in "ab" for e in person(n, 3, "before")]
+    inside = [e for n in "abc" for e in person(n, 4, "inside")]
+    after = [e for n in "ac" for e in person(n, 3, "after")]
+    produce_at(kafka_bootstrap, topic, before, T0)
+    produce_at(kafka_bootstrap, topic, inside, T0 + 10_000)
+    produce_at(kafka_bootstrap, topic, after, T0 + 20_000)
+
+    done = replay(config, "--topic", topic, "--since", str(T0 + 5_000), "--until", str(T0 + 15_000))
+    assert done.returncode == 0, done.stderr
+    received = standin.received()
+    assert sorted(r.message_id or "" for r in received) == sorted(ids(inside))
+    expected = {f"anon-{n}": [m for m in ids(inside) if f"-{n}-" in m] for n in "abc"}
+    assert order_violations(received, expected) == []
+    assert "records in range" in done.stderr and "delivered" in done.stderr
+
+
+def test_dead_letters_replayed_after_the_fix_are_delivered_and_never_loop(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    topic, config = topic_and_config
+    events = person("d", 4, "dl")
+    produce_at(kafka_bootstrap, topic, events, T0)
+    refused = Faults(rules=(Rule(match={"anonymousId": "anon-d"}, status=422),))
+    standin.set_faults(refused)
+    first = replay(config, "--topic", topic)
+    assert first.returncode == 1  # something was dead-lettered
+    letters = read_topic(kafka_bootstrap, f"{topic}.dlq", 4)
+    assert {dict(m.headers())[deadletter.REPLAY_COUNT] for m in letters} == {b"1"}
+
+    again = replay(config, "--topic", f"{topic}.dlq")  # still refused: new dead letters, then stop
+    assert again.returncode == 1
+    counts = [
+        dict(m.headers())[deadletter.REPLAY_COUNT]
+        for m in read_topic(kafka_bootstrap, f"{topic}.dlq", 8)
+    ]
+    assert sorted(counts) == [b"1"] * 4 + [b"2"] * 4
+
+    standin.set_faults(Faults())
+    fixed = replay(config, "--topic", f"{topic}.dlq", "--start-offsets", "0:0,1:0,2:0")
+    assert fixed.returncode == 0, fixed.stderr
+    assert not lost(standin.received(), ids(events))
+    summary = dict(
+        line.rsplit(None, 1)
+        for line in fixed.stderr.splitlines()
+        if line[:1].isalpha() and len(line.split()) >= 2
+    )
+    assert int(summary["delivered"]) == 8  # both generations of dead letters
+
+
+def test_a_dry_run_sends_nothing_and_shows_what_would_be_sent(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    topic, config = topic_and_config
+    events = person("x", 3, "dry")
+    produce_at(kafka_bootstrap, topic, events, T0)
+    done = replay(config, "--topic", topic, "--dry-run", "--filter", "properties.n != 1")
+    assert done.returncode == 0, done.stderr
+    assert standin.received() == [] and standin.rejected() == []
+    shown = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [s["messageId"] for s in shown] == ["dry-x-0", "dry-x-2"]
+    assert shown[0]["deliveries"][0]["body"] == events[0]
+    assert read_topic(kafka_bootstrap, f"{topic}.dlq", 1, timeout=2) == []
+
+
+def test_to_topic_republishes_keys_values_and_headers(
+    kafka_bootstrap: str,
+    topic_and_config: tuple[str, Path],
+    new_topic: Callable[..., str],
+    standin: StandIn,
+) -> None:
+    topic, config = topic_and_config
+    target = new_topic(3)
+    events = person("r", 3, "re")
+    produce_at(kafka_bootstrap, topic, events, T0)
+    done = replay(config, "--topic", topic, "--to-topic", target)
+    assert done.returncode == 0, done.stderr
+    copies = read_topic(kafka_bootstrap, target, 3)
+    assert sorted(m.value() for m in copies) == sorted(encode(e) for e in events)
+    for copy in copies:
+        assert copy.key() == b"anon-r"
+        headers = dict(copy.headers())
+        assert headers["origin"] == b"test"
+        assert headers[deadletter.REPLAYED_FROM].startswith(f"{topic}:".encode())
+    assert standin.received() == []
+
+
+def test_interrupt_then_resume_delivers_every_event_once(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    topic, config = topic_and_config
+    events = [e for n in range(20) for e in person(f"i{n}", 10, "int")]
+    produce_at(kafka_bootstrap, topic, events, T0)
+    # A small buffer, so that an interrupt finds most of the range not yet read.
+    config.write_text(config.read_text().replace("[delivery]", "[delivery]\nmax_buffered = 20"))
+    standin.set_faults(Faults(latency_ms=100))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "consumer", "replay", "--config", str(config), "--topic", topic],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+    )
+    wait_for(lambda: len(standin.received()) >= 30, 60, "the replay to be under way")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert len(standin.received()) < len(events)
+    command = err.strip().splitlines()[-1]
+    assert command.startswith("python -m consumer replay")
+
+    standin.set_faults(Faults())
+    argv = shlex.split(command)[1:]
+    resumed = subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert not lost(standin.received(), ids(events))
+    assert duplicates(standin.received()) == {}
+
+
+def test_make_replay_topic_wraps_the_command(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    topic, config = topic_and_config
+    produce_at(kafka_bootstrap, topic, person("m", 2, "make"), T0)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [
+            "make",
+            "-s",
+            "replay-topic",
+            f"TOPIC={topic}",
+            f"CONFIG={config}",
+            "DRY_RUN=1",
+            "FILTER=properties.n = 1",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["messageId"] for line in done.stdout.splitlines()] == ["make-m-1"]
