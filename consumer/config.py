@@ -23,7 +23,13 @@ from consumer import movableink
 from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 from consumer.errors import ConfigError
 from consumer.mapping import MappingError, compile_mapping
-from consumer.movableink import DeadLetterPolicy, Destination, Secret, Subscription
+from consumer.movableink import (
+    BatchSettings,
+    DeadLetterPolicy,
+    Destination,
+    Secret,
+    Subscription,
+)
 from consumer.signals import SignalsPolicy
 from consumer.triggers import TriggerSyntaxError, parse
 
@@ -108,7 +114,20 @@ class DestinationTable:
     signals: SignalsPolicy = "enforce"
     max_event_age: float | None = _duration_field(None)
     on_dead_letter: DeadLetterPolicy = "continue"
+    batch: dict[str, Any] = field(default_factory=dict)
+    max_requests_per_second: float = 0.0
+    adaptive_concurrency: bool = True
     mappings: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchTable:
+    """`[destinations.batch]`."""
+
+    enabled: bool = False
+    max_events: int = 1000
+    max_bytes: int = 1_000_000
+    linger: float = _duration_field(0.05)
 
 
 @dataclass(frozen=True)
@@ -326,6 +345,11 @@ def _destination(raw: Any, index: int) -> Destination:
     names = [s.name for s in subscriptions]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.mappings names must be unique: {names}.")
+    batch = _build(BatchTable, table.batch, f"{where}.batch")
+    if batch.max_events < 1 or batch.max_bytes < 1024:
+        raise ConfigError(f"{where}.batch needs max_events >= 1 and max_bytes >= 1024.")
+    if table.max_requests_per_second < 0:
+        raise ConfigError(f"{where}.max_requests_per_second must be 0 (no limit) or more.")
     return Destination(
         name=table.name,
         movable_ink_url=table.movable_ink_url,
@@ -335,6 +359,9 @@ def _destination(raw: Any, index: int) -> Destination:
         signals=table.signals,
         max_event_age_s=table.max_event_age,
         on_dead_letter=table.on_dead_letter,
+        batch=BatchSettings(batch.enabled, batch.max_events, batch.max_bytes, batch.linger),
+        max_requests_per_second=table.max_requests_per_second,
+        adaptive_concurrency=table.adaptive_concurrency,
     )
 
 

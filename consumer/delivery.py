@@ -2,8 +2,10 @@
 
 A `Job` is one record's requests for one destination. The `Scheduler` starts a job only after
 the previous job of each of its identity keys has finished; started jobs run concurrently, at
-most `max_in_flight` requests at a time. A retrying job holds back only its own keys. Runs on
-the asyncio loop; the only I/O is the `Transport`.
+most `max_in_flight` requests at a time (fewer while Movable Ink answers 429), and within the
+optional request-rate ceiling. A retrying job holds back only its own keys. In batch mode the
+started jobs' events are gathered into `{"events": [...]}` requests. Runs on the asyncio loop;
+the only I/O is the `Transport`.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Literal
 
+from consumer.batching import Batcher, Item, content
 from consumer.circuit import Circuit
 from consumer.deadletter import Failure
 from consumer.decision import Delivery
+from consumer.limits import AdaptiveLimit, RateLimit
 from consumer.metrics import Metrics
-from consumer.movableink import Destination
+from consumer.movableink import Destination, Request
 from consumer.ordering import Scheduler
 from consumer.retry import RetryPolicy, classify, parse_retry_after
 from consumer.transport import Answer, Transport
 
 log = logging.getLogger(__name__)
+TOO_MANY_REQUESTS = 429
 
 
 @dataclass(eq=False)
@@ -40,6 +46,8 @@ class Job:
     partition: tuple[str, int] = ("", -1)
     failures: list[Failure] = field(default_factory=list)
     started: bool = False
+    queued_at: float = field(default_factory=time.time)
+    outstanding: int = 0  # batch mode: deliveries not yet settled
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,41 @@ class DeliverySettings:
     circuit_threshold: int = 10
     probe_interval_s: float = 1.0
     max_probe_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """How a request ended after all its attempts."""
+
+    outcome: Literal["delivered", "permanent", "exhausted"]
+    answer: Answer
+    attempts: int
+    first: float
+    last: float
+    healthy_s: float = 0.0
+
+    def failure(self, message_id: str, destination: str) -> Failure | None:
+        answer = self.answer
+        if self.outcome == "delivered":
+            return None
+        if self.outcome == "permanent":
+            reason, text = "http.rejected", f"Movable Ink answered {answer.status} for good."
+        else:
+            reason = "retries.exhausted"
+            text = (
+                f"Gave up after {self.attempts} attempts over {self.healthy_s:.0f} s of "
+                f"retrying; last answer {answer.status or answer.error}."
+            )
+        return Failure(
+            reason,
+            text,
+            message_id,
+            destination,
+            answer.status,
+            self.attempts,
+            self.first,
+            self.last,
+        )
 
 
 class DestinationWorker:
@@ -66,6 +109,7 @@ class DestinationWorker:
         rnd: random.Random | None = None,
     ) -> None:
         self.destination = destination
+        name = destination.name
         self._transport = transport
         self._settings = settings
         self._on_finished = on_finished
@@ -73,17 +117,26 @@ class DestinationWorker:
         self._clock = clock
         self._rnd = rnd or random.Random()
         self._scheduler: Scheduler[Job] = Scheduler()
-        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._limit = AdaptiveLimit(
+            settings.max_in_flight, adaptive=destination.adaptive_concurrency
+        )
+        self._rate = RateLimit(destination.max_requests_per_second)
         self._changed = asyncio.Event()  # the circuit or throttle changed: waiters look again
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
+        self._batcher = (
+            Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
+        )
         self._reported_state = "closed"
-        metrics.circuit_open.labels(destination.name).set(0)
         self.circuit = Circuit(
             threshold=settings.circuit_threshold,
             probe_interval_s=settings.probe_interval_s,
             max_probe_interval_s=settings.max_probe_interval_s,
         )
+        metrics.circuit_open.labels(name).set(0)
+        metrics.held_back.labels(name).set_function(self.held_back)
+        metrics.oldest_held_age.labels(name).set_function(self.oldest_held_age)
+        metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
 
     def __len__(self) -> int:
         """Jobs submitted and not finished."""
@@ -101,46 +154,92 @@ class DestinationWorker:
                 self._start(ready)
 
     def held_back(self) -> int:
-        """Jobs waiting behind a running one of the same person."""
-        return len(self._scheduler) - len(self._tasks)
+        """Jobs waiting behind an unfinished earlier job of the same person."""
+        return sum(1 for job in self._scheduler if not job.started)
+
+    def oldest_held_age(self) -> float:
+        """Seconds the longest-waiting held-back job has waited (0 if none)."""
+        waiting = [job.queued_at for job in self._scheduler if not job.started]
+        return max(0.0, time.time() - min(waiting)) if waiting else 0.0
+
+    # -- starting and finishing jobs ---------------------------------------------------
 
     def _start(self, job: Job) -> None:
         job.started = True
-        task = asyncio.get_running_loop().create_task(self._run(job))
+        if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
+            job.failures.extend(self._held_failure(job) for _ in job.deliveries)
+            self._finish(job)
+        elif self._batcher is not None:
+            job.outstanding = len(job.deliveries)
+            for delivery in job.deliveries:
+                self._batcher.add(delivery.request.headers, Item(job, delivery.request.body))
+        else:
+            self._spawn(self._run(job))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _held_failure(self, job: Job) -> Failure:
+        return Failure(
+            "ordering.held",
+            "An earlier event of this person was dead-lettered (on_dead_letter=hold).",
+            job.message_id,
+            self.destination.name,
+        )
+
     async def _run(self, job: Job) -> None:
         try:
-            held = self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys)
             for delivery in job.deliveries:
-                failure: Failure | None
-                if held:
-                    failure = Failure(
-                        "ordering.held",
-                        "An earlier event of this person was dead-lettered (on_dead_letter=hold).",
-                        job.message_id,
-                        self.destination.name,
-                    )
-                else:
-                    failure = await self._deliver(job, delivery)
+                result = await self._send(delivery.request, None, [job.event_time])
+                failure = result.failure(job.message_id, self.destination.name)
                 if failure is not None:
                     job.failures.append(failure)
-            self._update_held(job)
         finally:
-            for ready in self._scheduler.finish(job):
-                self._start(ready)
-            self._on_finished(job)
+            self._finish(job)
 
-    def _update_held(self, job: Job) -> None:
-        if self.destination.on_dead_letter != "hold":
+    def _finish(self, job: Job) -> None:
+        if self.destination.on_dead_letter == "hold":
+            if job.failures:
+                self._held.update(job.keys)
+            # A key stays held only while events of it are still waiting; then it is released.
+            for key in job.keys:
+                if self._scheduler.waiting_behind(key) == 0:
+                    self._held.discard(key)
+        for ready in self._scheduler.finish(job):
+            self._start(ready)
+        self._on_finished(job)
+
+    # -- batch mode ------------------------------------------------------------------------
+
+    def _send_batch(self, headers: dict[str, str], items: list[Item]) -> None:
+        self._spawn(self._run_batch(headers, items))
+
+    async def _run_batch(self, headers: dict[str, str], items: list[Item]) -> None:
+        """Send a batch; on a permanent answer split it in halves (in order) to find the
+        events at fault, so that only those are dead-lettered."""
+        request = Request(self.destination.movable_ink_url, headers, None)
+        times = [item.owner.event_time for item in items]
+        result = await self._send(request, content(items), times)
+        if result.outcome == "permanent" and len(items) > 1:
+            middle = len(items) // 2
+            await self._run_batch(headers, items[:middle])
+            await self._run_batch(headers, items[middle:])
             return
-        if job.failures:
-            self._held.update(job.keys)
-        # A key stays held only while events of it are still waiting; then it is released.
-        for key in job.keys:
-            if self._scheduler.waiting_behind(key) == 0:
-                self._held.discard(key)
+        for item in items:
+            self._settle(item, result)
+
+    def _settle(self, item: Item, result: Result) -> None:
+        job: Job = item.owner
+        failure = result.failure(job.message_id, self.destination.name)
+        if failure is not None:
+            job.failures.append(failure)
+        job.outstanding -= 1
+        if job.outstanding == 0:
+            self._finish(job)
+
+    # -- one request, all its attempts -----------------------------------------------------
 
     async def _gate(self) -> bool:
         """Wait until a request may go; True if it is the probe of an open circuit."""
@@ -166,8 +265,23 @@ class DestinationWorker:
                 extra={"destination": self.destination.name, "url": self.destination.masked_url},
             )
 
-    async def _deliver(self, job: Job, delivery: Delivery) -> Failure | None:
-        """Attempt until delivered, refused for good, or out of retries; None if delivered."""
+    async def _post(self, request: Request, body: bytes | None) -> Answer:
+        name = self.destination.name
+        await self._rate.wait()
+        await self._limit.acquire()
+        self._metrics.in_flight.labels(name).inc()
+        started = time.perf_counter()
+        try:
+            return await self._transport.post(request, body)
+        finally:
+            self._metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
+            self._metrics.in_flight.labels(name).dec()
+            self._limit.release()
+
+    async def _send(
+        self, request: Request, body: bytes | None, event_times: list[float | None]
+    ) -> Result:
+        """Attempt until delivered, refused for good, or out of retries."""
         name = self.destination.name
         policy = self._settings.policy
         first = self._clock()
@@ -175,32 +289,22 @@ class DestinationWorker:
         attempts = 0
         while True:
             probe = await self._gate()
-            async with self._slots:
-                self._metrics.in_flight.labels(name).inc()
-                started = time.perf_counter()
-                answer = await self._transport.post(delivery.request)
-                self._metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
-                self._metrics.in_flight.labels(name).dec()
+            answer = await self._post(request, body)
             now = self._clock()
             outcome = "permanent" if answer.error == "body" else classify(answer.status)
             self._count(answer)
             if outcome != "retry":
                 self.circuit.succeeded(now)
+                self._limit.succeeded()
                 self._signal()
                 if outcome == "delivered":
-                    if job.event_time is not None:
-                        self._metrics.end_to_end_seconds.labels(name).observe(now - job.event_time)
-                    return None
-                return Failure(
-                    "http.rejected",
-                    f"Movable Ink answered {answer.status} for good.",
-                    job.message_id,
-                    name,
-                    answer.status,
-                    attempts + 1,
-                    first,
-                    now,
-                )
+                    for moment in event_times:
+                        if moment is not None:
+                            self._metrics.end_to_end_seconds.labels(name).observe(now - moment)
+                    return Result("delivered", answer, attempts + 1, first, now)
+                return Result("permanent", answer, attempts + 1, first, now)
+            if answer.status == TOO_MANY_REQUESTS:
+                self._limit.throttled()
             was_closed = self.circuit.state == "closed" and not probe
             retry_after = parse_retry_after(answer.retry_after, datetime.fromtimestamp(now, UTC))
             self.circuit.failed(now, retry_after)
@@ -209,17 +313,7 @@ class DestinationWorker:
                 attempts += 1
             healthy = (now - first) - (self.circuit.down_total(now) - down_at_first)
             if policy.gives_up(attempts, healthy):
-                return Failure(
-                    "retries.exhausted",
-                    f"Gave up after {attempts} attempts over {healthy:.0f} s of retrying; "
-                    f"last answer {answer.status or answer.error}.",
-                    job.message_id,
-                    name,
-                    answer.status,
-                    attempts,
-                    first,
-                    now,
-                )
+                return Result("exhausted", answer, attempts, first, now, healthy)
             self._metrics.retries.labels(name).inc()
             if was_closed:
                 await asyncio.sleep(policy.delay(attempts, retry_after, self._rnd))
@@ -227,16 +321,6 @@ class DestinationWorker:
     def _count(self, answer: Answer) -> None:
         code = str(answer.status) if answer.status is not None else (answer.error or "error")
         self._metrics.http_responses.labels(self.destination.name, code).inc()
-
-    async def drain(self, timeout_s: float) -> bool:
-        """Wait for the running jobs; True if all finished in time."""
-        deadline = time.monotonic() + timeout_s
-        while self._tasks:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            await asyncio.wait(set(self._tasks), timeout=remaining)
-        return True
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

@@ -66,6 +66,24 @@ class Metrics:
             ["destination"],
             registry=registry,
         )
+        self.held_back = Gauge(
+            f"{PREFIX}_held_back_events",
+            "Events waiting behind an unfinished earlier event of the same person.",
+            ["destination"],
+            registry=registry,
+        )
+        self.oldest_held_age = Gauge(
+            f"{PREFIX}_oldest_held_event_age_seconds",
+            "How long the longest-waiting held-back event has waited (0 if none).",
+            ["destination"],
+            registry=registry,
+        )
+        self.concurrency_limit = Gauge(
+            f"{PREFIX}_concurrency_limit",
+            "Current adaptive limit of concurrent requests (halved on 429, regrown slowly).",
+            ["destination"],
+            registry=registry,
+        )
         self.buffered = Gauge(
             f"{PREFIX}_buffered_records", "Records read and not yet finished.", registry=registry
         )

@@ -7,6 +7,7 @@ event into the request Segment's "Send Entire Event" action would make.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -55,6 +56,16 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """Batch mode (off by default): `{"events": [...]}` requests (RudderStack's shape)."""
+
+    enabled: bool = False
+    max_events: int = 1000
+    max_bytes: int = 1_000_000
+    linger_s: float = 0.05
+
+
+@dataclass(frozen=True)
 class Subscription:
     """One mapping: a trigger, and the fields of the Send Entire Event action."""
 
@@ -76,6 +87,9 @@ class Destination:
     signals: SignalsPolicy = "enforce"
     max_event_age_s: float | None = None
     on_dead_letter: DeadLetterPolicy = "continue"
+    batch: BatchSettings = BatchSettings()
+    max_requests_per_second: float = 0.0
+    adaptive_concurrency: bool = True
     authorization: Secret = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +109,14 @@ class Request:
     url: str
     headers: dict[str, str]
     body: Any
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def body_bytes(body: Any) -> bytes:
+    """The exact bytes POSTed for a mapped body (raises ValueError for NaN or infinity)."""
+    return _encode(body).encode()
 
 
 def mask_url(url: str) -> str:

@@ -27,6 +27,7 @@ BATCH = 500
 POLL_S = 0.1
 SERVE_S = 0.05
 UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
+SNAPSHOT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class KafkaSource:
         self._assignment_changed = False
         self._blocked: dict[TopicPartition, tuple[float, float]] = {}  # until, next backoff
         self._next_commit = 0.0
+        self._next_snapshot = 0.0
+        self._positions: list[PartitionPosition] = []
         self._series: set[TopicPartition] = set()  # partitions with a committed-offset series
         self.assigned: set[TopicPartition] = set()
 
@@ -113,6 +116,9 @@ class KafkaSource:
         if now >= self._next_commit:
             self._commit()
             self._next_commit = now + self._settings.commit_interval_s
+        if now >= self._next_snapshot:
+            self._positions = self._snapshot_positions()
+            self._next_snapshot = now + SNAPSHOT_EVERY_S
         self._metrics.buffered.set(self._tracker.pending())
 
     def _take(self, records: list[Record]) -> None:
@@ -211,10 +217,14 @@ class KafkaSource:
         )
 
     def positions(self) -> list[PartitionPosition]:
-        """For the lag metrics (called at scrape time, from the status server's thread)."""
+        """For the lag metrics: the latest snapshot (librdkafka calls from another thread
+        would wait for `consume` to let go of the client, so only this thread makes them)."""
+        return self._positions
+
+    def _snapshot_positions(self) -> list[PartitionPosition]:
         oldest = self._tracker.oldest_pending()
         found = []
-        for topic, partition in sorted(self.assigned.copy()):
+        for topic, partition in sorted(self.assigned):
             _, high = self._consumer.watermarks(topic, partition)
             pending = oldest.get((topic, partition))
             if pending is not None:

@@ -8,21 +8,18 @@ key) reaches the logs.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import ssl
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
-from consumer.movableink import Request
+from consumer.movableink import Request, body_bytes
 
 DEFAULT_TIMEOUT_S = 10.0
 CONNECTIONS_PER_CLIENT = 2
 logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
 logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 @dataclass(frozen=True)
@@ -32,11 +29,6 @@ class Answer:
     status: int | None
     retry_after: str | None = None
     error: str | None = None  # timeout | connect | protocol | network | body
-
-
-def body_bytes(body: Any) -> bytes:
-    """The exact bytes POSTed for a mapped body."""
-    return _encode(body).encode()
 
 
 def _error_kind(exc: httpx.HTTPError) -> str:
@@ -68,9 +60,14 @@ class Transport:
         per = min(CONNECTIONS_PER_CLIENT, max_connections)
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         count = -(-max_connections // per)
+        tls = ssl.create_default_context()  # one TLS context: building one per client is slow
         self._clients = [
             httpx.AsyncClient(
-                limits=limits, timeout=timeout_s, transport=transport, follow_redirects=False
+                limits=limits,
+                timeout=timeout_s,
+                transport=transport,
+                follow_redirects=False,
+                verify=tls,
             )
             for _ in range(count)
         ]
@@ -78,11 +75,13 @@ class Transport:
         for slot in range(max_connections):
             self._free.put_nowait(self._clients[slot % count])
 
-    async def post(self, request: Request) -> Answer:
-        try:
-            content = body_bytes(request.body)
-        except ValueError:  # NaN or infinity cannot be sent as JSON
-            return Answer(status=None, error="body")
+    async def post(self, request: Request, content: bytes | None = None) -> Answer:
+        """POST the request; `content`, when given, is its body already encoded (batches)."""
+        if content is None:
+            try:
+                content = body_bytes(request.body)
+            except ValueError:  # NaN or infinity cannot be sent as JSON
+                return Answer(status=None, error="body")
         client = await self._free.get()
         try:
             response = await client.post(request.url, content=content, headers=request.headers)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka import Consumer, Producer
 
 from consumer import avro_codec, segment
@@ -29,6 +30,25 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def toml_value(value: Any) -> str:
+    """A Python value as TOML (inline tables for dicts)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {toml_value(v)}' for k, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def destination_table(name: str, url: str, options: dict[str, Any] | None = None) -> str:
+    lines = [
+        "[[destinations]]",
+        f'name = "{name}"',
+        f'movable_ink_url = "{url}"',
+        'username = "${MI_USERNAME}"',
+        'password = "${MI_PASSWORD}"',
+        *(f"{k} = {toml_value(v)}" for k, v in (options or {}).items()),
+    ]
+    return "\n".join(lines)
+
+
 def write_config(
     path: Path,
     *,
@@ -39,6 +59,7 @@ def write_config(
     delivery: dict[str, Any] | None = None,
     destination: dict[str, Any] | None = None,
     extra: str = "",
+    metrics_port: int = -1,
 ) -> Path:
     """A consumer config for one topic and one destination; `delivery` adds [delivery] keys."""
     lines = [
@@ -49,20 +70,15 @@ def write_config(
         "[kafka.properties]",
         '"fetch.wait.max.ms" = 50',
         "[metrics]",
-        "port = -1",
+        f"port = {metrics_port}",
         "[delivery]",
         'commit_interval = "200ms"',
         'backoff_base = "50ms"',
         'backoff_cap = "500ms"',
         'probe_interval = "200ms"',
         'max_probe_interval = "500ms"',
-        *(f"{k} = {json.dumps(v)}" for k, v in (delivery or {}).items()),
-        "[[destinations]]",
-        'name = "mi"',
-        f'movable_ink_url = "{url}"',
-        'username = "${MI_USERNAME}"',
-        'password = "${MI_PASSWORD}"',
-        *(f"{k} = {json.dumps(v)}" for k, v in (destination or {}).items()),
+        *(f"{k} = {toml_value(v)}" for k, v in (delivery or {}).items()),
+        destination_table("mi", url, destination),
         extra,
     ]
     path.write_text("\n".join(lines) + "\n")
@@ -158,3 +174,14 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
     finally:
         consumer.close()
     return {p.partition: p.offset for p in parts}
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The consumer's /metrics as {"name{labels}": value}."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples

@@ -1,0 +1,79 @@
+"""Batch mode: ready events gathered into `{"events": [...]}` requests.
+
+A batch closes at `max_events`, at `max_bytes` of body, or `linger_s` after its first event,
+whichever comes first. Only events whose requests would carry the same headers share a batch.
+Only *ready* events are batched (the scheduler releases one event per person at a time), so a
+person's consecutive events travel in consecutive batches, each sent after the previous one
+finished: per-person order holds within and across batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumer.movableink import BatchSettings, body_bytes
+
+ENVELOPE = (b'{"events":[', b"]}")
+
+
+@dataclass(eq=False)
+class Item:
+    """One event's request in a batch: who it is for, and its encoded body."""
+
+    owner: Any  # the job it belongs to
+    body: Any
+    content: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.content = body_bytes(self.body)
+
+
+def content(items: list[Item]) -> bytes:
+    """The exact batch body: `{"events":[...]}` from the already-encoded events."""
+    return ENVELOPE[0] + b",".join(i.content for i in items) + ENVELOPE[1]
+
+
+def size_with(items: list[Item], extra: Item) -> int:
+    return sum(len(i.content) + 1 for i in items) + len(extra.content) + len(b"".join(ENVELOPE))
+
+
+@dataclass
+class _Open:
+    items: list[Item]
+    timer: asyncio.TimerHandle | None = None
+
+
+class Batcher:
+    """Collects items per header signature and hands each closed batch to `flush`."""
+
+    def __init__(
+        self, settings: BatchSettings, flush: Callable[[dict[str, str], list[Item]], None]
+    ) -> None:
+        self._settings = settings
+        self._flush = flush
+        self._open: dict[tuple[tuple[str, str], ...], _Open] = {}
+
+    def add(self, headers: dict[str, str], item: Item) -> None:
+        signature = tuple(sorted(headers.items()))
+        batch = self._open.get(signature)
+        if batch is not None and size_with(batch.items, item) > self._settings.max_bytes:
+            self._close(signature)
+            batch = None
+        if batch is None:
+            batch = self._open[signature] = _Open([])
+            loop = asyncio.get_running_loop()
+            batch.timer = loop.call_later(self._settings.linger_s, self._close, signature)
+        batch.items.append(item)
+        if len(batch.items) >= self._settings.max_events:
+            self._close(signature)
+
+    def _close(self, signature: tuple[tuple[str, str], ...]) -> None:
+        batch = self._open.pop(signature, None)
+        if batch is None:
+            return
+        if batch.timer is not None:
+            batch.timer.cancel()
+        self._flush(dict(signature), batch.items)

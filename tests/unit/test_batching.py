@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import asyncio
+import json
+
+from consumer.batching import Batcher, Item, content
+from consumer.movableink import BatchSettings
+
+HEADERS = {"Authorization": "Basic x", "Content-Type": "application/json"}
+
+
+def run(
+    settings: BatchSettings, adds: list[tuple[dict[str, str], dict[str, int]]], wait: float = 0
+) -> list[list[int]]:
+    async def scenario() -> list[list[int]]:
+        flushed: list[list[int]] = []
+        batcher = Batcher(settings, lambda _, items: flushed.append([i.body["n"] for i in items]))
+        for headers, body in adds:
+            batcher.add(headers, Item(None, body))
+        await asyncio.sleep(wait)
+        return flushed
+
+    return asyncio.run(scenario())
+
+
+def test_a_batch_closes_at_max_events() -> None:
+    settings = BatchSettings(True, max_events=3, linger_s=10)
+    assert run(settings, [(HEADERS, {"n": i}) for i in range(7)]) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_a_batch_closes_after_the_linger_time() -> None:
+    settings = BatchSettings(True, max_events=100, linger_s=0.01)
+    assert run(settings, [(HEADERS, {"n": i}) for i in range(4)], wait=0.05) == [[0, 1, 2, 3]]
+
+
+def test_a_batch_never_exceeds_max_bytes() -> None:
+    one = len(json.dumps({"n": 0}, separators=(",", ":")))
+    settings = BatchSettings(True, max_events=100, max_bytes=13 + 3 * (one + 1), linger_s=10)
+    assert run(settings, [(HEADERS, {"n": i}) for i in range(5)]) == [[0, 1, 2]]
+
+
+def test_different_headers_never_share_a_batch() -> None:
+    other = {**HEADERS, "X-Brand": "b"}
+    settings = BatchSettings(True, max_events=2, linger_s=10)
+    adds = [(HEADERS, {"n": 0}), (other, {"n": 1}), (other, {"n": 2}), (HEADERS, {"n": 3})]
+    assert run(settings, adds) == [[1, 2], [0, 3]]
+
+
+def test_the_batch_body_is_the_events_shape() -> None:
+    items = [Item(None, {"a": 1}), Item(None, {"b": "é"})]
+    assert json.loads(content(items)) == {"events": [{"a": 1}, {"b": "é"}]}
+    assert content(items) == '{"events":[{"a":1},{"b":"é"}]}'.encode()

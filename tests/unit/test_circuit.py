@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from consumer.circuit import Circuit
+
+
+def test_opens_after_consecutive_failures_only() -> None:
+    c = Circuit(threshold=3, probe_interval_s=1.0)
+    c.failed(0.0)
+    c.failed(0.1)
+    c.succeeded(0.2)  # a success between resets the count
+    c.failed(0.3)
+    c.failed(0.4)
+    assert c.state == "closed" and c.wait_s(0.4) == 0
+    c.failed(0.5)
+    assert c.state == "open"
+
+
+def test_open_circuit_lets_one_probe_through_at_growing_intervals() -> None:
+    c = Circuit(threshold=1, probe_interval_s=1.0, max_probe_interval_s=4.0)
+    c.failed(10.0)
+    assert c.wait_s(10.5) == 0.5
+    assert c.wait_s(11.0) == 0
+    assert c.begin(11.0) is True  # the probe
+    assert c.wait_s(11.0) > 0  # nobody else while it is out
+    c.failed(11.2)
+    assert c.wait_s(11.2) == 2.0  # doubled
+    c.begin(13.2)
+    c.failed(13.3)
+    c.begin(17.3)
+    c.failed(17.4)
+    assert c.wait_s(17.4) == 4.0  # capped
+
+
+def test_a_successful_probe_closes_and_down_time_is_summed() -> None:
+    c = Circuit(threshold=1, probe_interval_s=1.0)
+    c.failed(100.0)
+    assert c.down_total(130.0) == 30.0
+    c.begin(130.0)
+    c.succeeded(130.0)
+    assert c.state == "closed" and c.begin(131.0) is False
+    assert c.down_total(200.0) == 30.0
+    c.failed(300.0)
+    c.succeeded(305.0)
+    assert c.down_total(400.0) == 35.0
+
+
+def test_retry_after_throttles_everything_until_it_passes() -> None:
+    c = Circuit(threshold=10)
+    c.failed(50.0, retry_after_s=5.0)
+    assert c.state == "closed"
+    assert c.wait_s(51.0) == 4.0
+    assert c.wait_s(55.0) == 0
