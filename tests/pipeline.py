@@ -88,12 +88,21 @@ def write_config(
 class ConsumerProcess:
     """`python -m consumer run` in its own process, its logs in a file."""
 
-    def __init__(self, config: Path, log: Path) -> None:
+    def __init__(self, config: Path, log: Path, log_level: str = "INFO") -> None:
         self.log = log
         self._out = log.open("ab")
         env = {**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run", "--config", str(config)],
+            [
+                sys.executable,
+                "-m",
+                "consumer",
+                "run",
+                "--config",
+                str(config),
+                "--log-level",
+                log_level,
+            ],
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -1,0 +1,41 @@
+"""The local broker's failure modes give one clear sentence, not a hang."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_missing_java_or_maven_is_one_sentence(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "deploy/local/broker.py"), "up", "--state-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": str(tmp_path), "MIK_CACHE_DIR": str(tmp_path / "cache")},
+        check=False,
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: The local Kafka broker needs `mvn` on PATH")
+    assert "KAFKA_BOOTSTRAP_SERVERS" in line
+
+
+def test_down_without_a_broker_is_quiet(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy/local/broker.py"),
+            "down",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
