@@ -26,10 +26,11 @@ from consumer.deadletter import topic_for
 from consumer.decision import Decision, decide_record
 from consumer.decode import Decoder
 from consumer.delivery import DeliverySettings, DestinationWorker
-from consumer.kafka import Admin, Consumer, Producer, Record, TopicPartition
+from consumer.kafka import Admin, Consumer, Producer, TopicPartition
 from consumer.metrics import LagCollector, Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import DeadLetterWriter, Outcomes, Work
+from consumer.records import Record
 from consumer.registry import RegistryLookup
 from consumer.retry import RetryPolicy
 from consumer.source import KafkaSource, SourceSettings

@@ -14,12 +14,25 @@ import json
 import struct
 from collections.abc import Mapping
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import fastavro
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "segment-message.avsc"
+SCHEMA_NAME = "segment-message.avsc"
+
+
+def _schema_path() -> Path:
+    """Installed, `schemas/` is the package `consumer.schemas`; in the source tree (where
+    `consumer` is imported from its folder) it is the top-level `schemas/` folder."""
+    try:
+        return Path(str(resources.files("consumer.schemas") / SCHEMA_NAME))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_NAME
+
+
+SCHEMA_PATH = _schema_path()
 MAGIC_BYTE = 0
 FRAME_HEADER = struct.Struct(">bI")
 FREEFORM_FIELDS = frozenset({"properties", "traits", "context", "integrations"})

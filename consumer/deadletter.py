@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-Headers = list[tuple[str, bytes | None]]
+from consumer.records import Headers, Record
 
 CONNECT_TOPIC = "__connect.errors.topic"
 CONNECT_PARTITION = "__connect.errors.partition"
@@ -41,18 +41,6 @@ _CLASSES = {
     "http": "consumer.delivery.PermanentHttpError",
     "retries": "consumer.delivery.RetriesExhausted",
 }
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the failed record was read, and its bytes exactly as read."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
 
 
 @dataclass(frozen=True)
@@ -89,7 +77,7 @@ def replay_count(headers: Headers) -> int:
         return 0
 
 
-def original_topic(source: Source) -> str:
+def original_topic(source: Record) -> str:
     """The input topic a record first came from (a dead letter names it in its headers)."""
     named = header(source.headers, CONNECT_TOPIC)
     return named.decode(errors="replace") if named else source.topic
@@ -99,7 +87,7 @@ def _iso(epoch: float) -> bytes:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").encode()
 
 
-def headers_for(source: Source, failure: Failure, replay: bool = False) -> Headers:
+def headers_for(source: Record, failure: Failure, replay: bool = False) -> Headers:
     """The original headers (ours from an earlier dead-lettering dropped), then the new ones.
 
     A record that fails again during a replay carries `movableink.replay.count` one higher.

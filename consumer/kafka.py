@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import confluent_kafka
@@ -17,10 +16,10 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
+from consumer.records import Headers, Record
 
 log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
-Headers = list[tuple[str, bytes | None]]
 
 CONSUMER_OVERRIDES: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -40,19 +39,6 @@ _CONSUMER_ONLY_PREFIXES = (
 
 class KafkaError(RuntimeError):
     """Kafka refused or failed an operation; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """A consumed record, detached from librdkafka's message object."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    timestamp_ms: int | None
 
 
 def _common(settings: KafkaSettings) -> dict[str, Any]:

@@ -12,12 +12,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from consumer.deadletter import Failure, Source, headers_for, original_topic, topic_for
+from consumer.deadletter import Failure, headers_for, original_topic, topic_for
 from consumer.decision import Decision
 from consumer.delivery import DestinationWorker, Job
-from consumer.kafka import Producer, Record
+from consumer.kafka import Producer
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, PartitionOffsets
+from consumer.records import Record
 
 log = logging.getLogger(__name__)
 REQUEUE_FULL_S = 0.05
@@ -50,7 +51,7 @@ class DeadLetterWriter:
         self._metrics = metrics
         self._replay = replay  # dead letters go to the original topic's, with a replay count
 
-    def send(self, source: Source, failure: Failure, on_acked: Callable[[], None]) -> None:
+    def send(self, source: Record, failure: Failure, on_acked: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         origin = original_topic(source) if self._replay else source.topic
         topic = topic_for(self._template, origin)
@@ -148,10 +149,6 @@ class Outcomes:
             self._dead_letter(work, failure)
 
     def _dead_letter(self, work: Work, failure: Failure) -> None:
-        record = work.record
-        source = Source(
-            record.topic, record.partition, record.offset, record.key, record.value, record.headers
-        )
         log.warning(
             "dead-lettering",
             extra={
@@ -166,7 +163,7 @@ class Outcomes:
             self._metrics.events.labels(failure.destination, "dead_lettered", failure.reason).inc()
             self._part_done(work)
 
-        self._dead_letters.send(source, failure, acked)
+        self._dead_letters.send(work.record, failure, acked)
 
     def _part_done(self, work: Work) -> None:
         work.remaining -= 1

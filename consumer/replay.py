@@ -34,10 +34,11 @@ from consumer.deadletter import REPLAYED_FROM
 from consumer.decision import Decision, Verdict
 from consumer.errors import ConfigError
 from consumer.explain import describe
-from consumer.kafka import Consumer, KafkaError, Producer, Record, TopicPartition
+from consumer.kafka import Consumer, KafkaError, Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
+from consumer.records import Record
 from consumer.source import KafkaSource
 from consumer.status import Health
 from consumer.triggers import Trigger, TriggerSyntaxError, parse

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from consumer.decision import Decision, event_time
 from consumer.errors import Unavailable
-from consumer.kafka import Consumer, KafkaError, Producer, Record, TopicPartition
+from consumer.kafka import Consumer, KafkaError, Producer, TopicPartition
 from consumer.metrics import Metrics, PartitionPosition
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
+from consumer.records import Record
 from consumer.status import Health
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ sleeps. Used by `make kafka-up` / `make kafka-down`, the test suite, the demo an
 
 from __future__ import annotations
 
-import argparse
 import base64
 import os
 import shutil
@@ -191,28 +190,19 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("command", choices=["fetch", "up", "down"])
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "fetch":
-            print(fetch())
-        elif args.command == "up":
-            started = time.monotonic()
-            broker = start(args.state_dir)
-            print(broker.bootstrap)
-            print(
-                f"kafka: ready in {time.monotonic() - started:.1f} s (pid {broker.pid}); "
-                f"stop it with `make kafka-down`",
-                file=sys.stderr,
-            )
-        else:
-            stop(args.state_dir)
-    except BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return processes.cli(
+        argv,
+        doc=__doc__,
+        default_state_dir=DEFAULT_STATE_DIR,
+        fetch=fetch,
+        start=start,
+        stop=stop,
+        address=lambda broker: broker.bootstrap,
+        ready=lambda broker, seconds: (
+            f"kafka: ready in {seconds:.1f} s (pid {broker.pid}); stop it with `make kafka-down`"
+        ),
+        error=BrokerError,
+    )
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ warn about a live child whose `Popen` was collected.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 STOP_TIMEOUT_S = 30.0
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -79,3 +83,36 @@ def tail(log: Path, lines: int = 3) -> str:
         return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def cli(
+    argv: list[str] | None,
+    *,
+    doc: str | None,
+    default_state_dir: Path,
+    fetch: Callable[[], Path],
+    start: Callable[[Path], Any],
+    stop: Callable[[Path], None],
+    address: Callable[[Any], str],
+    ready: Callable[[Any, float], str],
+    error: type[Exception],
+) -> int:
+    """`fetch | up | down [--state-dir]` for a local server; errors as one line, exit 1."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("command", choices=["fetch", "up", "down"])
+    parser.add_argument("--state-dir", type=Path, default=default_state_dir)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(fetch())
+        elif args.command == "up":
+            started = time.monotonic()
+            server = start(args.state_dir)
+            print(address(server), flush=True)
+            print(ready(server, time.monotonic() - started), file=sys.stderr)
+        else:
+            stop(args.state_dir)
+    except error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

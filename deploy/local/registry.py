@@ -19,7 +19,6 @@ Apicurio 3.0.x runs on Java 17; 3.1 and later need Java 21: the JDK is chosen fr
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import os
 import re
@@ -274,29 +273,20 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("command", choices=["fetch", "up", "down"])
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "fetch":
-            print(fetch())
-        elif args.command == "up":
-            started = time.monotonic()
-            registry = start(args.state_dir)
-            print(registry.url)
-            print(
-                f"registry: Apicurio {apicurio_version()} ready in "
-                f"{time.monotonic() - started:.1f} s (pid {registry.pid}); stop it with "
-                f"`python deploy/local/registry.py down`",
-                file=sys.stderr,
-            )
-        else:
-            stop(args.state_dir)
-    except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return processes.cli(
+        argv,
+        doc=__doc__,
+        default_state_dir=DEFAULT_STATE_DIR,
+        fetch=fetch,
+        start=start,
+        stop=stop,
+        address=lambda registry: registry.url,
+        ready=lambda registry, seconds: (
+            f"registry: Apicurio {apicurio_version()} ready in {seconds:.1f} s "
+            f"(pid {registry.pid}); stop it with `python deploy/local/registry.py down`"
+        ),
+        error=RegistryError,
+    )
 
 
 if __name__ == "__main__":
