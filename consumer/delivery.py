@@ -134,6 +134,8 @@ class DestinationWorker:
             max_probe_interval_s=settings.max_probe_interval_s,
         )
         metrics.circuit_open.labels(name).set(0)
+        metrics.rate_ceiling.labels(name).set(destination.max_requests_per_second)
+        metrics.rate_waits.labels(name)
         metrics.held_back.labels(name).set_function(self.held_back)
         metrics.oldest_held_age.labels(name).set_function(self.oldest_held_age)
         metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
@@ -267,7 +269,9 @@ class DestinationWorker:
 
     async def _post(self, request: Request, body: bytes | None) -> Answer:
         name = self.destination.name
-        await self._rate.wait()
+        waited = await self._rate.wait()
+        if waited:
+            self._metrics.rate_waits.labels(name).inc(waited)
         await self._limit.acquire()
         self._metrics.in_flight.labels(name).inc()
         started = time.perf_counter()

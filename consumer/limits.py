@@ -93,7 +93,9 @@ class RateLimit:
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.per_second
 
-    async def wait(self) -> None:
+    async def wait(self) -> float:
+        """Wait for a token; return how long that took."""
         pause = self.delay()
         if pause > 0:
             await asyncio.sleep(pause)
+        return pause

@@ -84,6 +84,18 @@ class Metrics:
             ["destination"],
             registry=registry,
         )
+        self.rate_ceiling = Gauge(
+            f"{PREFIX}_max_requests_per_second",
+            "The configured request-rate ceiling (0: none).",
+            ["destination"],
+            registry=registry,
+        )
+        self.rate_waits = Counter(
+            f"{PREFIX}_rate_limit_wait_seconds",
+            "Time requests waited for the request-rate ceiling.",
+            ["destination"],
+            registry=registry,
+        )
         self.buffered = Gauge(
             f"{PREFIX}_buffered_records", "Records read and not yet finished.", registry=registry
         )

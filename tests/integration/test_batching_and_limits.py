@@ -138,3 +138,13 @@ def test_one_destination_down_does_not_stop_the_other(
         assert order_violations(standin.received(), expected) == []
         assert order_violations(second.received(), expected) == []
         assert "circuit opened" in consumer.logs()
+
+
+def test_the_request_rate_ceiling_holds(run_consumer: Any, standin: StandIn) -> None:
+    events, _ = stream(people=60, each=2)
+    run_consumer(events, destination={"max_requests_per_second": 40})
+    everything = [e["messageId"] for e in events]
+    wait_for(lambda: not lost(standin.received(), everything), 60, "every event")
+    times = sorted(r.time for r in standin.received())
+    # 120 requests at 40/s, after a burst of at most 4: never faster than about 2.9 s.
+    assert times[-1] - times[0] >= (len(times) - 4) / 40 * 0.95

@@ -230,3 +230,20 @@ def test_sigterm_drains_commits_and_exits_zero(
     assert not set(counts) & before, "an event acknowledged before SIGTERM came again"
     group = config.read_text().split('group_id = "')[1].split('"')[0]
     assert sum(max(o, 0) for o in committed(kafka_bootstrap, group, topic, 3).values()) > 0
+
+
+def test_a_second_consumer_joining_mid_stream_keeps_order_and_loses_nothing(
+    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+) -> None:
+    topic, config = setup(partitions=6)
+    people = {f"r{i}": person(f"r{i}", 10) for i in range(40)}
+    standin.set_faults(Faults(latency_ms=20))
+    produce(kafka_bootstrap, topic, [e for events in people.values() for e in events])
+    first = consumers(config)
+    wait_for(lambda: len(standin.received()) >= 80, 60, "the first consumer to be under way")
+    second = consumers(config)
+    everything = [m for events in people.values() for m in ids(events)]
+    wait_for(lambda: not lost(standin.received(), everything), 90, "every event")
+    expected = {f"anon-{p}": ids(events) for p, events in people.items()}
+    assert order_violations(standin.received(), expected) == []
+    assert first.proc.poll() is None and second.proc.poll() is None

@@ -241,8 +241,12 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def test_the_consumer_exports_every_series_the_dashboard_and_alerts_use(live: Live) -> None:
     exported = {key.partition("{")[0] for key in live.scrape()}
     used = used_series()
-    assert len(used) >= 14, sorted(used)
     assert used - exported == set(), f"used but not exported: {sorted(used - exported)}"
+    # And the other way round: every family is shown or alerted on, but the committed offsets
+    # (lag already says what they would).
+    families = {re.sub(r"_(total|bucket|sum|count|created)$", "", name) for name in exported}
+    shown = {re.sub(r"_(total|bucket)$", "", name) for name in used}
+    assert families - shown == {"movableink_consumer_committed_offset"}
 
 
 def test_healthz_and_readyz_answer_200_once_joined(live: Live) -> None:
@@ -422,13 +426,12 @@ def test_the_dockerfile_lints_clean_and_matches_the_deployment() -> None:
     assert ignored[ignored.index("*") + 1 :][:1] == ["!pyproject.toml"], "an allow-list"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the wheel lacks schemas/segment-message.avsc, which avro_codec loads at start-up",
-)
 def test_the_wheel_the_image_installs_runs_outside_the_source_tree(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
+    """The builder stage's COPY set makes a wheel that, installed away from the source tree,
+    runs the image's command until ready and exits 0 on SIGTERM (the Docker build itself
+    cannot run here)."""
     source = tmp_path / "src"
     builder = dockerfile_stages()[0]
     for copy in (i.split()[1:-1] for i in builder if i.startswith("COPY ")):
