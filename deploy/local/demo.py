@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "consumer log": str(STATE / "consumer.log"),
         }
         for name, value in summary.items():
-            print(f"  {name:<42} {value}")
+            print(f"  {name:<46} {value}")
         print(
             f"delivered={delivered} filtered={filtered} dead_lettered={dead} "
             f"order_violations={len(violations)}"
