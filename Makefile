@@ -1,12 +1,13 @@
 # Every target sets up what it needs: a fresh clone needs only Python 3.11+, Java 17+ and Maven
-# (or a Docker engine, or a running broker named by KAFKA_BOOTSTRAP_SERVERS).
+# (or a Docker engine, or a running broker named by KAFKA_BOOTSTRAP_SERVERS); the operations
+# tests also fetch kustomize with Go and Prometheus's Debian package with apt (`make ops-tools`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic test unit lint fmt kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic test unit lint fmt ops-tools kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,10 +34,13 @@ replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_O
 		$(if $(FILTER),--filter '$(FILTER)') $(if $(TO_TOPIC),--to-topic '$(TO_TOPIC)') \
 		$(if $(DRY_RUN),--dry-run)
 
-test: $(STAMP) lint  ## lint, then the whole suite against a real broker (fetched and started if needed)
+test: $(STAMP) lint ops-tools  ## lint, then the whole suite against a real broker (fetched and started if needed)
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \
 		$(PY) deploy/local/broker.py fetch >/dev/null; fi
 	$(PY) -m pytest
+
+ops-tools:  ## kustomize (go install), promtool and prometheus (Debian package) into .cache/ops-tools/
+	bash deploy/tools/install-ops-tools.sh
 
 unit: $(STAMP)  ## run only the unit tests (no broker)
 	$(PY) -m pytest tests/unit

@@ -134,6 +134,7 @@ class DestinationWorker:
             max_probe_interval_s=settings.max_probe_interval_s,
         )
         metrics.circuit_open.labels(name).set(0)
+        metrics.events.labels(name, "delivered", "")  # exported at 0 from the start
         metrics.rate_ceiling.labels(name).set(destination.max_requests_per_second)
         metrics.rate_waits.labels(name)
         metrics.held_back.labels(name).set_function(self.held_back)
