@@ -11,7 +11,6 @@ the only I/O is the `Transport`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -121,7 +120,9 @@ class DestinationWorker:
             settings.max_in_flight, adaptive=destination.adaptive_concurrency
         )
         self._rate = RateLimit(destination.max_requests_per_second)
-        self._changed = asyncio.Event()  # the circuit or throttle changed: waiters look again
+        self._closed = asyncio.Event()  # set while the circuit is closed
+        self._closed.set()
+        self._prober_waiting = False  # one waiter times the next probe of an open circuit
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
         self._batcher = (
@@ -245,18 +246,35 @@ class DestinationWorker:
     # -- one request, all its attempts -----------------------------------------------------
 
     async def _gate(self) -> bool:
-        """Wait until a request may go; True if it is the probe of an open circuit."""
+        """Wait until a request may go; True if it is the probe of an open circuit.
+
+        While the circuit is open, one waiter (the would-be prober) waits for the next probe
+        time; all others wait, without timers, for the circuit to close. With thousands of
+        events waiting on a down destination, waking them all at every failed probe would
+        burn the CPU the healthy destinations need.
+        """
         while True:
-            wait = self.circuit.wait_s(self._clock())
+            now = self._clock()
+            wait = self.circuit.wait_s(now)
             if wait <= 0:
-                return self.circuit.begin(self._clock())
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                return self.circuit.begin(now)
+            if self.circuit.state == "open" and self._prober_waiting:
+                await self._closed.wait()
+                continue
+            prober = self.circuit.state == "open"
+            self._prober_waiting = self._prober_waiting or prober
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                if prober:
+                    self._prober_waiting = False
 
     def _signal(self) -> None:
         """The circuit or throttle may have changed: wake waiters, report a state change."""
-        self._changed.set()
+        if self.circuit.state == "closed":
+            self._closed.set()
+        else:
+            self._closed.clear()
         state = self.circuit.state
         if state != self._reported_state:
             self._reported_state = state
