@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic test unit lint fmt ops-tools kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic bench chaos test unit lint fmt ops-tools kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,13 @@ venv: $(STAMP)  ## create .venv and install the package with its test extra
 
 demo: $(STAMP)  ## the main job on a local default: broker, stand-in, sample events, consumer, report
 	$(PY) deploy/local/demo.py
+
+bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short run); results in bench/results/
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/bench.py $(if $(QUICK),--quick)
+
+chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
+	$(PY) bench/chaos.py $(if $(QUICK),--quick)
 
 CONFIG ?= config.toml
 replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_OFFSETS= FILTER= TO_TOPIC= DRY_RUN=1 CONFIG=]

@@ -1,0 +1,439 @@
+"""`make chaos`: one live stream, faults in turn, and a verdict from what arrived and the DLQ.
+
+A local broker (and, for unknown schema ids, a local Apicurio registry), the stand-in in its own
+process, and the consumer as real processes. The driver produces ~200,000 events (20,000 people,
+12 partitions; poison records of every kind in spec section 8 mixed in) at a steady rate with an
+idempotent producer, while, in turn:
+
+  - the consumer is killed with SIGKILL (three times) and started again;
+  - the broker is restarted (same data, same ports; down for a few seconds);
+  - the stand-in is down (connections refused) for 60 s;
+  - the stand-in answers 30 % 503, then 30 % 429 with `Retry-After: 1`, for a while;
+  - the group scales out to 3 consumers, then back to 1 (SIGTERM: drain and leave).
+
+Then it waits until every valid event has arrived and the group has committed everything, stops
+the consumer with SIGTERM, reads the dead-letter topic, and prints the verdict:
+
+    chaos: lost=N order_violations=N duplicates=N outage_dead_letters=N poison_missed=N
+
+Every figure but `duplicates` must be 0 (after SIGKILL, redelivery is expected): otherwise the
+exit status is 1. `--quick` runs about 20,000 events with a 10 s outage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import broker_restart
+import harness as h
+import poison
+from standin import Received, duplicates, lost, order_violations
+from workload import event
+
+from consumer import avro_codec, segment
+
+MAX_MESSAGE_BYTES = 100_000  # poison "oversized" is larger than this
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="about 20,000 events, 10 s outage")
+    parser.add_argument("--events", type=int, help="valid events (default 200,000)")
+    parser.add_argument("--people", type=int, help="distinct people (default 20,000)")
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--rate", type=float, help="events produced per second (default 500)")
+    parser.add_argument("--outage-s", type=float, help="stand-in down (default 60 s)")
+    parser.add_argument("--poison-per-kind", type=int, help="poison records of each kind")
+    parser.add_argument(
+        "--no-registry", action="store_true", help="no schema registry: no unknown-id poison"
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.events = args.events or (20_000 if quick else 200_000)
+    args.people = args.people or (2_000 if quick else 20_000)
+    args.rate = args.rate or (250.0 if quick else 500.0)
+    args.outage_s = args.outage_s if args.outage_s is not None else (10.0 if quick else 60.0)
+    args.poison_per_kind = args.poison_per_kind or (5 if quick else 20)
+    args.fault_s = 8.0 if quick else 20.0  # each of the 5xx and 429 phases
+    args.scaled_s = 12.0 if quick else 30.0
+    return args
+
+
+# -- what arrived -------------------------------------------------------------------------------
+
+
+class Arrivals:
+    """The stand-in's recording, fetched page by page as the run goes (only ids are kept)."""
+
+    def __init__(self, standin: h.StandInProcess) -> None:
+        self._standin = standin
+        self._next = 0
+        self.items: list[Received] = []
+        self.unique: set[str] = set()
+        self._lock = threading.Lock()
+
+    def poll(self) -> int:
+        with self._lock:
+            page, self._next = self._standin.received(self._next)
+            for data in page:
+                item = Received(
+                    seq=data["seq"],
+                    time=data["time"],
+                    request=data["request"],
+                    api_key=data["api_key"],
+                    message_id=data["message_id"],
+                    person_keys=tuple(data["person_keys"]),
+                    event={},
+                )
+                self.items.append(item)
+                if item.message_id is not None:
+                    self.unique.add(item.message_id)
+            return len(self.unique)
+
+
+# -- the group ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """The consumer processes of the one consumer group."""
+
+    config: Callable[[int], Path]  # metrics port -> config file
+    log_dir: Path
+    members: list[h.ConsumerProcess] = field(default_factory=list)
+    started: int = 0
+    bad_exits: list[str] = field(default_factory=list)
+
+    def start(self) -> h.ConsumerProcess:
+        self.started += 1
+        port = h.consumer_metrics_port()
+        member = h.ConsumerProcess(
+            self.config(port), self.log_dir / f"consumer-{self.started}.log", port
+        )
+        self.members.append(member)
+        return member
+
+    def kill(self) -> None:
+        """SIGKILL the oldest member."""
+        self.members.pop(0).kill()
+
+    def terminate(self, member: h.ConsumerProcess) -> None:
+        """SIGTERM: it must drain, commit, leave and exit 0."""
+        self.members.remove(member)
+        code = member.terminate(timeout=60)
+        if code != 0:
+            self.bad_exits.append(f"{member.log.name} exited {code} after SIGTERM")
+
+    def check_alive(self) -> None:
+        for member in list(self.members):
+            if not member.alive():
+                code = member.proc.returncode
+                self.bad_exits.append(f"{member.log.name} died by itself ({code})")
+                self.members.remove(member)
+                self.start()
+
+    def stop(self) -> None:
+        for member in list(self.members):
+            self.terminate(member)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    bootstrap: str
+    kafka_dir: Path
+    standin: h.StandInProcess
+    arrivals: Arrivals
+    group: Group
+    expected: int
+    stream_done: threading.Event = field(default_factory=threading.Event)
+    log: list[str] = field(default_factory=list)
+    progress: h.Progress | None = None
+
+    def note(self, text: str) -> None:
+        elapsed = time.monotonic() - (self.progress.started if self.progress else time.monotonic())
+        line = f"[{elapsed:6.1f}s] {text}"
+        self.log.append(line)
+        h.say(f"  chaos: {line}")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep while keeping the arrivals and the progress line current."""
+        deadline = time.monotonic() + seconds
+        while True:
+            done = self.arrivals.poll()
+            self.group.check_alive()
+            if self.progress is not None:
+                members = len(self.group.members)
+                self.progress.update(done, f"consumers={members}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(1.0, left))
+
+    # the faults, each returns when it is over
+
+    def kill_consumer(self, restart_after_s: float) -> None:
+        self.note(f"SIGKILL the consumer; start it again after {restart_after_s:g} s")
+        self.group.kill()
+        self.wait(restart_after_s)
+        self.group.start()
+
+    def restart_broker(self) -> None:
+        self.note("broker: stop (data and ports kept), 5 s down, start")
+        broker_restart.stop(self.kafka_dir)
+        self.wait(5.0)
+        broker_restart.start_existing(self.kafka_dir)
+        self.note("broker: back")
+
+    def outage(self) -> None:
+        self.note(f"stand-in down for {self.args.outage_s:g} s (connections refused)")
+        self.standin.down(for_s=self.args.outage_s)
+        self.wait(self.args.outage_s)
+        h.wait_until(lambda: not self.standin.stats()["down"], 30, "the stand-in to come back")
+        self.note("stand-in up again")
+
+    def errors(self) -> None:
+        self.note(f"stand-in: 30% 503 for {self.args.fault_s:g} s")
+        self.standin.faults(error_rate=0.3, error_status=503, seed=1)
+        self.wait(self.args.fault_s)
+        self.note(f"stand-in: 30% 429 with Retry-After: 1 for {self.args.fault_s:g} s")
+        self.standin.faults(rate_limit={"fraction": 0.3, "retry_after_s": 1}, seed=2)
+        self.wait(self.args.fault_s)
+        self.standin.faults()
+        self.note("stand-in: healthy again")
+
+    def scale(self) -> None:
+        self.note("scale out: 3 consumers")
+        extra = [self.group.start(), self.group.start()]
+        self.wait(self.args.scaled_s)
+        self.note("scale in: SIGTERM two of them (drain, commit, leave)")
+        for member in extra:
+            if member in self.group.members:
+                self.group.terminate(member)
+
+    def schedule(self) -> list[tuple[float, Callable[[], None]]]:
+        """(fraction of the production time, fault), in turn."""
+        return [
+            (0.06, lambda: self.kill_consumer(0.0)),
+            (0.14, lambda: self.kill_consumer(3.0)),
+            (0.22, self.restart_broker),
+            (0.30, self.outage),
+            (0.48, self.errors),
+            (0.62, self.scale),
+            (0.82, lambda: self.kill_consumer(1.0)),
+        ]
+
+
+def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[tuple[bytes, bytes]], Any]:
+    """The records to produce, in order (poison mixed in), and what is expected of them."""
+    rnd = random.Random(1)
+    records: list[tuple[bytes, bytes]] = []
+    by_person: dict[str, list[str]] = {}
+    for i in range(args.events):
+        message = event(i, args.people, rnd)
+        key = segment.person_key(message)
+        records.append((key.encode(), avro_codec.frame(schema_id, avro_codec.encode(message))))
+        by_person.setdefault(key, []).append(message["messageId"])
+    bad = poison.make(
+        args.poison_per_kind,
+        schema_id,
+        registry=not args.no_registry,
+        max_message_bytes=MAX_MESSAGE_BYTES,
+    )
+    places = sorted(random.Random(3).sample(range(len(records)), len(bad)), reverse=True)
+    for place, item in zip(places, bad, strict=True):
+        records.insert(place, (item.key, item.value))
+    return records, (by_person, bad)
+
+
+def produce(run: Run, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce at `args.rate` per second with an idempotent producer (order and no duplicates
+    per partition, through the broker restart too)."""
+    out = h.producer(run.bootstrap, **{"linger.ms": 5, "enable.idempotence": True, "acks": "all"})
+    started = time.monotonic()
+    for i, (key, value) in enumerate(records):
+        pause = started + i / run.args.rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        while True:
+            try:
+                out.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                out.poll(0.1)
+        out.poll(0)
+    if out.flush(300) != 0:
+        raise RuntimeError("the chaos stream could not be produced completely")
+    run.stream_done.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    state = h.STATE.parent / "chaos"
+    run_dir = state / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    topic = "chaos-events"
+    registry_url = None
+    reg = None
+    h.say(f"chaos: {args.events:,} events at {args.rate:g}/s, {args.people:,} people")
+    kafka = h.broker.start(state / "kafka")
+    standin = h.StandInProcess(log=run_dir / "standin.log")
+    group: Group | None = None
+    try:
+        schema_id = 1
+        if not args.no_registry:
+            import registry  # deploy/local
+
+            h.say("chaos: starting the local schema registry ...")
+            reg = registry.start(state / "registry")
+            registry_url = reg.url
+            schema_id = register_schema(registry_url, topic)
+        h.create_topic(kafka.bootstrap, topic, args.partitions)
+        records, (by_person, bad) = stream(args, schema_id)
+        extra = f'[schema_registry]\nurl = "{registry_url}"\n' if registry_url else ""
+
+        def config(port: int) -> Path:
+            return h.write_config(
+                run_dir / f"consumer-{port}.toml",
+                bootstrap=kafka.bootstrap,
+                topic=topic,
+                group="chaos",
+                destinations=[h.Destination("mi", standin.url)],
+                metrics_port=port,
+                kafka={"max_message_bytes": MAX_MESSAGE_BYTES},
+                properties={"session.timeout.ms": 10_000},
+                delivery={"max_probe_interval": "5s"},
+                extra=extra,
+            )
+
+        group = Group(config, run_dir)
+        arrivals = Arrivals(standin)
+        run = Run(args, kafka.bootstrap, state / "kafka", standin, arrivals, group, args.events)
+        group.start()
+        producer = threading.Thread(target=produce, args=(run, topic, records), daemon=True)
+        run.progress = h.Progress("chaos: unique events delivered", args.events)
+        producer.start()
+        production_s = len(records) / args.rate
+        for at, fault in run.schedule():
+            run.wait(run.progress.started + at * production_s - time.monotonic())
+            fault()
+        run.note("faults over; waiting for the stream to be produced and delivered")
+        finish(run, topic, timeout_s=900)
+        producer.join(timeout=60)
+        group.stop()
+        verdict = judge(run, topic, by_person, bad)
+    finally:
+        if group is not None:
+            for member in group.members:
+                member.kill()
+        standin.stop()
+        if reg is not None:
+            reg.stop()
+        h.broker.stop(state / "kafka")
+    for line in verdict["details"]:
+        print(line)
+    for exit_line in group.bad_exits:
+        print(f"consumer: {exit_line}")
+    print(f"took {(time.monotonic() - started) / 60:.1f} min; logs in {run_dir}")
+    figures = verdict["figures"]
+    h.RESULTS.mkdir(parents=True, exist_ok=True)
+    (h.RESULTS / f"chaos-{run_dir.name}.json").write_text(
+        json.dumps({"settings": vars(args), **verdict}, indent=2, default=str) + "\n"
+    )
+    print("chaos: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+    bad_figures = any(v for k, v in figures.items() if k != "duplicates")
+    return 1 if bad_figures or group.bad_exits else 0
+
+
+def register_schema(url: str, topic: str) -> int:
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    with SchemaRegistryClient({"url": url}) as client:
+        schema_id: int = client.register_schema(
+            f"{topic}-value", Schema(avro_codec.SCHEMA_PATH.read_text(), "AVRO")
+        )
+    return schema_id
+
+
+def finish(run: Run, topic: str, timeout_s: float) -> None:
+    """Until every valid event arrived and the group committed the end of every partition."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run.wait(2.0)
+        if not run.stream_done.is_set() or len(run.arrivals.unique) < run.expected:
+            continue
+        ends = h.end_offsets(run.bootstrap, topic)
+        if h.committed_total(run.bootstrap, "chaos", topic, len(ends)) >= sum(ends.values()):
+            run.note("everything delivered and committed")
+            return
+    run.note(f"gave up waiting after {timeout_s:.0f} s")
+
+
+def judge(
+    run: Run, topic: str, by_person: dict[str, list[str]], bad: list[poison.Poison]
+) -> dict[str, Any]:
+    run.arrivals.poll()
+    received = run.arrivals.items
+    expected_ids = [m for ids in by_person.values() for m in ids]
+    missing = lost(received, expected_ids)
+    violations = order_violations(received, by_person)
+    extra_arrivals = sum(n - 1 for n in duplicates(received).values())
+    dead = h.read_all(run.bootstrap, f"{topic}.dlq", idle_s=5.0)
+    poison_by_key = {p.key: p for p in bad}
+    found: dict[bytes, str] = {}
+    outage: Counter[str] = Counter()
+    for record in dead:
+        headers = dict(record.headers() or [])
+        reason = (headers.get("movableink.reason") or b"?").decode()
+        key = record.key() or b""
+        if key in poison_by_key:
+            found[key] = reason
+        else:
+            outage[reason] += 1
+    missed = [p for p in bad if p.key not in found]
+    wrong = [p for p in bad if p.key in found and found[p.key] != p.reason]
+    leaked = {r.message_id for r in received if (r.message_id or "").startswith("poison-")}
+    kinds = Counter(p.kind for p in bad)
+    details = [
+        f"stream: {run.expected:,} valid events, {len(bad)} poison records "
+        f"({len(kinds)} kinds x {max(kinds.values())}: {', '.join(sorted(kinds))})",
+        f"stand-in: {len(received):,} events received, {len(run.arrivals.unique):,} unique",
+        f"dead-letter topic: {len(dead)} records: {len(found)} distinct poison records, "
+        f"{len(dead) - len(found) - sum(outage.values())} poison dead-lettered again after a "
+        f"SIGKILL, {sum(outage.values())} valid events",
+        *(f"  poison {p.kind} missing from the DLQ" for p in missed[:10]),
+        *(f"  poison {p.kind}: reason {found[p.key]}, expected {p.reason}" for p in wrong[:10]),
+        *(f"  valid events dead-lettered: {n} x {reason}" for reason, n in outage.items()),
+        *(f"  order: {v}" for v in violations[:10]),
+        *(f"  lost: {m}" for m in sorted(missing)[:10]),
+        *run.log,
+    ]
+    return {
+        "figures": {
+            "lost": len(missing),
+            "order_violations": len(violations),
+            "duplicates": extra_arrivals,
+            "outage_dead_letters": sum(outage.values()),
+            "poison_missed": len(missed) + len(wrong) + len(leaked),
+        },
+        "details": details,
+    }
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())

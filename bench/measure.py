@@ -1,0 +1,559 @@
+"""The benchmark's measurements, one function per figure; `bench.py` runs them in order.
+
+Every end-to-end figure comes from a real `python -m consumer run` process reading the local
+broker and POSTing to the stand-in in its own process; rates are counted where the events
+arrive (the stand-in) or where they finish (the consumer's /metrics), from the first event on,
+so start-up and group join are not part of any rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import harness as h
+from workload import event
+
+from consumer import app, avro_codec, config, segment
+from consumer.decision import decide_record
+from consumer.decode import Decoder
+from consumer.kafka import Consumer as KafkaConsumer
+from consumer.movableink import Request
+from consumer.transport import Transport
+
+BATCH = {"enabled": True, "max_events": 1000, "linger": "50ms"}
+MAX_IN_FLIGHT = 256  # the consumer's default delivery.max_in_flight
+
+
+@dataclass
+class Context:
+    """What every phase needs: sizes, the broker, the stand-in, the workload."""
+
+    args: Any
+    bootstrap: str
+    standin: h.StandInProcess
+    run_dir: Path
+    topic: str = ""
+    values: list[bytes] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    rnd: random.Random = field(default_factory=lambda: random.Random(1))
+    generated: int = 0  # workload events generated so far (the stream continues from here)
+    phase: int = 0
+    profiles: list[str] = field(default_factory=list)
+
+    def next_events(self, count: int) -> Iterator[tuple[bytes, bytes]]:
+        """(key, Confluent-Avro value) of the next `count` workload events."""
+        for _ in range(count):
+            message = event(self.generated, self.args.people, self.rnd)
+            self.generated += 1
+            yield (
+                segment.person_key(message).encode(),
+                avro_codec.frame(1, avro_codec.encode(message)),
+            )
+
+    def config(
+        self,
+        name: str,
+        topic: str,
+        destinations: list[h.Destination],
+        delivery: dict[str, Any] | None = None,
+    ) -> tuple[Path, int]:
+        self.phase += 1
+        port = h.consumer_metrics_port()
+        path = h.write_config(
+            self.run_dir / f"{self.phase:02d}-{name}.toml",
+            bootstrap=self.bootstrap,
+            topic=topic,
+            group=f"bench-{name}-{time.time_ns()}",
+            destinations=destinations,
+            metrics_port=port,
+            delivery={**dict(self.args.delivery_setting), **(delivery or {})},
+            properties=dict(self.args.kafka_property),
+        )
+        return path, port
+
+    def consumer(
+        self,
+        name: str,
+        topic: str,
+        destinations: list[h.Destination],
+        delivery: dict[str, Any] | None = None,
+    ) -> h.ConsumerProcess:
+        path, port = self.config(name, topic, destinations, delivery)
+        return h.ConsumerProcess(path, self.run_dir / f"{self.phase:02d}-{name}.log", port)
+
+    def mi(self, options: dict[str, Any] | None = None) -> list[h.Destination]:
+        return [h.Destination("mi", self.standin.url, options or {})]
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+
+def setup_workload(ctx: Context) -> None:
+    """The main topic: `events` records of `people` people over `partitions` partitions."""
+    args = ctx.args
+    ctx.topic = f"bench-events-{time.time_ns()}"
+    h.create_topic(ctx.bootstrap, ctx.topic, args.partitions)
+    pairs = list(ctx.next_events(args.events))
+    ctx.values = [value for _, value in pairs]
+    h.produce_all(ctx.bootstrap, ctx.topic, iter(pairs), len(pairs))
+    sample = random.Random(2)
+    ctx.bodies = [event(args.events + i, args.people, sample) for i in range(2000)]
+
+
+# -- (a) the ceiling: consume and decode, no delivery -----------------------------------------
+
+
+def ceiling(ctx: Context) -> dict[str, Any]:
+    """The consumer's own Kafka wrapper and decoder, in this process, nothing delivered."""
+    path, _ = ctx.config("ceiling", ctx.topic, ctx.mi())
+    settings = config.load(path, {"BENCH_MI_USERNAME": "u", "BENCH_MI_PASSWORD": "p"})
+    source = KafkaConsumer(settings.kafka)
+    source.subscribe(settings.kafka.topics, lambda _: None, lambda _: None, lambda _: None)
+    decoder = app.build_decoder(settings)
+    target = len(ctx.values)
+    progress = h.Progress("ceiling: consume + decode", target)
+    count, decode_s, started = 0, 0.0, None
+    deadline = time.monotonic() + 600
+    try:
+        while count < target and time.monotonic() < deadline:
+            records = source.consume(500, 0.1)
+            if records and started is None:
+                started = time.perf_counter()
+            t0 = time.perf_counter()
+            for record in records:
+                decoder.decode(record.value)
+            decode_s += time.perf_counter() - t0
+            count += len(records)
+            progress.update(count)
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        source.close()
+    rate = count / elapsed
+    progress.done(f"{rate:,.0f} events/s")
+    return {
+        "events": count,
+        "seconds": elapsed,
+        "rate": rate,
+        "consume_only_rate": count / max(1e-9, elapsed - decode_s),
+        "decode_us": decode_s / count * 1e6,
+    }
+
+
+# -- (b) the decision core alone ----------------------------------------------------------------
+
+
+def decision_core(ctx: Context) -> dict[str, Any]:
+    """decode -> check -> route -> validate -> map, in this process, on the workload's bytes."""
+    path, _ = ctx.config("decision", ctx.topic, ctx.mi())
+    settings = config.load(path, {"BENCH_MI_USERNAME": "u", "BENCH_MI_PASSWORD": "p"})
+    decoder = app.build_decoder(settings)
+    destinations = settings.destinations
+    values = ctx.values[: ctx.args.decision_events]
+    h.say(f"  decision core: {len(values):,} events ...")
+    t0 = time.perf_counter()
+    for value in values:
+        decoder.decode(value)
+    decode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    outcomes: dict[str, int] = {}
+    for offset, value in enumerate(values):
+        decision = decide_record(
+            value, decoder, destinations, topic=ctx.topic, partition=0, offset=offset
+        )
+        outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
+    elapsed = time.perf_counter() - t0
+    rate = len(values) / elapsed
+    h.say(f"  decision core: {rate:,.0f} events/s, {elapsed / len(values) * 1e6:.1f} us/event")
+    return {
+        "events": len(values),
+        "seconds": elapsed,
+        "rate": rate,
+        "us_per_event": elapsed / len(values) * 1e6,
+        "decode_us": decode_s / len(values) * 1e6,
+        "outcomes": outcomes,
+    }
+
+
+# -- end-to-end runs ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sampler:
+    """Samples a process's RSS (and peak) in a thread while a phase runs."""
+
+    pid: int
+    interval_s: float = 0.5
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (t, VmRSS kB)
+    peak_kb: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Sampler:
+        started = time.monotonic()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.sample(time.monotonic() - started)
+                self._stop.wait(self.interval_s)
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def sample(self, t: float) -> dict[str, int]:
+        found = h.memory_kb(self.pid)
+        if "VmRSS" in found:
+            self.samples.append((t, found["VmRSS"]))
+            self.peak_kb = max(self.peak_kb, found.get("VmHWM", 0), found["VmRSS"])
+        return found
+
+    def stop(self) -> None:
+        self.sample(self.samples[-1][0] if self.samples else 0.0)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def py_spy() -> str:
+    """py-spy: $PY_SPY, else next to this Python, else on PATH."""
+    beside = Path(sys.executable).with_name("py-spy")
+    found = os.environ.get("PY_SPY") or (str(beside) if beside.exists() else None)
+    found = found or shutil.which("py-spy")
+    if found is None:
+        raise RuntimeError("--profile needs py-spy: pip install py-spy (or set PY_SPY)")
+    return found
+
+
+def _profile(ctx: Context, pid: int, name: str, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on the consumer while it is measured (`--profile`): raw stacks and a flame graph."""
+    if not ctx.args.profile:
+        return []
+    spy = py_spy()
+    out = h.RESULTS / f"profile-{name}"
+    procs = []
+    # raw: only the thread holding the GIL (what the one busy core does); svg: every thread
+    for fmt, suffix, extra in (("raw", ".raw", ["--gil"]), ("flamegraph", ".svg", [])):
+        command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
+        command += ["--rate", "50", "--format", fmt, "-o", f"{out}{suffix}", *extra]
+        procs.append(
+            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+    ctx.profiles.append(f"{out}.raw")
+    return procs
+
+
+def _profiler(
+    ctx: Context, pid: int, name: str, cap_s: float
+) -> tuple[Callable[[float, int], None], list[subprocess.Popen[bytes]]]:
+    """A `follow` callback that starts py-spy 2 s into the measurement (with `--profile`)."""
+    spies: list[subprocess.Popen[bytes]] = []
+
+    def on_sample(elapsed: float, _: int) -> None:
+        if not spies and elapsed >= 2.0:
+            spies.extend(_profile(ctx, pid, name, max(5.0, min(20.0, cap_s - 3))))
+
+    return on_sample, spies
+
+
+def end_to_end(
+    ctx: Context,
+    name: str,
+    *,
+    options: dict[str, Any] | None = None,
+    target: int | None = None,
+    cap_s: float | None = None,
+    delivery: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The consumer on the main topic (a fresh group), counted at the stand-in."""
+    ctx.standin.reset()
+    latency = ctx.args.latency_ms if "50ms" in name else 0.0
+    if latency:
+        ctx.standin.latency(latency)
+    target = target or len(ctx.values)
+    cap_s = cap_s or ctx.args.phase_seconds
+    proc = ctx.consumer(name, ctx.topic, ctx.mi(options), delivery)
+    memory = Sampler(proc.pid).start()
+    first_sample, spies = _profiler(ctx, proc.pid, name, cap_s)
+    cpu0 = ctx.standin.cpu_s()
+    try:
+        result = h.follow(
+            ctx.standin.accepted, target, cap_s, name, pid=proc.pid, on_sample=first_sample
+        )
+    finally:
+        memory.stop()
+        for spy in spies:
+            spy.wait()
+        proc.kill()
+    standin_busy = (ctx.standin.cpu_s() - cpu0) / max(result.seconds, 1e-9)
+    return {
+        "events": result.events,
+        "seconds": result.seconds,
+        "rate": result.rate,
+        "overall_rate": result.overall_rate,
+        "consumer_cpu": result.cpu_s / max(result.seconds, 1e-9),
+        "standin_cpu": standin_busy,
+        "peak_rss_mb": memory.peak_kb / 1024,
+        "timeline": result.samples,
+    }
+
+
+# -- (c) the raw HTTP ceiling of the same client ----------------------------------------------
+
+
+def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
+    """`consumer.transport.Transport` alone, `max_in_flight` concurrent POSTs, no Kafka."""
+    ctx.standin.reset()
+    auth = base64.b64encode(f"{h.USERNAME}:{h.PASSWORD}".encode()).decode()
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
+    requests = [Request(ctx.standin.url, headers, body) for body in ctx.bodies]
+    progress = h.Progress("raw HTTP ceiling (Transport, no Kafka)")
+
+    async def load() -> tuple[int, float, int]:
+        transport = Transport(max_connections=MAX_IN_FLIGHT)
+        done = failed = 0
+        deadline = time.monotonic() + seconds
+
+        async def worker(k: int) -> None:
+            nonlocal done, failed
+            i = k
+            while time.monotonic() < deadline:
+                answer = await transport.post(requests[i % len(requests)])
+                if answer.status == 200:
+                    done += 1
+                else:
+                    failed += 1
+                i += MAX_IN_FLIGHT
+                if k == 0:
+                    progress.update(done)
+
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(worker(k) for k in range(MAX_IN_FLIGHT)))
+        finally:
+            await transport.aclose()
+        return done, time.monotonic() - started, failed
+
+    cpu0 = h.cpu_seconds(os.getpid())
+    done, elapsed, failed = asyncio.run(load())
+    cpu = h.cpu_seconds(os.getpid()) - cpu0
+    progress.done(f"{done / elapsed:,.0f} requests/s")
+    return {
+        "requests": done,
+        "failed": failed,
+        "seconds": elapsed,
+        "rate": done / elapsed,
+        "client_cpu": cpu / elapsed,
+        "client_us_per_request": cpu / max(done, 1) * 1e6,
+    }
+
+
+# -- (d) the partition-serial baseline ----------------------------------------------------------
+
+
+def serial_baseline(ctx: Context, seconds: float) -> dict[str, Any]:
+    ctx.standin.reset()
+    ctx.standin.latency(ctx.args.latency_ms)
+    h.say(f"  partition-serial baseline: {seconds:.0f} s at {ctx.args.latency_ms:g} ms ...")
+    command = [sys.executable, str(Path(__file__).with_name("serial_baseline.py"))]
+    command += ["--bootstrap", ctx.bootstrap, "--topic", ctx.topic]
+    command += ["--group", f"bench-serial-{time.time_ns()}", "--url", ctx.standin.url]
+    command += ["--username", h.USERNAME, "--password", h.PASSWORD, "--seconds", str(seconds)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    h.say(f"  partition-serial baseline: {result['rate']:,.0f} events/s")
+    return result
+
+
+# -- (e) end-to-end latency at half the maximum rate ------------------------------------------
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
+    """Produce at `rate` for `seconds` into a LogAppendTime topic while the consumer runs;
+    latency = the stand-in's 2xx time minus the broker's append time, per event."""
+    ctx.standin.reset()
+    topic = f"bench-latency-{time.time_ns()}"
+    config_ = {"message.timestamp.type": "LogAppendTime"}
+    h.create_topic(ctx.bootstrap, topic, ctx.args.partitions, config_)
+    proc = ctx.consumer("latency", topic, ctx.mi())
+    total = int(rate * seconds)
+    try:
+        h.wait_until(lambda: _ready(proc.metrics_port), 60, "the consumer to join its group")
+        time.sleep(1.0)  # the assignment settles
+        pairs = list(ctx.next_events(total))
+        out = h.producer(ctx.bootstrap, **{"linger.ms": 1})
+        progress = h.Progress(f"latency: producing at {rate:,.0f}/s", total)
+        started = time.monotonic()
+        for i, (key, value) in enumerate(pairs):
+            due = started + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            out.produce(topic, value=value, key=key)
+            out.poll(0)
+            progress.update(i + 1)
+        out.flush(60)
+        achieved = total / (time.monotonic() - started)
+        progress.done(f"(achieved {achieved:,.0f}/s)")
+        h.wait_until(lambda: ctx.standin.accepted() >= total, 120, "the paced events to arrive")
+    finally:
+        proc.kill()
+    arrived: dict[str, float] = {}
+    since = 0
+    while True:
+        page, since = ctx.standin.received(since)
+        if not page:
+            break
+        for item in page:
+            arrived.setdefault(item["message_id"], item["time"])
+    appended: dict[str, float] = {}
+    decoder = Decoder()
+    for message in h.read_all(ctx.bootstrap, topic):
+        _, stamp = message.timestamp()
+        appended[decoder.decode(message.value())["messageId"]] = stamp / 1000
+    waits = sorted(arrived[m] - appended[m] for m in appended if m in arrived)
+    return {
+        "target_rate": rate,
+        "achieved_rate": achieved,
+        "events": len(waits),
+        "p50_ms": _percentile(waits, 50) * 1000,
+        "p95_ms": _percentile(waits, 95) * 1000,
+        "p99_ms": _percentile(waits, 99) * 1000,
+        "max_ms": waits[-1] * 1000 if waits else 0.0,
+        "mean_ms": statistics.fmean(waits) * 1000 if waits else 0.0,
+        "timestamp": "LogAppendTime",
+    }
+
+
+def _percentile(ordered: list[float], pct: float) -> float:
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+# -- (f) memory during a catch-up ---------------------------------------------------------------
+
+
+def catch_up(ctx: Context) -> dict[str, Any]:
+    """`catchup_events` records waiting before the consumer starts (batch mode); RSS sampled
+    throughout, and read at 25/50/75/100 % of the records finished."""
+    total = ctx.args.catchup_events
+    topic = f"bench-catchup-{time.time_ns()}"
+    h.create_topic(ctx.bootstrap, topic, ctx.args.partitions)
+    reuse = min(total, len(ctx.values))
+    restart = random.Random(1)  # the same stream again, so the first part is not re-encoded
+
+    def records() -> Iterator[tuple[bytes, bytes]]:
+        for i in range(reuse):
+            message = event(i, ctx.args.people, restart)
+            yield segment.person_key(message).encode(), ctx.values[i]
+        yield from ctx.next_events(total - reuse)
+
+    h.produce_all(ctx.bootstrap, topic, records(), total, label="produce backlog")
+    ctx.standin.reset()
+    proc = ctx.consumer("catchup", topic, ctx.mi({"batch": BATCH}))
+    memory = Sampler(proc.pid).start()
+    marks: dict[str, dict[str, float]] = {}
+    resets = [0]
+    progress_points: list[tuple[float, int, int]] = []  # (t, finished, rss kB)
+
+    def finished() -> int:
+        return proc.outcomes("delivered")
+
+    def on_sample(elapsed: float, done: int) -> None:
+        found = h.memory_kb(proc.pid)
+        rss = found.get("VmRSS", 0)
+        progress_points.append((elapsed, done, rss))
+        for pct in (25, 50, 75, 100):
+            if done >= total * pct / 100 and str(pct) not in marks:
+                marks[str(pct)] = {"rss_mb": rss / 1024, "hwm_mb": found.get("VmHWM", 0) / 1024}
+        if done - resets[0] >= 200_000:  # the stand-in keeps every event: let it forget
+            ctx.standin.reset(settle=False)
+            resets[0] = done
+
+    try:
+        result = h.follow(
+            finished, total, ctx.args.catchup_cap, "catch-up (batch mode)", pid=proc.pid,
+            on_sample=on_sample, start_timeout_s=120,
+        )  # fmt: skip
+        final = memory.sample(result.seconds)
+    finally:
+        memory.stop()
+        proc.kill()
+        ctx.standin.reset()
+    return {
+        "events": total,
+        "finished": result.samples[-1][1] if result.samples else 0,
+        "seconds": result.seconds,
+        "rate": result.rate,
+        "overall_rate": result.overall_rate,
+        "mode": "batch",
+        "peak_rss_mb": final.get("VmHWM", memory.peak_kb) / 1024,
+        "rss_at": marks,
+        "timeline": progress_points,
+    }
+
+
+# -- (g) one destination down, the other measured -----------------------------------------------
+
+
+def one_down(ctx: Context, cap_s: float, max_buffered: int) -> dict[str, Any]:
+    """Two destinations; the second's endpoint refuses connections the whole time."""
+    ctx.standin.reset()
+    other = h.StandInProcess(log=ctx.run_dir / "standin-down.log")
+    try:
+        other.down()
+        destinations = [
+            h.Destination("healthy", ctx.standin.url),
+            h.Destination("down", other.url),
+        ]
+        proc = ctx.consumer("one-down", ctx.topic, destinations, {"max_buffered": max_buffered})
+        on_sample, spies = _profiler(ctx, proc.pid, "one_down", cap_s)
+        try:
+            result = h.follow(
+                ctx.standin.accepted, len(ctx.values), cap_s, "two destinations, one down",
+                pid=proc.pid, on_sample=on_sample,
+            )  # fmt: skip
+            metrics = proc.metrics()
+        finally:
+            for spy in spies:
+                spy.wait()
+            proc.kill()
+    finally:
+        other.stop()
+    circuit = metrics.get('movableink_consumer_circuit_open{destination="down"}', 0.0)
+    wanted = ("_http_responses_total", "_retries_total", "_held_back_events", "_buffered")
+    counters = {k: v for k, v in metrics.items() if any(w in k for w in wanted)}
+    return {
+        "metrics": counters,
+        "events": result.events,
+        "seconds": result.seconds,
+        "rate": result.rate,
+        "overall_rate": result.overall_rate,
+        "max_buffered": max_buffered,
+        "down_circuit_open": circuit,
+        "timeline": result.samples,
+    }

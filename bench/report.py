@@ -1,0 +1,269 @@
+"""The benchmark's outputs: the table, the final `bench:` line, the JSON file and the chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "decision_vs_ceiling": 0.30,
+    "e2e_vs_http": 0.80,
+    "latency50_vs_serial": 20.0,
+    "batch_vs_single": 5.0,
+    "rss_mb": 300.0,
+}
+
+
+def ratios(r: dict[str, Any]) -> dict[str, float]:
+    def div(a: str, b: str, key_a: str = "rate", key_b: str = "rate") -> float:
+        if a not in r or b not in r or not r[b][key_b]:
+            return 0.0
+        return float(r[a][key_a] / r[b][key_b])
+
+    return {
+        "decision_vs_ceiling": div("decision", "ceiling"),
+        "e2e_vs_http": div("e2e_0ms", "http_ceiling"),
+        "latency50_vs_serial": div("e2e_50ms", "serial_50ms"),
+        "batch50_vs_serial": div("batch_50ms", "serial_50ms"),
+        "batch_vs_single": div("batch_0ms", "e2e_0ms"),
+        "healthy_vs_alone": div("one_down", "e2e_0ms"),
+    }
+
+
+def _ok(value: float, target: float, below: bool = False) -> str:
+    if not value:
+        return "n/a"
+    met = value < target if below else value >= target
+    return "met" if met else "MISSED"
+
+
+def rss_growth(catchup: dict[str, Any]) -> float:
+    """RSS at 100 % over RSS at 25 % of the catch-up (1.0: flat)."""
+    marks = catchup.get("rss_at", {})
+    if "25" not in marks or "100" not in marks or not marks["25"]["rss_mb"]:
+        return 0.0
+    return float(marks["100"]["rss_mb"] / marks["25"]["rss_mb"])
+
+
+def table(r: dict[str, Any]) -> str:
+    q = ratios(r)
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(figure: str, value: str, detail: str = "", target: str = "") -> None:
+        rows.append((figure, value, detail, target))
+
+    if "ceiling" in r:
+        c = r["ceiling"]
+        add(
+            "(a) ceiling: consume + decode",
+            f"{c['rate']:,.0f} ev/s",
+            f"consume only {c['consume_only_rate']:,.0f} ev/s; decode {c['decode_us']:.1f} us",
+        )
+    if "decision" in r:
+        d = r["decision"]
+        add(
+            "(b) decision core",
+            f"{d['rate']:,.0f} ev/s",
+            f"{d['us_per_event']:.1f} us/event ({d['decode_us']:.1f} decode); "
+            f"{q['decision_vs_ceiling']:.0%} of (a)",
+            f">=30% {_ok(q['decision_vs_ceiling'], 0.30)}",
+        )
+    if "e2e_0ms" in r:
+        e = r["e2e_0ms"]
+        add(
+            "(c) end to end, 0 ms",
+            f"{e['rate']:,.0f} ev/s",
+            f"consumer CPU {e['consumer_cpu']:.0%}, stand-in {e['standin_cpu']:.0%}, "
+            f"peak RSS {e['peak_rss_mb']:.0f} MB",
+        )
+    if "http_ceiling" in r:
+        x = r["http_ceiling"]
+        add(
+            "(c) raw HTTP ceiling (Transport)",
+            f"{x['rate']:,.0f} req/s",
+            f"{x['client_us_per_request']:.0f} us CPU/request; e2e = {q['e2e_vs_http']:.0%}",
+            f">=80% {_ok(q['e2e_vs_http'], 0.80)}",
+        )
+    if "e2e_50ms" in r:
+        e = r["e2e_50ms"]
+        add(
+            "(d) end to end, 50 ms",
+            f"{e['rate']:,.0f} ev/s",
+            f"consumer CPU {e['consumer_cpu']:.0%}",
+        )
+    if "serial_50ms" in r:
+        s = r["serial_50ms"]
+        add(
+            "(d) partition-serial baseline, 50 ms",
+            f"{s['rate']:,.0f} ev/s",
+            f"{s.get('partitions', '?')} partitions; single-event mode = "
+            f"{q['latency50_vs_serial']:.1f}x",
+            f">=20x {_ok(q['latency50_vs_serial'], 20)}",
+        )
+    if "batch_50ms" in r:
+        b = r["batch_50ms"]
+        add(
+            "(d) batch mode, 50 ms",
+            f"{b['rate']:,.0f} ev/s",
+            f"{q['batch50_vs_serial']:.1f}x the baseline",
+        )
+    if "latency" in r:
+        lat = r["latency"]
+        add(
+            "(e) latency p50/p95/p99",
+            f"{lat['p50_ms']:.0f}/{lat['p95_ms']:.0f}/{lat['p99_ms']:.0f} ms",
+            f"at {lat['achieved_rate']:,.0f} ev/s (half of (c)), {lat['events']:,} events, "
+            f"max {lat['max_ms']:.0f} ms",
+        )
+    if "catchup" in r:
+        k = r["catchup"]
+        marks = k.get("rss_at", {})
+        at = "/".join(
+            f"{marks[p]['rss_mb']:.0f}" if p in marks else "?" for p in ("25", "50", "75", "100")
+        )
+        add(
+            f"(f) catch-up of {k['events']:,}, peak RSS",
+            f"{k['peak_rss_mb']:.0f} MB",
+            f"RSS at 25/50/75/100%: {at} MB; {k['rate']:,.0f} ev/s ({k['mode']} mode)",
+            f"<300 MB {_ok(k['peak_rss_mb'], 300, below=True)}",
+        )
+    if "batch_0ms" in r:
+        b = r["batch_0ms"]
+        add(
+            "(g) batch mode, 0 ms",
+            f"{b['rate']:,.0f} ev/s",
+            f"{q['batch_vs_single']:.1f}x single-event mode",
+            f">=5x {_ok(q['batch_vs_single'], 5)}",
+        )
+    if "one_down" in r:
+        o = r["one_down"]
+        add(
+            "(g) healthy destination, other down",
+            f"{o['rate']:,.0f} ev/s",
+            f"{q['healthy_vs_alone']:.0%} of its rate alone (max_buffered {o['max_buffered']:,})",
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
+    lines = []
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def final_line(r: dict[str, Any]) -> str:
+    q = ratios(r)
+    parts = []
+
+    def rate(key: str, label: str) -> None:
+        if key in r:
+            parts.append(f"{label}={r[key]['rate']:.0f}/s")
+
+    rate("ceiling", "ceiling")
+    rate("decision", "decision")
+    if "decision" in r:
+        parts.append(f"decision/ceiling={q['decision_vs_ceiling']:.0%}")
+    rate("e2e_0ms", "e2e_0ms")
+    rate("http_ceiling", "http_ceiling")
+    if "http_ceiling" in r:
+        parts.append(f"e2e/http={q['e2e_vs_http']:.0%}")
+    rate("e2e_50ms", "e2e_50ms")
+    rate("serial_50ms", "serial_50ms")
+    if "serial_50ms" in r:
+        parts.append(f"e2e_50ms/serial={q['latency50_vs_serial']:.1f}x")
+    rate("batch_50ms", "batch_50ms")
+    if "batch_50ms" in r and "serial_50ms" in r:
+        parts.append(f"batch_50ms/serial={q['batch50_vs_serial']:.1f}x")
+    if "latency" in r:
+        lat = r["latency"]
+        parts.append(
+            f"latency_p50/p95/p99={lat['p50_ms']:.0f}/{lat['p95_ms']:.0f}/{lat['p99_ms']:.0f}ms"
+            f"@{lat['achieved_rate']:.0f}/s"
+        )
+    if "catchup" in r:
+        k = r["catchup"]
+        parts.append(f"catchup_peak_rss={k['peak_rss_mb']:.0f}MB")
+        parts.append(f"rss_100/25={rss_growth(k):.2f}")
+    rate("batch_0ms", "batch_0ms")
+    if "batch_0ms" in r:
+        parts.append(f"batch/single={q['batch_vs_single']:.1f}x")
+    if "one_down" in r:
+        parts.append(f"healthy_with_one_down={q['healthy_vs_alone']:.0%}")
+    return "bench: " + " ".join(parts)
+
+
+def write_json(r: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**r, "ratios": ratios(r)}, indent=2, default=str) + "\n")
+
+
+def chart(r: dict[str, Any], path: Path) -> bool:
+    """A PNG of the figures; False (and no file) without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    ax = axes[0][0]
+    bars = [
+        ("ceiling", "(a) consume+decode"),
+        ("decision", "(b) decision core"),
+        ("http_ceiling", "(c) raw HTTP"),
+        ("e2e_0ms", "(c) e2e 0 ms"),
+        ("batch_0ms", "(g) batch 0 ms"),
+        ("one_down", "(g) healthy, other down"),
+        ("e2e_50ms", "(d) e2e 50 ms"),
+        ("batch_50ms", "(d) batch 50 ms"),
+        ("serial_50ms", "(d) serial 50 ms"),
+    ]
+    shown = [(label, r[key]["rate"]) for key, label in bars if key in r]
+    if shown:
+        ax.barh([s[0] for s in shown][::-1], [s[1] for s in shown][::-1], color="tab:blue")
+        ax.set_xscale("log")
+        ax.set_xlabel("events (or requests) per second, log scale")
+        for i, (_, value) in enumerate(shown[::-1]):
+            ax.text(value, i, f" {value:,.0f}", va="center", fontsize=8)
+    ax.set_title("Throughput")
+    ax = axes[0][1]
+    for key, label in (
+        ("e2e_0ms", "single 0 ms"),
+        ("batch_0ms", "batch 0 ms"),
+        ("e2e_50ms", "single 50 ms"),
+        ("one_down", "healthy, other down"),
+    ):
+        if key in r and r[key].get("timeline"):
+            t, n = zip(*r[key]["timeline"], strict=True)
+            ax.plot(t, [x - n[0] for x in n], label=label)
+    ax.set_xlabel("seconds since the first event")
+    ax.set_ylabel("events delivered")
+    ax.set_title("End to end, events delivered over time")
+    ax.legend(fontsize=8)
+    ax = axes[1][0]
+    if "latency" in r:
+        lat = r["latency"]
+        names = ["p50", "p95", "p99", "max"]
+        values = [lat["p50_ms"], lat["p95_ms"], lat["p99_ms"], lat["max_ms"]]
+        ax.bar(names, values, color="tab:orange")
+        for i, value in enumerate(values):
+            ax.text(i, value, f"{value:.0f}", ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel("ms, broker append to 2xx")
+        ax.set_title(f"(e) latency at {lat['achieved_rate']:,.0f} events/s")
+    ax = axes[1][1]
+    if "catchup" in r and r["catchup"].get("timeline"):
+        k = r["catchup"]
+        points = k["timeline"]
+        ax.plot([p[1] / k["events"] * 100 for p in points], [p[2] / 1024 for p in points])
+        ax.axhline(300, color="tab:red", linestyle="--", label="300 MB target")
+        ax.set_xlabel("% of the backlog finished")
+        ax.set_ylabel("consumer RSS, MB")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=8)
+        ax.set_title(f"(f) RSS during a catch-up of {k['events']:,} ({k['mode']} mode)")
+    fig.suptitle(final_line(r).replace(" ", "  ")[:160], fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
