@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     png_path = h.RESULTS / f"bench-{stamp}.png"
     report.write_json(results, json_path)
     drawn = report.chart(results, png_path)
-    if wanted is None and not args.variant:  # "latest" is the last full, unmodified run
+    if wanted is None and not (args.variant or args.quick):  # the last full, unmodified run
         report.write_json(results, h.RESULTS / "bench-latest.json")
         report.chart(results, h.RESULTS / "bench-latest.png")
     print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +262,7 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8)
         ax.set_title(f"(f) RSS during a catch-up of {k['events']:,} ({k['mode']} mode)")
-    fig.suptitle(final_line(r).replace(" ", "  ")[:160], fontsize=8)
+    fig.suptitle("\n".join(textwrap.wrap(final_line(r), 180)), fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -27,7 +27,12 @@ CONSUMER_OVERRIDES: dict[str, Any] = {
     "partition.assignment.strategy": "cooperative-sticky",
 }
 PRODUCER_OVERRIDES: dict[str, Any] = {"acks": "all", "enable.idempotence": True}
-CONSUMER_DEFAULTS: dict[str, Any] = {"auto.offset.reset": "earliest"}
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    # librdkafka prefetches up to 64 MB per partition by default; the delivery buffer, not
+    # prefetch, is what keeps us busy (bench: catch-up RSS 428 MB -> 240 MB, same rate).
+    "queued.max.messages.kbytes": 4096,
+}
 PRODUCER_DEFAULTS: dict[str, Any] = {"linger.ms": 5, "compression.type": "lz4"}
 # Properties that only mean something to a consumer: not passed to producers and admins.
 _CONSUMER_ONLY_PREFIXES = (
