@@ -13,13 +13,11 @@ sleeps. Used by `make kafka-up` / `make kafka-down`, the test suite, the demo an
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,27 +36,25 @@ class BrokerError(RuntimeError):
 
 
 def kafka_version() -> str:
-    """The Kafka version pinned in the POM, so the cache folder follows the POM."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(POM).getroot().find("m:properties/m:kafka.version", ns)
-    if node is None or not node.text:
+    """The version pinned in the POM, so the cache folder follows the POM."""
+    version = processes.pom_property(POM, "kafka.version")
+    if version is None:
         raise BrokerError(f"{POM} does not set <kafka.version>.")
-    return node.text.strip()
+    return version
 
 
 def cache_dir() -> Path:
-    base = Path(os.environ.get("MIK_CACHE_DIR", ROOT / ".cache"))
-    return base / "kafka" / kafka_version()
+    return processes.cache_root(ROOT) / "kafka" / kafka_version()
 
 
 def _require(tool: str, why: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise BrokerError(
-            f"The local Kafka broker needs `{tool}` on PATH ({why}); install it, "
-            "or set KAFKA_BOOTSTRAP_SERVERS to a running broker."
-        )
-    return path
+    return processes.require(
+        tool,
+        subject="The local Kafka broker",
+        why=why,
+        instead="set KAFKA_BOOTSTRAP_SERVERS to a running broker",
+        error=BrokerError,
+    )
 
 
 def fetch() -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,9 +17,32 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 STOP_TIMEOUT_S = 30.0
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def pom_property(pom: Path, name: str) -> str | None:
+    """A `<properties>` value of a Maven POM (the pinned version of a local server)."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", ns)
+    return node.text.strip() if node is not None and node.text else None
+
+
+def cache_root(root: Path) -> Path:
+    """Where fetched servers are kept: `MIK_CACHE_DIR`, else the git-ignored `.cache/`."""
+    return Path(os.environ.get("MIK_CACHE_DIR", root / ".cache"))
+
+
+def require(
+    tool: str, *, subject: str, why: str, instead: str, error: Callable[[str], Exception]
+) -> str:
+    """The path of `tool`, or `error` with one sentence: what needs it, why, the way out."""
+    path = shutil.which(tool)
+    if path is None:
+        raise error(f"{subject} needs `{tool}` on PATH ({why}); install it, or {instead}.")
+    return path
 
 
 def free_port() -> int:

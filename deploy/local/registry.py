@@ -29,7 +29,6 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,27 +55,25 @@ class RegistryError(RuntimeError):
 
 
 def apicurio_version() -> str:
-    """The Apicurio version pinned in the POM, so the cache folder follows the POM."""
-    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(POM).getroot().find("m:properties/m:apicurio.version", ns)
-    if node is None or not node.text:
+    """The version pinned in the POM, so the cache folder follows the POM."""
+    version = processes.pom_property(POM, "apicurio.version")
+    if version is None:
         raise RegistryError(f"{POM} does not set <apicurio.version>.")
-    return node.text.strip()
+    return version
 
 
 def cache_dir() -> Path:
-    base = Path(os.environ.get("MIK_CACHE_DIR", ROOT / ".cache"))
-    return base / "registry" / apicurio_version()
+    return processes.cache_root(ROOT) / "registry" / apicurio_version()
 
 
 def _require(tool: str, why: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise RegistryError(
-            f"The local schema registry needs `{tool}` on PATH ({why}); install it, "
-            "or set SCHEMA_REGISTRY_URL to a running registry."
-        )
-    return path
+    return processes.require(
+        tool,
+        subject="The local schema registry",
+        why=why,
+        instead="set SCHEMA_REGISTRY_URL to a running registry",
+        error=RegistryError,
+    )
 
 
 def _launcher(app: Path) -> Path:
