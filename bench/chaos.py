@@ -262,7 +262,7 @@ def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[tuple[bytes, 
 def produce(run: Run, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     """Produce at `args.rate` per second with an idempotent producer (order and no duplicates
     per partition, through the broker restart too)."""
-    out = h.producer(run.bootstrap, **{"linger.ms": 5, "enable.idempotence": True, "acks": "all"})
+    out = h.producer(run.bootstrap, **{"linger.ms": 5, "acks": "all"})
     started = time.monotonic()
     for i, (key, value) in enumerate(records):
         pause = started + i / run.args.rate - time.monotonic()

@@ -103,6 +103,7 @@ def producer(bootstrap: str, **extra: Any) -> Producer:
     conf = {
         "bootstrap.servers": bootstrap,
         "linger.ms": 20,
+        "enable.idempotence": True,
         "batch.size": 1_000_000,
         "compression.type": "lz4",
         "queue.buffering.max.messages": 500_000,

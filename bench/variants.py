@@ -11,11 +11,6 @@ Variants (each one names the change it stands for):
 - `sniffio`: makes `import sniffio` succeed (a stub answering "asyncio") when the package is
   missing. httpcore imports sniffio on every lock and event; without it each import fails after
   a scan of sys.path. A dependency since ee12c37 (a no-op there).
-- `recheck`: a request that waited for a concurrency slot re-checks the circuit (and any
-  Retry-After) once it has the slot, and goes back to the gate unless it is the probe; stands
-  for a change to `DestinationWorker._post` in `consumer/delivery.py`. Without it, every request
-  queued for a slot before the circuit opened still hits the dead endpoint (measured: ~10,000
-  refused connections in 45 s with one destination down).
 """
 
 from __future__ import annotations
@@ -55,50 +50,9 @@ def sniffio() -> None:
         sys.modules["sniffio"] = stub
 
 
-def recheck() -> None:
-    """A request that got its concurrency slot re-checks the circuit before it goes: if the
-    destination went down (or a Retry-After began) while it queued for the slot, it gives the
-    slot back and waits at the gate again, unless it is the probe."""
-    import contextvars
-
-    from consumer import delivery
-
-    is_probe: contextvars.ContextVar[bool] = contextvars.ContextVar("is_probe", default=False)
-    gate = delivery.DestinationWorker._gate
-
-    async def _gate(self: Any) -> bool:
-        probe: bool = await gate(self)
-        is_probe.set(probe)
-        return probe
-
-    init = delivery.DestinationWorker.__init__
-
-    def init_and_wrap(self: Any, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        limit = self._limit
-        acquire = limit.acquire
-
-        async def checked() -> None:
-            while True:
-                await acquire()
-                circuit = self.circuit
-                if is_probe.get() or (
-                    circuit.state == "closed" and circuit.wait_s(self._clock()) <= 0
-                ):
-                    return
-                limit.release()
-                await _gate(self)
-
-        limit.acquire = checked
-
-    delivery.DestinationWorker._gate = _gate  # type: ignore[method-assign]
-    delivery.DestinationWorker.__init__ = init_and_wrap  # type: ignore[method-assign]
-
-
 VARIANTS: dict[str, Callable[[], None]] = {
     "quick-poll": quick_poll,
     "sniffio": sniffio,
-    "recheck": recheck,
 }
 
 

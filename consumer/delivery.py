@@ -286,19 +286,33 @@ class DestinationWorker:
                 extra={"destination": self.destination.name, "url": self.destination.masked_url},
             )
 
-    async def _post(self, request: Request, body: bytes | None) -> Answer:
+    async def _attempt(self, request: Request, body: bytes | None) -> tuple[bool, Answer]:
+        """One attempt; True with the answer if it was the probe of an open circuit.
+
+        The circuit is asked again once a concurrency slot is free: a request that queued for
+        a slot while the destination went down goes back to the gate instead of going out
+        anyway. Slots are never held at the gate, so a probe always finds one.
+        """
         name = self.destination.name
-        waited = await self._rate.wait()
-        if waited:
-            self._metrics.rate_waits.labels(name).inc(waited)
-        await self._limit.acquire()
-        self._metrics.in_flight.labels(name).inc()
-        started = time.perf_counter()
+        while True:
+            probe = await self._gate()
+            await self._limit.acquire()
+            circuit = self.circuit
+            if probe or (circuit.state == "closed" and circuit.wait_s(self._clock()) <= 0):
+                break
+            self._limit.release()
         try:
-            return await self._transport.post(request, body)
+            waited = await self._rate.wait()
+            if waited:
+                self._metrics.rate_waits.labels(name).inc(waited)
+            self._metrics.in_flight.labels(name).inc()
+            started = time.perf_counter()
+            try:
+                return probe, await self._transport.post(request, body)
+            finally:
+                self._metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
+                self._metrics.in_flight.labels(name).dec()
         finally:
-            self._metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
-            self._metrics.in_flight.labels(name).dec()
             self._limit.release()
 
     async def _send(
@@ -311,8 +325,7 @@ class DestinationWorker:
         down_at_first = self.circuit.down_total(first)
         attempts = 0
         while True:
-            probe = await self._gate()
-            answer = await self._post(request, body)
+            probe, answer = await self._attempt(request, body)
             now = self._clock()
             outcome = "permanent" if answer.error == "body" else classify(answer.status)
             self._count(answer)

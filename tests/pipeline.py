@@ -138,8 +138,14 @@ def produce(
     partition: int | None = None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    """Produce Confluent-framed Avro keyed by the person key (raw bytes as they are)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    """Produce Confluent-framed Avro keyed by the person key (raw bytes as they are).
+
+    Idempotent, so a batch retried by the client (a new topic's leader not ready yet)
+    cannot land after a later one and reorder a person's events in the log.
+    """
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
     for message in messages:
         if isinstance(message, bytes):
             value, key = message, b"poison"

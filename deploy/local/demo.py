@@ -108,7 +108,9 @@ signals = "enforce"
 
 
 def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+    )
     for event in events:
         value = avro_codec.frame(1, avro_codec.encode(event))
         producer.produce(topic, value=value, key=segment.person_key(event).encode())

@@ -157,6 +157,30 @@ def test_an_outage_dead_letters_nothing_and_delivery_resumes_in_order(
     assert "circuit closed" in consumer.logs()
 
 
+def test_requests_queued_for_a_slot_wait_for_a_probe_once_the_circuit_opens(
+    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+) -> None:
+    # Four slots for a hundred people: all hundred pass the closed circuit and queue for a
+    # slot; once the circuit opens, those still queued must not go out, only its probes.
+    topic, config = setup(delivery={"max_in_flight": 4, "circuit_threshold": 3})
+    events = [
+        {"type": "track", "messageId": f"q{i}", "anonymousId": f"anon-q{i}", "event": "E"}
+        for i in range(100)
+    ]
+    standin.set_faults(Faults(error_rate=1.0))
+    produce(kafka_bootstrap, topic, events)
+    consumer = consumers(config)
+    wait_for(lambda: "circuit opened" in consumer.logs(), 30, "the outage to be detected")
+    time.sleep(3)
+    refused = len(standin.rejected())
+    # Up to 3 failures plus 4 in flight before it opened, then a few probes; the queued
+    # requests going out anyway would make it about a hundred.
+    assert refused <= 16
+    standin.set_faults(Faults())
+    wait_for(lambda: not lost(standin.received(), ids(events)), 60, "delivery after the outage")
+    assert read_topic(kafka_bootstrap, f"{topic}.dlq", 1, timeout=2) == []
+
+
 def test_a_permanent_4xx_and_poison_records_go_to_the_dead_letter_topic(
     kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
 ) -> None:

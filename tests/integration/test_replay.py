@@ -37,7 +37,7 @@ def person(name: str, count: int, phase: str) -> list[dict[str, Any]]:
 
 
 def produce_at(bootstrap: str, topic: str, events: list[dict[str, Any]], ms: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for event in events:
         key = segment.person_key(event).encode()
         producer.produce(topic, encode(event), key, headers=[("origin", b"test")], timestamp=ms)
