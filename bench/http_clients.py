@@ -1,11 +1,12 @@
 """HTTP clients side by side against the stand-in: requests/s and client CPU per request.
 
-The consumer's Transport (httpx over many small AsyncClients) against the same load sent with
-aiohttp (if installed) and a minimal keep-alive HTTP/1.1 client on asyncio streams, to size what
-a different Transport could gain. Same ~1 KB workload bodies, same concurrency, no Kafka.
+The consumer's two transports (`delivery.http_client`: aiohttp, httpx over many small
+AsyncClients), httpx's API over aiohttp (the httpx-aiohttp package, if installed) and a minimal
+keep-alive HTTP/1.1 client on asyncio streams (a lower bound on the cost of a request). Same
+~1 KB workload bodies, same concurrency, no Kafka.
 
     .venv/bin/python bench/http_clients.py [--seconds 10] [--concurrency 256] [--latency-ms 0]
-        [--variant sniffio]
+        [--variant sniffio] [--uvloop]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import variants
 from workload import event
 
 from consumer.movableink import Request, body_bytes
-from consumer.transport import Transport
+from consumer.transport import HttpClient, open_transport
 
 Post = Callable[[int], Awaitable[int]]
 
@@ -48,35 +49,38 @@ async def _load(post: Post, concurrency: int, seconds: float) -> tuple[int, floa
     return done, time.monotonic() - started
 
 
-async def with_transport(url: str, headers: dict[str, str], bodies: list[object], n: int,
-                         seconds: float) -> tuple[int, float]:  # fmt: skip
-    transport = Transport(max_connections=n)
-    requests = [Request(url, headers, b) for b in bodies]
-
-    async def post(i: int) -> int:
-        answer = await transport.post(requests[i % len(requests)])
-        return answer.status or 0
-
-    try:
-        return await _load(post, n, seconds)
-    finally:
-        await transport.aclose()
-
-
-async def with_aiohttp(url: str, headers: dict[str, str], bodies: list[object], n: int,
-                       seconds: float) -> tuple[int, float]:  # fmt: skip
-    import aiohttp
-
-    contents = [body_bytes(b) for b in bodies]
-    connector = aiohttp.TCPConnector(limit=n)
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+def with_transport(client: HttpClient) -> Callable[..., Awaitable[tuple[int, float]]]:
+    async def run(url: str, headers: dict[str, str], bodies: list[object], n: int,
+                  seconds: float) -> tuple[int, float]:  # fmt: skip
+        transport = open_transport(client, max_connections=n)
+        requests = [Request(url, headers, b) for b in bodies]
 
         async def post(i: int) -> int:
-            content = contents[i % len(contents)]
-            async with session.post(url, data=content, headers=headers) as response:
-                await response.read()
-                return response.status
+            answer = await transport.post(requests[i % len(requests)])
+            return answer.status or 0
+
+        try:
+            return await _load(post, n, seconds)
+        finally:
+            await transport.aclose()
+
+    return run
+
+
+async def with_httpx_over_aiohttp(url: str, headers: dict[str, str], bodies: list[object],
+                                  n: int, seconds: float) -> tuple[int, float]:  # fmt: skip
+    """httpx's client API with aiohttp doing the I/O (the httpx-aiohttp transport)."""
+    import httpx
+    from httpx_aiohttp import AiohttpTransport
+
+    contents = [body_bytes(b) for b in bodies]
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    transport = AiohttpTransport(limits=limits)
+    async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+
+        async def post(i: int) -> int:
+            response = await client.post(url, content=contents[i % len(contents)], headers=headers)
+            return response.status_code
 
         return await _load(post, n, seconds)
 
@@ -120,7 +124,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--variant", default="", help="bench/variants.py names, e.g. sniffio")
+    parser.add_argument("--uvloop", action="store_true", help="run the clients on uvloop")
     args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        uvloop.install()
     variants.apply(args.variant)
     h.STATE.mkdir(parents=True, exist_ok=True)
     standin = h.StandInProcess(latency_ms=args.latency_ms)
@@ -128,7 +137,9 @@ def main() -> None:
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
     rnd = random.Random(1)
     bodies: list[object] = [event(20_000 + i, 20_000, rnd) for i in range(2000)]
-    clients = {"Transport (httpx)": with_transport, "aiohttp": with_aiohttp,
+    clients = {"consumer (aiohttp)": with_transport("aiohttp"),
+               "consumer (httpx)": with_transport("httpx"),
+               "httpx over aiohttp": with_httpx_over_aiohttp,
                "asyncio streams": with_streams}  # fmt: skip
     try:
         for name, run in clients.items():

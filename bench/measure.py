@@ -33,7 +33,7 @@ from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
 from consumer.movableink import Request
-from consumer.transport import Transport
+from consumer.transport import open_transport
 
 BATCH = {"enabled": True, "max_events": 1000, "linger": "50ms"}
 MAX_IN_FLIGHT = 256  # the consumer's default delivery.max_in_flight
@@ -316,15 +316,17 @@ def end_to_end(
 
 
 def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
-    """`consumer.transport.Transport` alone, `max_in_flight` concurrent POSTs, no Kafka."""
+    """The consumer's HTTP client alone (`delivery.http_client`), `max_in_flight` concurrent
+    POSTs, no Kafka."""
+    client = dict(ctx.args.delivery_setting).get("http_client", config.DeliveryTable.http_client)
     ctx.standin.reset()
     auth = base64.b64encode(f"{h.USERNAME}:{h.PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
     requests = [Request(ctx.standin.url, headers, body) for body in ctx.bodies]
-    progress = h.Progress("raw HTTP ceiling (Transport, no Kafka)")
+    progress = h.Progress(f"raw HTTP ceiling ({client}, no Kafka)")
 
     async def load() -> tuple[int, float, int]:
-        transport = Transport(max_connections=MAX_IN_FLIGHT)
+        transport = open_transport(client, max_connections=MAX_IN_FLIGHT)
         done = failed = 0
         deadline = time.monotonic() + seconds
 
@@ -353,6 +355,7 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
     cpu = h.cpu_seconds(os.getpid()) - cpu0
     progress.done(f"{done / elapsed:,.0f} requests/s")
     return {
+        "client": client,
         "requests": done,
         "failed": failed,
         "seconds": elapsed,

@@ -35,7 +35,7 @@ from consumer.registry import RegistryLookup
 from consumer.retry import RetryPolicy
 from consumer.source import KafkaSource, SourceSettings
 from consumer.status import Health
-from consumer.transport import Transport
+from consumer.transport import open_transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,7 +115,11 @@ class Pipeline:
         workers = {
             d.name: DestinationWorker(
                 d,
-                Transport(max_connections=how.max_in_flight, timeout_s=settings.delivery.timeout),
+                open_transport(
+                    settings.delivery.http_client,
+                    max_connections=how.max_in_flight,
+                    timeout_s=settings.delivery.timeout,
+                ),
                 how,
                 outcomes.job_finished,
                 metrics,

@@ -31,6 +31,7 @@ from consumer.movableink import (
     Subscription,
 )
 from consumer.signals import SignalsPolicy
+from consumer.transport import HttpClient
 from consumer.triggers import TriggerSyntaxError, parse
 
 ENV_PREFIX = "MIK__"
@@ -81,6 +82,7 @@ class DeliveryTable:
 
     max_in_flight: int = 256
     timeout: float = _duration_field(10.0)
+    http_client: HttpClient = "aiohttp"
     retry_window: float = _duration_field(4 * 3600.0)
     max_attempts: int = 0
     backoff_base: float = _duration_field(0.5)

@@ -1,8 +1,14 @@
-"""HTTP behind one method: POST a request, get an `Answer`; httpx errors never leak out.
+"""HTTP behind one method: POST a request, get an `Answer`; client errors never leak out.
 
-Every httpx exception becomes an `Answer` with no status and a short error kind, so the retry
+Every client exception becomes an `Answer` with no status and a short error kind, so the retry
 policy decides from the answer alone, and no exception text (which could quote a URL with its
 key) reaches the logs.
+
+Two clients, chosen by `delivery.http_client`. aiohttp is the default because the consumer is
+CPU-bound on its HTTP client: on our 2-core machine aiohttp costs ~140 µs of CPU per request
+and httpx ~750 µs (`bench/http_clients.py`), which made end-to-end delivery 2.6x faster
+(`bench/bench.py --only e2e,latency50`). httpx stays available, for its proxy and TLS
+handling from the environment.
 """
 
 from __future__ import annotations
@@ -11,13 +17,16 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
+import aiohttp
 import httpx
 
 from consumer.movableink import Request, body_bytes
 
+HttpClient = Literal["aiohttp", "httpx"]
 DEFAULT_TIMEOUT_S = 10.0
-CONNECTIONS_PER_CLIENT = 2
+HTTPX_CONNECTIONS_PER_CLIENT = 2
 logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
@@ -31,7 +40,82 @@ class Answer:
     error: str | None = None  # timeout | connect | protocol | network | body
 
 
-def _error_kind(exc: httpx.HTTPError) -> str:
+class Transport(Protocol):
+    async def post(self, request: Request, content: bytes | None = None) -> Answer:
+        """POST the request; `content`, when given, is its body already encoded (batches)."""
+
+    async def aclose(self) -> None: ...
+
+
+def open_transport(
+    client: HttpClient, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Transport:
+    """Keep-alive connections to Movable Ink, shared by one destination's requests."""
+    if client == "httpx":
+        return HttpxTransport(max_connections=max_connections, timeout_s=timeout_s)
+    return AiohttpTransport(max_connections=max_connections, timeout_s=timeout_s)
+
+
+def _encoded(request: Request, content: bytes | None) -> bytes | Answer:
+    """The request body as bytes, or the `body` error: NaN or infinity cannot be sent as JSON."""
+    if content is not None:
+        return content
+    try:
+        return body_bytes(request.body)
+    except ValueError:
+        return Answer(status=None, error="body")
+
+
+class AiohttpTransport:
+    """One aiohttp session with up to `max_connections` keep-alive connections.
+
+    The session is opened on the first request, inside the running loop as aiohttp requires.
+    Proxy settings and netrc come from the environment (`trust_env`), as they do for httpx.
+    """
+
+    def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._max_connections = max_connections
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections, ssl=ssl.create_default_context()
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            cookie_jar=aiohttp.DummyCookieJar(),  # no state carried between events
+            trust_env=True,
+        )
+
+    async def post(self, request: Request, content: bytes | None = None) -> Answer:
+        body = _encoded(request, content)
+        if isinstance(body, Answer):
+            return body
+        if self._session is None:
+            self._session = self._open()
+        try:
+            async with self._session.post(
+                request.url, data=body, headers=request.headers, allow_redirects=False
+            ) as response:
+                await response.read()  # frees the connection for the next request
+                return Answer(response.status, response.headers.get("retry-after"))
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return Answer(status=None, error="timeout")
+        except aiohttp.ClientConnectorError:
+            return Answer(status=None, error="connect")
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
+            return Answer(status=None, error="protocol")
+        except (aiohttp.ClientError, OSError):
+            return Answer(status=None, error="network")
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _httpx_error_kind(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -41,34 +125,22 @@ def _error_kind(exc: httpx.HTTPError) -> str:
     return "network"
 
 
-class Transport:
-    """Keep-alive connections to Movable Ink, shared by one destination's requests.
+class HttpxTransport:
+    """httpx, with the connections spread over small clients.
 
     httpx's connection pool scans its connections on every request, and with hundreds of
     connections in one pool throughput collapses (measured here: 61 requests/s with one client
-    of 200 connections, 1,120 with 200 clients of one; `bench/`). So the connections are
-    spread over small clients, and each request borrows a client with a free connection.
+    of 200 connections, 1,120 with 200 clients of one; `bench/`). So each request borrows a
+    small client with a free connection.
     """
 
-    def __init__(
-        self,
-        *,
-        max_connections: int,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        per = min(CONNECTIONS_PER_CLIENT, max_connections)
+    def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        per = min(HTTPX_CONNECTIONS_PER_CLIENT, max_connections)
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         count = -(-max_connections // per)
         tls = ssl.create_default_context()  # one TLS context: building one per client is slow
         self._clients = [
-            httpx.AsyncClient(
-                limits=limits,
-                timeout=timeout_s,
-                transport=transport,
-                follow_redirects=False,
-                verify=tls,
-            )
+            httpx.AsyncClient(limits=limits, timeout=timeout_s, follow_redirects=False, verify=tls)
             for _ in range(count)
         ]
         self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
@@ -76,17 +148,14 @@ class Transport:
             self._free.put_nowait(self._clients[slot % count])
 
     async def post(self, request: Request, content: bytes | None = None) -> Answer:
-        """POST the request; `content`, when given, is its body already encoded (batches)."""
-        if content is None:
-            try:
-                content = body_bytes(request.body)
-            except ValueError:  # NaN or infinity cannot be sent as JSON
-                return Answer(status=None, error="body")
+        body = _encoded(request, content)
+        if isinstance(body, Answer):
+            return body
         client = await self._free.get()
         try:
-            response = await client.post(request.url, content=content, headers=request.headers)
+            response = await client.post(request.url, content=body, headers=request.headers)
         except httpx.HTTPError as exc:
-            return Answer(status=None, error=_error_kind(exc))
+            return Answer(status=None, error=_httpx_error_kind(exc))
         finally:
             self._free.put_nowait(client)
         return Answer(status=response.status_code, retry_after=response.headers.get("retry-after"))
