@@ -21,6 +21,8 @@ from typing import Literal, Protocol
 
 import aiohttp
 import httpx
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from consumer.movableink import Request, body_bytes
 
@@ -70,13 +72,16 @@ class AiohttpTransport:
     """One aiohttp session with up to `max_connections` keep-alive connections.
 
     The session is opened on the first request, inside the running loop as aiohttp requires.
-    Proxy settings and netrc come from the environment (`trust_env`), as they do for httpx.
+    The proxy comes from the environment (`HTTPS_PROXY`, `NO_PROXY`), as for httpx, looked up
+    once per URL: aiohttp's own `trust_env` looks it up, and reads ~/.netrc, in a thread on
+    every request (measured: the consumer's delivery rate halved).
     """
 
     def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -86,8 +91,17 @@ class AiohttpTransport:
             connector=connector,
             timeout=self._timeout,
             cookie_jar=aiohttp.DummyCookieJar(),  # no state carried between events
-            trust_env=True,
         )
+
+    def _proxy(self, url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        found = self._proxies.get(url)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(URL(url))
+            except LookupError:
+                found = (None, None)
+            self._proxies[url] = found
+        return found
 
     async def post(self, request: Request, content: bytes | None = None) -> Answer:
         body = _encoded(request, content)
@@ -95,9 +109,15 @@ class AiohttpTransport:
             return body
         if self._session is None:
             self._session = self._open()
+        proxy, proxy_auth = self._proxy(request.url)
         try:
             async with self._session.post(
-                request.url, data=body, headers=request.headers, allow_redirects=False
+                request.url,
+                data=body,
+                headers=request.headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 await response.read()  # frees the connection for the next request
                 return Answer(response.status, response.headers.get("retry-after"))

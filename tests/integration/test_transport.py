@@ -6,6 +6,7 @@ import asyncio
 import base64
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 import processes
 import pytest
@@ -81,3 +82,21 @@ def test_a_body_json_cannot_carry_is_refused_before_sending(
 ) -> None:
     assert post(client, standin.url, {**EVENT, "n": math.nan}) == [Answer(None, error="body")]
     assert standin.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_the_proxy_comes_from_the_environment(
+    client: HttpClient, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens at the target: the event arrives only through the proxy (the stand-in
+    # takes the proxied request's absolute URL), and not at all once NO_PROXY names the host.
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    given = urlsplit(standin.url)
+    target = f"http://127.0.0.1:{processes.free_port()}{given.path}"
+    monkeypatch.setenv("HTTP_PROXY", f"http://{given.netloc}")
+    assert post(client, target, EVENT) == [Answer(200)]
+    assert [r.message_id for r in standin.received()] == ["m-1"]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert post(client, target, EVENT) == [Answer(None, error="connect")]
