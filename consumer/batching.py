@@ -36,14 +36,21 @@ def content(items: list[Item]) -> bytes:
     return ENVELOPE[0] + b",".join(i.content for i in items) + ENVELOPE[1]
 
 
-def size_with(items: list[Item], extra: Item) -> int:
-    return sum(len(i.content) + 1 for i in items) + len(extra.content) + len(b"".join(ENVELOPE))
-
-
 @dataclass
 class _Open:
-    items: list[Item]
+    """A batch being filled; `size` is its body's length so far, kept as items are added
+    (summing it at every add was quadratic: 22 % of the consumer's CPU in batch mode)."""
+
+    items: list[Item] = field(default_factory=list)
+    size: int = len(ENVELOPE[0]) + len(ENVELOPE[1])
     timer: asyncio.TimerHandle | None = None
+
+    def size_with(self, item: Item) -> int:
+        return self.size + len(item.content) + (1 if self.items else 0)  # 1: the comma
+
+    def append(self, item: Item) -> None:
+        self.size = self.size_with(item)
+        self.items.append(item)
 
 
 class Batcher:
@@ -59,14 +66,14 @@ class Batcher:
     def add(self, headers: dict[str, str], item: Item) -> None:
         signature = tuple(sorted(headers.items()))
         batch = self._open.get(signature)
-        if batch is not None and size_with(batch.items, item) > self._settings.max_bytes:
+        if batch is not None and batch.size_with(item) > self._settings.max_bytes:
             self._close(signature)
             batch = None
         if batch is None:
-            batch = self._open[signature] = _Open([])
+            batch = self._open[signature] = _Open()
             loop = asyncio.get_running_loop()
             batch.timer = loop.call_later(self._settings.linger_s, self._close, signature)
-        batch.items.append(item)
+        batch.append(item)
         if len(batch.items) >= self._settings.max_events:
             self._close(signature)
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consumer.batching import Batcher, Item, content
 from consumer.movableink import BatchSettings
@@ -50,3 +54,28 @@ def test_the_batch_body_is_the_events_shape() -> None:
     items = [Item(None, {"a": 1}), Item(None, {"b": "é"})]
     assert json.loads(content(items)) == {"events": [{"a": 1}, {"b": "é"}]}
     assert content(items) == '{"events":[{"a":1},{"b":"é"}]}'.encode()
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=60),
+    max_bytes=st.integers(min_value=60, max_value=400),
+)
+def test_every_batch_fits_max_bytes_and_closes_only_when_the_next_would_not(
+    sizes: list[int], max_bytes: int
+) -> None:
+    async def scenario() -> list[list[Item]]:
+        flushed: list[list[Item]] = []
+        batcher = Batcher(
+            BatchSettings(True, max_events=1000, max_bytes=max_bytes, linger_s=10),
+            lambda _, items: flushed.append(items),
+        )
+        for n, size in enumerate(sizes):
+            batcher.add(HEADERS, Item(None, {"n": n, "pad": "x" * size}))
+        return flushed
+
+    flushed = asyncio.run(scenario())
+    order = [item.body["n"] for batch in flushed for item in batch]
+    assert order == list(range(len(order)))
+    for batch, after in itertools.pairwise(flushed):
+        assert len(content(batch)) <= max_bytes or len(batch) == 1
+        assert len(content([*batch, after[0]])) > max_bytes
