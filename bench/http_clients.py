@@ -6,7 +6,7 @@ keep-alive HTTP/1.1 client on asyncio streams (a lower bound on the cost of a re
 ~1 KB workload bodies, same concurrency, no Kafka.
 
     .venv/bin/python bench/http_clients.py [--seconds 10] [--concurrency 256] [--latency-ms 0]
-        [--variant sniffio] [--uvloop]
+        [--variant sniffio]
 """
 
 from __future__ import annotations
@@ -124,12 +124,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--variant", default="", help="bench/variants.py names, e.g. sniffio")
-    parser.add_argument("--uvloop", action="store_true", help="run the clients on uvloop")
     args = parser.parse_args()
-    if args.uvloop:
-        import uvloop
-
-        uvloop.install()
     variants.apply(args.variant)
     h.STATE.mkdir(parents=True, exist_ok=True)
     standin = h.StandInProcess(latency_ms=args.latency_ms)

@@ -7,8 +7,8 @@ key) reaches the logs.
 Two clients, chosen by `delivery.http_client`. aiohttp is the default because the consumer is
 CPU-bound on its HTTP client: on our 2-core machine aiohttp costs ~140 µs of CPU per request
 and httpx ~750 µs (`bench/http_clients.py`), which made end-to-end delivery 2.6x faster
-(`bench/bench.py --only e2e,latency50`). httpx stays available, for its proxy and TLS
-handling from the environment.
+(`bench/bench.py --only e2e,latency50`). httpx stays available as the other choice; both
+take the proxy from the environment and verify TLS with the system's certificates.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class AiohttpTransport:
             ) as response:
                 await response.read()  # frees the connection for the next request
                 return Answer(response.status, response.headers.get("retry-after"))
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except TimeoutError:  # aiohttp's own timeouts (connect, read) are TimeoutErrors too
             return Answer(status=None, error="timeout")
         except aiohttp.ClientConnectorError:
             return Answer(status=None, error="connect")
