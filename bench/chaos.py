@@ -237,15 +237,18 @@ class Run:
         ]
 
 
-def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[tuple[bytes, bytes]], Any]:
+Produced = tuple[bytes, bytes | None, tuple[tuple[str, bytes], ...]]  # key, value, headers
+
+
+def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[Produced], Any]:
     """The records to produce, in order (poison mixed in), and what is expected of them."""
     rnd = random.Random(1)
-    records: list[tuple[bytes, bytes]] = []
+    records: list[Produced] = []
     by_person: dict[str, list[str]] = {}
     for i in range(args.events):
         message = event(i, args.people, rnd)
         key = segment.person_key(message)
-        records.append((key.encode(), avro_codec.frame(schema_id, avro_codec.encode(message))))
+        records.append((key.encode(), avro_codec.frame(schema_id, avro_codec.encode(message)), ()))
         by_person.setdefault(key, []).append(message["messageId"])
     bad = poison.make(
         args.poison_per_kind,
@@ -255,22 +258,22 @@ def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[tuple[bytes, 
     )
     places = sorted(random.Random(3).sample(range(len(records)), len(bad)), reverse=True)
     for place, item in zip(places, bad, strict=True):
-        records.insert(place, (item.key, item.value))
+        records.insert(place, (item.key, item.value, item.headers))
     return records, (by_person, bad)
 
 
-def produce(run: Run, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+def produce(run: Run, topic: str, records: list[Produced]) -> None:
     """Produce at `args.rate` per second with an idempotent producer (order and no duplicates
     per partition, through the broker restart too)."""
     out = h.producer(run.bootstrap, **{"linger.ms": 5, "acks": "all"})
     started = time.monotonic()
-    for i, (key, value) in enumerate(records):
+    for i, (key, value, headers) in enumerate(records):
         pause = started + i / run.args.rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)
         while True:
             try:
-                out.produce(topic, value=value, key=key)
+                out.produce(topic, value=value, key=key, headers=list(headers))
                 break
             except BufferError:
                 out.poll(0.1)

@@ -11,6 +11,12 @@ What the topic cannot hold, and how it is covered instead:
   (`decode.bad_magic_byte`); a broken JSON object is `decode.invalid_json`.
 - "unknown schema id" needs a schema registry (without one, every id is read with the local
   schema): with `registry=False` it is left out and the truncated / trailing-bytes kinds remain.
+
+Beyond section 8's list, the kinds that once crashed, stalled or were falsely delivered: wrong
+JSON types in Segment fields, a JSON-text Avro field that is not JSON, nesting too deep to
+read, NaN and Infinity, lone surrogates and invalid UTF-8, tombstones, odd header bytes, a
+50 KB `messageId`, and a record just under `max_message_bytes` that fails Signals (its dead
+letter is larger than the record).
 """
 
 from __future__ import annotations
@@ -25,9 +31,18 @@ from typing import Any
 import fastavro
 
 from consumer import avro_codec
-from consumer.decision import decide_message
+from consumer.decision import decide_record
 from consumer.decode import Decoder
-from consumer.errors import Rejected
+from consumer.mapping import compile_mapping
+from consumer.movableink import (
+    PRESET_DATA,
+    PRESET_NAME,
+    PRESET_SUBSCRIBE,
+    Destination,
+    Secret,
+    Subscription,
+)
+from consumer.triggers import parse
 
 UNKNOWN_SCHEMA_ID = 987_654
 
@@ -36,8 +51,16 @@ UNKNOWN_SCHEMA_ID = 987_654
 class Poison:
     kind: str
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone
     reason: str  # the dead-letter reason it must get
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+# Headers a kind's records carry (bytes no text encoding reads; an empty name and value).
+HEADERS: dict[str, tuple[tuple[str, bytes], ...]] = {
+    "odd_headers": (("bin", b"\xff\x00\xfe\r\n"), ("", b""), ("\u00fcml\u00e4ut", b"\xc3")),
+}
+DEEP = 5_000  # levels of nesting: more than any JSON reader here walks
 
 
 def _event(n: int, **fields: Any) -> dict[str, Any]:
@@ -60,9 +83,23 @@ def _with_extra(n: int, extra: dict[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def _json(n: int, **fields: Any) -> bytes:
+    """A JSON record: a track with this poison's messageId, then `fields` on top."""
+    return json.dumps({"type": "track", "messageId": f"poison-{n}", **fields}).encode()
+
+
+def _avro_with(n: int, **fields: str) -> bytes:
+    """Avro of the Segment schema whose JSON-text fields are set to raw `fields`."""
+    record = avro_codec.to_record(_event(n, anonymousId=f"poison-anon-{n}"))
+    record.update(fields)
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, avro_codec.segment_schema(), record)
+    return out.getvalue()
+
+
 def kinds(
     schema_id: int, registry: bool, max_message_bytes: int
-) -> dict[str, Callable[[int, random.Random], bytes]]:
+) -> dict[str, Callable[[int, random.Random], bytes | None]]:
     """Each kind: a function of (n, random) that makes its value bytes."""
 
     def framed(body: bytes) -> bytes:
@@ -82,7 +119,16 @@ def kinds(
         padding = rnd.randbytes(max_message_bytes // 2).hex()  # 2 chars a byte: over the bound
         return framed(avro_codec.encode(_event(n, anonymousId=f"p-{n}", extra=padding)))
 
-    made: dict[str, Callable[[int, random.Random], bytes]] = {
+    def near_limit(n: int, _: random.Random) -> bytes:
+        """An Order Completed without products, just under the size bound: Signals fails."""
+        message = _event(n, anonymousId=f"poison-anon-{n}", event="Order Completed")
+        message["properties"] = {"total": 1, "pad": ""}
+        size = len(framed(avro_codec.encode(message)))
+        message["properties"]["pad"] = "x" * (max_message_bytes - size - 16)
+        return framed(avro_codec.encode(message))
+
+    anon = "poison-anon-"
+    made: dict[str, Callable[[int, random.Random], bytes | None]] = {
         "garbage": garbage,
         "wrong_magic_byte": lambda n, _: b"\x01" + framed(good(n))[1:],
         "truncated_avro": truncated,
@@ -96,23 +142,44 @@ def kinds(
         "broken_json": lambda n, _: b'{"type": "track", "messageId": "poison-' + b"%d" % n,
         "json_without_ids": lambda n, _: json.dumps({"type": "track", "event": f"p{n}"}).encode(),
         "empty": lambda n, _: b"",
+        "tombstone": lambda n, _: None,
         "oversized": oversized,
+        "near_limit_signals": near_limit,
+        "type_is_a_list": lambda n, _: _json(n, type=["track"], userId=f"{anon}{n}"),
+        "event_is_an_object": lambda n, _: _json(n, event={"a": 1}, userId=f"{anon}{n}"),
+        "integrations_is_text": lambda n, _: framed(_with_extra(n, {"integrations": "All"})),
+        "avro_properties_not_json": lambda n, _: framed(_avro_with(n, properties="{not json")),
+        "avro_extra_too_deep": lambda n, _: framed(
+            _avro_with(n, extra='{"x":' + "[" * DEEP + "]" * DEEP + "}")
+        ),
+        "json_too_deep": lambda n, _: (
+            b'{"type":"track","userId":"p","x":' + b"[" * DEEP + b"]" * DEEP + b"}"
+        ),
+        "json_nan": lambda n, _: _json(n, userId=f"{anon}{n}", properties={"x": float("nan")}),
+        "json_infinity": lambda n, _: _json(n, userId=f"{anon}{n}", total=float("-inf")),
+        "lone_surrogate": lambda n, _: _json(n, userId=f"{anon}{n}", event="\ud800"),
+        "invalid_utf8": lambda n, _: b'{"type":"track","userId":"\xff\xfe","messageId":"p"}',
+        "control_characters": lambda n, _: _json(n, type="track\u0000", userId=f"{anon}{n}"),
+        "huge_message_id": lambda n, _: _json(n, messageId=f"poison-{n}-" + "x" * 50_000),
+        "odd_headers": lambda n, _: _json(n, event="no ids"),
     }
     if registry:
         made["unknown_schema_id"] = lambda n, _: avro_codec.frame(UNKNOWN_SCHEMA_ID, good(n))
     return made
 
 
-def expected_reason(value: bytes, decoder: Decoder) -> str:
+def _preset() -> Destination:
+    """A destination as the chaos suite configures it: the preset mapping, Signals enforced."""
+    mapping = Subscription(PRESET_NAME, parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
+    return Destination("preset", "http://127.0.0.1:1/behavioral/k", "u", Secret("p"), (mapping,))
+
+
+def expected_reason(value: bytes | None, decoder: Decoder) -> str:
     """The reason the consumer's decision core gives this value (it must be dead-lettered)."""
-    try:
-        message = decoder.decode(value)
-    except Rejected as exc:
-        return exc.reason
-    decision = decide_message(message, ())
-    if decision.reason is None:
+    decision = decide_record(value, decoder, (_preset(),))
+    if decision.outcome != "invalid" or decision.first_reason is None:
         raise ValueError("a poison record that is a valid Segment message")
-    return decision.reason
+    return decision.first_reason
 
 
 def make(
@@ -136,6 +203,7 @@ def make(
                 reason = "decode.unknown_schema_id"  # the local decoder has no registry
             else:
                 reason = expected_reason(value, decoder)
-            found.append(Poison(kind, f"poison-{kind}-{n}".encode(), value, reason))
+            key = f"poison-{kind}-{n}".encode()
+            found.append(Poison(kind, key, value, reason, HEADERS.get(kind, ())))
     rnd.shuffle(found)
     return found

@@ -26,7 +26,7 @@ from consumer.deadletter import topic_for
 from consumer.decision import Decision, decide_record
 from consumer.decode import Decoder
 from consumer.delivery import DeliverySettings, DestinationWorker
-from consumer.kafka import Admin, Consumer, Producer, TopicPartition
+from consumer.kafka import Admin, Consumer, KafkaError, Producer, TopicPartition, record_limit
 from consumer.metrics import LagCollector, Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import DeadLetterWriter, Outcomes, Work
@@ -39,6 +39,7 @@ from consumer.transport import open_transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STARTUP_BACKOFF_S = (1.0, 30.0)
 
 
 def _call(loop: asyncio.AbstractEventLoop, fn: Callable[[T], None], arg: T) -> None:
@@ -85,12 +86,41 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
 
 
 def ensure_dead_letter_topics(settings: Settings) -> None:
-    """Create each input topic's dead-letter topic (same partition count) if it is missing."""
+    """Create each input topic's dead-letter topic (same partition count) if it is missing,
+    able to take the largest record the consumer accepts, with its dead-letter headers."""
     admin = Admin(settings.kafka)
+    limit = {"max.message.bytes": str(record_limit(settings.kafka))}
     for topic in settings.kafka.topics:
         target = topic_for(settings.kafka.dead_letter_topic, topic)
-        if admin.ensure_topic(target, admin.partitions(topic) or 1):
+        if admin.ensure_topic(target, admin.partitions(topic) or 1, limit):
             log.info("created dead-letter topic", extra={"topic": target})
+
+
+async def _until_done(
+    step: Callable[[], None], what: str, health: Health, stop: threading.Event
+) -> bool:
+    """Run `step` in a thread until it succeeds (True) or `stop` is set (False).
+
+    An unreachable broker is not a configuration error: keep trying with backoff, one log
+    line per attempt, and say why in /readyz meanwhile.
+    """
+    delay = STARTUP_BACKOFF_S[0]
+    attempt = 1
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(step)
+            return True
+        except KafkaError as exc:
+            health.starting = f"waiting for Kafka to {what}: {exc}"
+            log.warning(
+                "could not %s; trying again",
+                what,
+                extra={"attempt": attempt, "retry_s": delay, "error": str(exc)},
+            )
+        await asyncio.to_thread(stop.wait, delay)
+        delay = min(delay * 2, STARTUP_BACKOFF_S[1])
+        attempt += 1
+    return False
 
 
 @dataclass
@@ -101,6 +131,7 @@ class Pipeline:
     metrics: Metrics
     tracker: OffsetTracker
     producer: Producer
+    dead_letters: DeadLetterWriter
     outcomes: Outcomes
     workers: dict[str, DestinationWorker]
     decoder: Decoder
@@ -127,7 +158,8 @@ class Pipeline:
             for d in settings.destinations
         }
         outcomes.attach(workers)
-        return cls(settings, metrics, tracker, producer, outcomes, workers, build_decoder(settings))
+        decoder = build_decoder(settings)
+        return cls(settings, metrics, tracker, producer, writer, outcomes, workers, decoder)
 
     def decide(self, record: Record) -> Decision:
         return decide_record(
@@ -176,20 +208,48 @@ async def run(
     stop: threading.Event | None = None,
 ) -> int:
     """Consume and deliver until SIGTERM/SIGINT (or `stop`), then drain and commit."""
-    loop = asyncio.get_running_loop()
     stop = stop or threading.Event()
     stop_on_signals(stop)
-    if settings.kafka.create_dead_letter_topic:
-        await asyncio.to_thread(ensure_dead_letter_topics, settings)
     metrics = Metrics(registry)
-    health = Health()
+    pipeline = Pipeline.build(settings, metrics)  # first: a bad Kafka property exits here
+    consumer = Consumer(settings.kafka)
+    health = Health(starting="starting")
+    health.checks.append(pipeline.dead_letters.problem)
     if settings.metrics.port >= 0:
         server = status.serve(settings.metrics.host, settings.metrics.port, registry, health)
         log.info("status server listening", extra={"port": server.server_address[1]})
-    pipeline = Pipeline.build(settings, metrics)
+    beat = asyncio.create_task(_heartbeat(health))
+    try:
+        if settings.kafka.create_dead_letter_topic and not await _until_done(
+            lambda: ensure_dead_letter_topics(settings),
+            "create the dead-letter topics",
+            health,
+            stop,
+        ):
+            return 0
+        health.starting = None
+        return await _consume(settings, pipeline, consumer, metrics, health, stop, registry)
+    finally:
+        beat.cancel()
+        stop.set()
+        await pipeline.aclose()
+        log.info("consumer stopped")
+
+
+async def _consume(
+    settings: Settings,
+    pipeline: Pipeline,
+    consumer: Consumer,
+    metrics: Metrics,
+    health: Health,
+    stop: threading.Event,
+    registry: CollectorRegistry,
+) -> int:
+    """The Kafka thread's loop, until `stop`; the delivery loop runs meanwhile."""
+    loop = asyncio.get_running_loop()
     source = KafkaSource(
         pipeline.source_settings(settings.kafka.topics),
-        Consumer(settings.kafka),
+        consumer,
         pipeline.producer,
         pipeline.tracker,
         metrics,
@@ -207,12 +267,5 @@ async def run(
         },
     )
     registry.register(LagCollector(source.positions))
-    beat = asyncio.create_task(_heartbeat(health))
-    try:
-        await asyncio.to_thread(source.run)
-    finally:
-        beat.cancel()
-        stop.set()
-        await pipeline.aclose()
-    log.info("consumer stopped")
+    await asyncio.to_thread(source.run)
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -62,12 +62,12 @@ def _typed(key: str, value: Any) -> bool:
         return isinstance(value, dict)
     if key == "version":
         return type(value) is int and _LONG_MIN <= value <= _LONG_MAX
-    return key == "type" and value in _TYPES
+    return key == "type" and isinstance(value, str) and value in _TYPES
 
 
 def to_record(message: Mapping[str, Any]) -> dict[str, Any]:
     """The Avro record for a Segment message; raises ValueError without a valid `type`."""
-    if message.get("type") not in _TYPES:
+    if not _typed("type", message.get("type")):
         raise ValueError(f"type must be one of {sorted(_TYPES)}, not {message.get('type')!r}")
     record: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -83,17 +83,28 @@ def to_record(message: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def from_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The Segment message for a decoded record (ours, or any record shaped like one)."""
+def _parse_field(text: str, _what: str) -> Any:
+    """Python's own JSON reader, for records this module wrote itself."""
+    return json.loads(text)
+
+
+def from_record(
+    record: Mapping[str, Any], parse: Callable[[str, str], Any] = _parse_field
+) -> dict[str, Any]:
+    """The Segment message for a decoded record (ours, or any record shaped like one).
+
+    `parse(text, what)` reads the JSON-text fields; the decoder passes its strict reader, so
+    a field that is not JSON is that record's error, not the process's.
+    """
     message: dict[str, Any] = {}
     extra: Any = None
     for key, value in record.items():
         if value is None:
             continue
         if key == EXTRA_FIELD and isinstance(value, str):
-            extra = json.loads(value)
+            extra = parse(value, f"The Avro field {key!r}")
         elif key in FREEFORM_FIELDS and isinstance(value, str):
-            message[key] = json.loads(value)
+            message[key] = parse(value, f"The Avro field {key!r}")
         else:
             message[key] = value
     if isinstance(extra, dict):

@@ -14,21 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumer.movableink import BatchSettings, body_bytes
+from consumer.movableink import BatchSettings
 
 ENVELOPE = (b'{"events":[', b"]}")
 
 
 @dataclass(eq=False)
 class Item:
-    """One event's request in a batch: who it is for, and its encoded body."""
+    """One event's request in a batch: who it is for, and its body as the decision encoded it."""
 
     owner: Any  # the job it belongs to
-    body: Any
-    content: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.content = body_bytes(self.body)
+    content: bytes
 
 
 def content(items: list[Item]) -> bytes:

@@ -8,7 +8,7 @@ import gc
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from consumer import app, config, logs, replay
 from consumer.errors import ConfigError
@@ -32,8 +32,25 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported as one line (and exit 2), like configuration errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"error: {self.prog}: {message} (see --help).\n")
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}, not {text!r}")
+    return level
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="movableink-consumer",
         description="Deliver Segment events from Kafka to Movable Ink, in order per person.",
     )
@@ -51,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run = commands.add_parser("run", help="consume the topics and deliver to Movable Ink")
     run.add_argument("--config", required=True, help="the TOML configuration file")
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    run.add_argument(
+        "--log-level", type=_log_level, default="INFO", help="DEBUG, INFO, WARNING or ERROR"
+    )
     rp = commands.add_parser(
         "replay", help="reprocess a range of a topic (input, dead letters, archive), in order"
     )
@@ -64,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--filter", help="a trigger on top of the destinations' mappings")
     rp.add_argument("--to-topic", help="re-publish the records to this topic instead")
     rp.add_argument("--dry-run", action="store_true", help="print what would be delivered")
-    rp.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+    rp.add_argument(
+        "--log-level", type=_log_level, default="WARNING", help="DEBUG, INFO, WARNING or ERROR"
+    )
     return parser
 
 

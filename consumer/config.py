@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from consumer import movableink
 from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
@@ -218,7 +219,13 @@ def _apply_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[st
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text
-        raw.setdefault(parts[0], {})[parts[1]] = value
+        section = raw.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(
+                f"{name} cannot be applied: {parts[0]} is not a table, and environment "
+                "overrides only reach the keys of top-level tables."
+            )
+        section[parts[1]] = value
     return raw
 
 
@@ -311,7 +318,9 @@ def _check(value: Any, kind: Any, where: str) -> Any:
     if kind is Any:
         return value
     if kind is Secret:
-        return Secret(_check(value, str, where))
+        if not isinstance(value, str):  # the value is not shown: it may be the secret
+            raise ConfigError(f"{where} must be text (a secret: its value is not shown).")
+        return Secret(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -368,6 +377,10 @@ def _destination(raw: Any, index: int) -> Destination:
 
 
 def _check_url(url: str, where: str) -> None:
+    if "@" in urlsplit(url).netloc:
+        raise ConfigError(
+            f"{where} must not carry credentials (user:password@); set username and password."
+        )
     if not re.match(r"^https?://[^/\s]+/\S*[^/\s]$", url):
         raise ConfigError(
             f"{where} must be the full http(s) endpoint ending in your key, "

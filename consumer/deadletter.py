@@ -25,13 +25,23 @@ DESTINATION = "movableink.destination"
 MESSAGE_ID = "movableink.message.id"
 REPLAY_COUNT = "movableink.replay.count"  # how many replays this record has been through
 REPLAYED_FROM = "movableink.replayed.from"  # topic:partition:offset a re-published record came from
+TRUNCATED = "movableink.truncated"  # the value (and maybe key, headers) was cut to fit the topic
+ORIGINAL_SIZE = "movableink.original.size"  # the value's size in bytes before it was cut
 OUR_HEADERS = frozenset(
     {
         CONNECT_TOPIC, CONNECT_PARTITION, CONNECT_OFFSET, CONNECT_CLASS, CONNECT_MESSAGE,
         REASON, STATUS, ATTEMPTS, FIRST_ATTEMPT, LAST_ATTEMPT, DESTINATION, MESSAGE_ID,
-        REPLAY_COUNT, REPLAYED_FROM,
+        REPLAY_COUNT, REPLAYED_FROM, TRUNCATED, ORIGINAL_SIZE,
     }
 )  # fmt: skip
+MAX_HEADER_TEXT = 1024  # bytes of a message id or an error text in a header
+# How far a dead letter is cut when Kafka refuses its size: (value bytes kept, original headers
+# kept). The first level is the record as it was.
+TRUNCATION_LEVELS: tuple[tuple[int | None, bool], ...] = (
+    (None, True),
+    (65_536, True),
+    (1024, False),
+)
 
 # The exception class named in `__connect.errors.exception.class.name`, by reason family.
 _CLASSES = {
@@ -55,6 +65,7 @@ class Failure:
     attempts: int = 0
     first_attempt: float | None = None  # epoch seconds
     last_attempt: float | None = None
+    exception: str | None = None  # the class of an unexpected error, for `internal.error`
 
 
 def topic_for(template: str, source_topic: str) -> str:
@@ -87,26 +98,35 @@ def _iso(epoch: float) -> bytes:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").encode()
 
 
-def headers_for(source: Record, failure: Failure, replay: bool = False) -> Headers:
+def _text(value: str) -> bytes:
+    """Any text as header bytes: lone surrogates escaped, at most `MAX_HEADER_TEXT` bytes."""
+    return value.encode("utf-8", "backslashreplace")[:MAX_HEADER_TEXT]
+
+
+def headers_for(
+    source: Record, failure: Failure, replay: bool = False, keep_original: bool = True
+) -> Headers:
     """The original headers (ours from an earlier dead-lettering dropped), then the new ones.
 
     A record that fails again during a replay carries `movableink.replay.count` one higher.
     """
     family = failure.reason.split(".", 1)[0]
-    headers = [(k, v) for k, v in source.headers if k not in OUR_HEADERS]
+    kept = source.headers if keep_original else []
+    headers = [(k, v) for k, v in kept if k not in OUR_HEADERS]
+    exception = failure.exception or _CLASSES.get(family, "consumer.errors.Rejected")
     headers += [
         (CONNECT_TOPIC, source.topic.encode()),
         (CONNECT_PARTITION, str(source.partition).encode()),
         (CONNECT_OFFSET, str(source.offset).encode()),
-        (CONNECT_CLASS, _CLASSES.get(family, "consumer.errors.Rejected").encode()),
-        (CONNECT_MESSAGE, failure.message.encode()),
+        (CONNECT_CLASS, _text(exception)),
+        (CONNECT_MESSAGE, _text(failure.message)),
         (REASON, failure.reason.encode()),
         (ATTEMPTS, str(failure.attempts).encode()),
     ]
     if failure.message_id:
-        headers.append((MESSAGE_ID, failure.message_id.encode()))
+        headers.append((MESSAGE_ID, _text(failure.message_id)))
     if failure.destination:
-        headers.append((DESTINATION, failure.destination.encode()))
+        headers.append((DESTINATION, _text(failure.destination)))
     if failure.status is not None:
         headers.append((STATUS, str(failure.status).encode()))
     if failure.first_attempt is not None:
@@ -116,3 +136,18 @@ def headers_for(source: Record, failure: Failure, replay: bool = False) -> Heade
     if replay:
         headers.append((REPLAY_COUNT, str(replay_count(source.headers) + 1).encode()))
     return headers
+
+
+def truncated(
+    source: Record, failure: Failure, level: int, replay: bool = False
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """Key, value and headers of the dead letter at truncation `level` (see
+    `TRUNCATION_LEVELS`); past the first level the cut is said in headers."""
+    keep, keep_headers = TRUNCATION_LEVELS[level]
+    headers = headers_for(source, failure, replay, keep_headers)
+    if keep is None:
+        return source.key, source.value, headers
+    value = source.value or b""
+    headers += [(TRUNCATED, b"true"), (ORIGINAL_SIZE, str(len(value)).encode())]
+    key = source.key if keep_headers or source.key is None else source.key[:keep]
+    return key, value[:keep], headers

@@ -3,6 +3,10 @@
 `run`, `explain` and `replay --dry-run` all call `decide_record`, so what `explain` shows is
 exactly what the consumer does. Several destinations each get their own verdict: one may
 deliver what another filters or dead-letters.
+
+Deciding is total: whatever a record holds, the result is a `Decision` (an unexpected error is
+the record's `internal.error`, never the process's). The decision carries what later stages
+need, computed once: message id, identity keys, event time, and each request's body bytes.
 """
 
 from __future__ import annotations
@@ -13,19 +17,30 @@ from typing import Any, Literal
 
 from consumer import segment, signals
 from consumer.decode import Decoder
-from consumer.errors import Rejected
-from consumer.movableink import Destination, HeaderError, Request, send_entire_event
+from consumer.errors import Rejected, Unavailable
+from consumer.movableink import (
+    Destination,
+    HeaderError,
+    Request,
+    Subscription,
+    body_bytes,
+    send_entire_event,
+)
 
 Outcome = Literal["deliver", "filtered", "invalid"]
+INTERNAL_ERROR = "internal.error"
+MAX_DETAIL_CHARS = 500  # an exception's text in a dead letter, bounded
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One request to make: a destination, the mapping that matched, and the request."""
+    """One request to make: a destination, the mapping that matched, the request, and its
+    body encoded once (every attempt, retry and batch sends these bytes)."""
 
     destination: Destination
     mapping: str
     request: Request
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,8 @@ class Decision:
     verdicts: tuple[Verdict, ...]
     reason: str | None = None  # set when the record itself is invalid (decode, checks)
     detail: str = ""  # the sentence behind `reason`
+    identity_keys: tuple[str, ...] = ()
+    event_time: float | None = None  # epoch seconds of the event, if it says
 
     @property
     def outcome(self) -> Outcome:
@@ -64,54 +81,71 @@ class Decision:
         return next((v.reason for v in self.verdicts if v.outcome == outcome), None)
 
     @property
-    def identity_keys(self) -> tuple[str, ...]:
-        return () if self.message is None else segment.identity_keys(self.message)
-
-    @property
     def deliveries(self) -> tuple[Delivery, ...]:
         return tuple(d for v in self.verdicts for d in v.deliveries)
 
 
-def event_time(message: dict[str, Any]) -> datetime | None:
-    """When the event happened: `timestamp`, else `receivedAt`, else `originalTimestamp`."""
+def event_time(message: dict[str, Any]) -> float | None:
+    """When the event happened, in epoch seconds: `timestamp`, else `receivedAt`, else
+    `originalTimestamp`; a text that is not an ISO-8601 time is passed over."""
     for key in ("timestamp", "receivedAt", "originalTimestamp"):
         text = message.get(key)
         if isinstance(text, str):
             try:
                 moment = datetime.fromisoformat(text)
-            except ValueError:
+                return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+            except (ValueError, OverflowError):
                 continue
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return None
 
 
-def _too_old(message: dict[str, Any], max_age_s: float | None, now: datetime) -> bool:
-    if max_age_s is None:
-        return False
-    moment = event_time(message)
-    return moment is not None and (now - moment).total_seconds() > max_age_s
+def _too_old(moment: float | None, max_age_s: float | None, now: float) -> bool:
+    return max_age_s is not None and moment is not None and now - moment > max_age_s
 
 
-def route(destination: Destination, message: dict[str, Any], now: datetime) -> Verdict:
-    """One destination's verdict on a checked message."""
-    name = destination.name
-    if not segment.integration_enabled(message):
-        return Verdict(name, "filtered", "integrations.disabled")
-    matched = [s for s in destination.subscriptions if s.trigger.matches(message)]
-    if not matched:
-        return Verdict(name, "filtered", "trigger.no_match")
-    if _too_old(message, destination.max_event_age_s, now):
-        return Verdict(name, "invalid", "too_old")
-    failed = () if destination.signals == "off" else tuple(signals.violations(message))
-    if failed and destination.signals == "enforce":
-        return Verdict(name, "invalid", failed[0], warnings=failed)
+class _Unencodable(Exception):
+    """A mapped body JSON cannot carry (NaN, infinity, a lone surrogate, too deep)."""
+
+
+def _delivery(
+    destination: Destination, subscription: Subscription, message: dict[str, Any]
+) -> Delivery:
+    request = send_entire_event(destination, subscription, message)
     try:
-        deliveries = tuple(
-            Delivery(destination, s.name, send_entire_event(destination, s, message))
-            for s in matched
-        )
+        content = body_bytes(request.body)
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        raise _Unencodable(f"The mapped body cannot be sent as JSON: {_internal(exc)}") from exc
+    return Delivery(destination, subscription.name, request, content)
+
+
+def _internal(exc: BaseException) -> str:
+    """An unexpected error as one bounded line: its class and message, never a traceback."""
+    return f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
+
+
+def route(
+    destination: Destination, message: dict[str, Any], now: float, moment: float | None = None
+) -> Verdict:
+    """One destination's verdict on a checked message (`moment`: its event time)."""
+    name = destination.name
+    try:
+        if not segment.integration_enabled(message):
+            return Verdict(name, "filtered", "integrations.disabled")
+        matched = [s for s in destination.subscriptions if s.trigger.matches(message)]
+        if not matched:
+            return Verdict(name, "filtered", "trigger.no_match")
+        if _too_old(moment, destination.max_event_age_s, now):
+            return Verdict(name, "invalid", "too_old")
+        failed = () if destination.signals == "off" else tuple(signals.violations(message))
+        if failed and destination.signals == "enforce":
+            return Verdict(name, "invalid", failed[0], warnings=failed)
+        deliveries = tuple(_delivery(destination, s, message) for s in matched)
     except HeaderError as exc:
         return Verdict(name, "invalid", "mapping.invalid_header", warnings=(str(exc),))
+    except _Unencodable as exc:
+        return Verdict(name, "invalid", "mapping.unencodable", warnings=(str(exc),))
+    except Exception as exc:  # a bug must cost one record, not the process
+        return Verdict(name, "invalid", INTERNAL_ERROR, warnings=(_internal(exc),))
     return Verdict(name, "deliver", deliveries=deliveries, warnings=failed)
 
 
@@ -124,21 +158,22 @@ def decide_message(
     offset: int = -1,
     now: datetime | None = None,
 ) -> Decision:
-    """The decision for an already-decoded message."""
-    fallback_id = f"kafka-{topic}-{partition}-{offset}"
+    """The decision for an already-decoded message (total, like `decide_record`)."""
+    message_id = segment.message_id(message, topic, partition, offset)
     try:
         checked = segment.check(message)
+        if checked.get("messageId") != message_id:
+            # Every request carries a messageId (spec section 7): add the derived one.
+            checked = {**checked, "messageId": message_id}
+        moment = event_time(checked)
+        clock = (now or datetime.now(UTC)).timestamp()
+        verdicts = tuple(route(d, checked, clock, moment) for d in destinations)
+        keys = segment.identity_keys(checked)
     except Rejected as exc:
-        given = message.get("messageId") if isinstance(message, dict) else None
-        message_id = given if isinstance(given, str) and given else fallback_id
         return Decision(message_id, None, (), exc.reason, str(exc))
-    message_id = segment.message_id(checked, topic, partition, offset)
-    if checked.get("messageId") != message_id:
-        # Every request carries a messageId (spec section 7): add the derived one.
-        checked = {**checked, "messageId": message_id}
-    moment = now or datetime.now(UTC)
-    verdicts = tuple(route(d, checked, moment) for d in destinations)
-    return Decision(message_id, checked, verdicts)
+    except Exception as exc:  # a bug must cost one record, not the process
+        return Decision(message_id, None, (), INTERNAL_ERROR, _internal(exc))
+    return Decision(message_id, checked, verdicts, identity_keys=keys, event_time=moment)
 
 
 def decide_record(
@@ -151,11 +186,18 @@ def decide_record(
     offset: int = -1,
     now: datetime | None = None,
 ) -> Decision:
-    """The decision for one Kafka record value. May raise `Unavailable` (registry down)."""
+    """The decision for one Kafka record value. May raise `Unavailable` (registry down): the
+    record is not at fault and is read again later. Any other error decides the record."""
     try:
         message = decoder.decode(value)
+    except Unavailable:
+        raise
     except Rejected as exc:
-        return Decision(f"kafka-{topic}-{partition}-{offset}", None, (), exc.reason, str(exc))
-    return decide_message(
-        message, destinations, topic=topic, partition=partition, offset=offset, now=now
-    )
+        reason, detail = exc.reason, str(exc)
+    except Exception as exc:  # a bug must cost one record, not the process
+        reason, detail = INTERNAL_ERROR, _internal(exc)
+    else:
+        return decide_message(
+            message, destinations, topic=topic, partition=partition, offset=offset, now=now
+        )
+    return Decision(segment.fallback_id(topic, partition, offset), None, (), reason, detail)

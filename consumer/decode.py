@@ -89,11 +89,23 @@ class Decoder:
         return schema
 
 
-def _json(value: bytes) -> Any:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str | bytes, what: str = "The record value") -> Any:
+    """Strict JSON: NaN and Infinity (which Python's reader takes) are refused, as is nesting
+    deeper than the interpreter can walk, each as a `Rejected` with its own reason code."""
     try:
-        return json.loads(value)
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError as exc:
+        raise Rejected("decode.too_deep", f"{what} is nested too deeply to read.") from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejected("decode.invalid_json", f"The record value is not valid JSON: {exc}") from exc
+        raise Rejected("decode.invalid_json", f"{what} is not valid JSON: {exc}") from exc
+
+
+def _json(value: bytes) -> Any:
+    return parse_json(value)
 
 
 def _avro(body: memoryview, schema: Any) -> Any:
@@ -111,4 +123,4 @@ def _avro(body: memoryview, schema: Any) -> Any:
         )
     if not isinstance(record, dict):
         raise Rejected("decode.not_an_object", "The Avro value is not a record.")
-    return avro_codec.from_record(record)
+    return avro_codec.from_record(record, parse_json)

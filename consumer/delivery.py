@@ -22,7 +22,7 @@ from typing import Any, Literal
 from consumer.batching import Batcher, Item, content
 from consumer.circuit import Circuit
 from consumer.deadletter import Failure
-from consumer.decision import Delivery
+from consumer.decision import INTERNAL_ERROR, MAX_DETAIL_CHARS, Delivery
 from consumer.limits import AdaptiveLimit, RateLimit
 from consumer.metrics import Metrics
 from consumer.movableink import Destination, Request
@@ -62,7 +62,7 @@ class DeliverySettings:
 class Result:
     """How a request ended after all its attempts."""
 
-    outcome: Literal["delivered", "permanent", "exhausted"]
+    outcome: Literal["delivered", "permanent", "exhausted", "internal"]
     answer: Answer
     attempts: int
     first: float
@@ -73,8 +73,12 @@ class Result:
         answer = self.answer
         if self.outcome == "delivered":
             return None
+        exception = None
         if self.outcome == "permanent":
             reason, text = "http.rejected", f"Movable Ink answered {answer.status} for good."
+        elif self.outcome == "internal":
+            reason, text = INTERNAL_ERROR, answer.detail
+            exception = answer.detail.partition(":")[0]
         else:
             reason = "retries.exhausted"
             text = (
@@ -90,7 +94,19 @@ class Result:
             self.attempts,
             self.first,
             self.last,
+            exception,
         )
+
+
+def _unexpected(exc: Exception, destination: Destination) -> Answer:
+    """An exception nobody expected, as an `internal` answer; the URL's key is masked."""
+    text = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
+    text = text.replace(destination.movable_ink_url, destination.masked_url)
+    log.error(  # the text, not the exception: its message could quote the URL's key
+        "unexpected error delivering an event",
+        extra={"destination": destination.name, "error": text},
+    )
+    return Answer(status=None, error="internal", detail=text)
 
 
 class DestinationWorker:
@@ -176,7 +192,7 @@ class DestinationWorker:
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
             for delivery in job.deliveries:
-                self._batcher.add(delivery.request.headers, Item(job, delivery.request.body))
+                self._batcher.add(delivery.request.headers, Item(job, delivery.content))
         else:
             self._spawn(self._run(job))
 
@@ -194,14 +210,14 @@ class DestinationWorker:
         )
 
     async def _run(self, job: Job) -> None:
-        try:
-            for delivery in job.deliveries:
-                result = await self._send(delivery.request, None, [job.event_time])
-                failure = result.failure(job.message_id, self.destination.name)
-                if failure is not None:
-                    job.failures.append(failure)
-        finally:
-            self._finish(job)
+        """Deliver the job's requests in turn. Cancelled (shutdown), it does not finish: its
+        record stays uncommitted and is delivered again by whoever reads it next."""
+        for delivery in job.deliveries:
+            result = await self._send_total(delivery.request, delivery.content, [job.event_time])
+            failure = result.failure(job.message_id, self.destination.name)
+            if failure is not None:
+                job.failures.append(failure)
+        self._finish(job)
 
     def _finish(self, job: Job) -> None:
         if self.destination.on_dead_letter == "hold":
@@ -225,7 +241,7 @@ class DestinationWorker:
         events at fault, so that only those are dead-lettered."""
         request = Request(self.destination.movable_ink_url, headers, None)
         times = [item.owner.event_time for item in items]
-        result = await self._send(request, content(items), times)
+        result = await self._send_total(request, content(items), times)
         if result.outcome == "permanent" and len(items) > 1:
             middle = len(items) // 2
             await self._run_batch(headers, items[:middle])
@@ -286,7 +302,7 @@ class DestinationWorker:
                 extra={"destination": self.destination.name, "url": self.destination.masked_url},
             )
 
-    async def _attempt(self, request: Request, body: bytes | None) -> tuple[bool, Answer]:
+    async def _attempt(self, request: Request, body: bytes) -> tuple[bool, Answer]:
         """One attempt; True with the answer if it was the probe of an open circuit.
 
         The circuit is asked again once a concurrency slot is free: a request that queued for
@@ -309,15 +325,26 @@ class DestinationWorker:
             started = time.perf_counter()
             try:
                 return probe, await self._transport.post(request, body)
+            except Exception as exc:  # not an answer: never a success, never a retry
+                return probe, _unexpected(exc, self.destination)
             finally:
                 self._metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
                 self._metrics.in_flight.labels(name).dec()
         finally:
             self._limit.release()
 
-    async def _send(
-        self, request: Request, body: bytes | None, event_times: list[float | None]
+    async def _send_total(
+        self, request: Request, body: bytes, event_times: list[float | None]
     ) -> Result:
+        """`_send`, with any unexpected error of ours turned into an `internal` result."""
+        try:
+            return await self._send(request, body, event_times)
+        except Exception as exc:
+            now = self._clock()
+            self.circuit.abandon_probe()
+            return Result("internal", _unexpected(exc, self.destination), 0, now, now)
+
+    async def _send(self, request: Request, body: bytes, event_times: list[float | None]) -> Result:
         """Attempt until delivered, refused for good, or out of retries."""
         name = self.destination.name
         policy = self._settings.policy
@@ -327,8 +354,12 @@ class DestinationWorker:
         while True:
             probe, answer = await self._attempt(request, body)
             now = self._clock()
-            outcome = "permanent" if answer.error == "body" else classify(answer.status)
             self._count(answer)
+            if answer.error == "internal":
+                if probe:
+                    self.circuit.abandon_probe()
+                return Result("internal", answer, attempts + 1, first, now)
+            outcome = classify(answer.status)
             if outcome != "retry":
                 self.circuit.succeeded(now)
                 self._limit.succeeded()
@@ -342,8 +373,10 @@ class DestinationWorker:
             if answer.status == TOO_MANY_REQUESTS:
                 self._limit.throttled()
             was_closed = self.circuit.state == "closed" and not probe
-            retry_after = parse_retry_after(answer.retry_after, datetime.fromtimestamp(now, UTC))
-            self.circuit.failed(now, retry_after)
+            retry_after = parse_retry_after(
+                answer.retry_after, datetime.fromtimestamp(now, UTC), policy.max_retry_after_s
+            )
+            self.circuit.failed(now, retry_after, probe=probe)
             self._signal()
             if was_closed:
                 attempts += 1
@@ -355,6 +388,7 @@ class DestinationWorker:
                 await asyncio.sleep(policy.delay(attempts, retry_after, self._rnd))
 
     def _count(self, answer: Answer) -> None:
+        """One answer counted by status, or by error kind when none came back."""
         code = str(answer.status) if answer.status is not None else (answer.error or "error")
         self._metrics.http_responses.labels(self.destination.name, code).inc()
 

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from consumer.decision import Decision, decide_message
 from consumer.errors import Rejected
-from consumer.movableink import Destination
+from consumer.movableink import Destination, mask_url
 
 MASKED_AUTHORIZATION = "Basic ***"
 
@@ -43,7 +43,7 @@ def describe(decision: Decision) -> dict[str, Any]:
             {
                 "destination": d.destination.name,
                 "mapping": d.mapping,
-                "url": d.request.url,
+                "url": mask_url(d.request.url),  # its last segment is the customer's key
                 "headers": {
                     k: MASKED_AUTHORIZATION if k == "Authorization" else v
                     for k, v in d.request.headers.items()

@@ -8,18 +8,22 @@ over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` wit
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import confluent_kafka
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
+from consumer.errors import ConfigError
 from consumer.records import Headers, Record
 
 log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
+T = TypeVar("T")
 
 CONSUMER_OVERRIDES: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -42,8 +46,26 @@ _CONSUMER_ONLY_PREFIXES = (
 )  # fmt: skip
 
 
+# Room for a dead letter's headers and key above the largest value the consumer accepts.
+DEAD_LETTER_HEADROOM = 256 * 1024
+
+
 class KafkaError(RuntimeError):
     """Kafka refused or failed an operation; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ProduceError:
+    """Why a record was not stored; `too_large`: it is over a size limit (cut it to fit)."""
+
+    text: str
+    too_large: bool = False
+
+
+def record_limit(settings: KafkaSettings) -> int:
+    """The largest record the consumer produces: the largest value it accepts, plus room for
+    a dead letter's headers, so that any record it reads can be dead-lettered whole."""
+    return max(1_000_000, settings.max_message_bytes + DEAD_LETTER_HEADROOM)
 
 
 def _common(settings: KafkaSettings) -> dict[str, Any]:
@@ -51,6 +73,37 @@ def _common(settings: KafkaSettings) -> dict[str, Any]:
         k: v for k, v in settings.properties.items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)
     }
     return {**shared, "bootstrap.servers": settings.bootstrap_servers}
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key", "jaas", "credentials", "user.info")
+
+
+def _client(
+    factory: Callable[[dict[str, Any]], T], conf: dict[str, Any], given: dict[str, Any]
+) -> T:
+    """Build a librdkafka client. A property it refuses is a `ConfigError` naming the one in
+    `given` (the user's `[kafka.properties]`) at fault, never showing a secret's value."""
+    try:
+        return factory(conf)
+    except (confluent_kafka.KafkaException, TypeError, ValueError) as exc:
+        why = _refusal(exc)
+    base = {k: v for k, v in conf.items() if k not in given} | {"log_level": 0}  # quiet probes
+    for name, value in given.items():  # which one? ask librdkafka one at a time
+        try:
+            factory({**base, name: value})
+        except (confluent_kafka.KafkaException, TypeError, ValueError) as exc:
+            shown = "***" if any(w in name for w in _SECRET_WORDS) else repr(value)
+            raise ConfigError(
+                f'kafka.properties."{name}" = {shown} is refused by librdkafka: {_refusal(exc)}.'
+            ) from None
+    raise ConfigError(f"librdkafka refuses the Kafka settings: {why}.")
+
+
+def _refusal(exc: Exception) -> str:
+    """librdkafka's reason, without the value it quotes (which may be a secret)."""
+    first = exc.args[0] if exc.args else exc
+    text = first.str() if isinstance(first, confluent_kafka.KafkaError) else str(first)
+    return re.sub(r'value "[^"]*" for', "value for", text)
 
 
 def _raise_on_error(err: Any, doing: str) -> None:
@@ -71,7 +124,7 @@ class Consumer:
             **CONSUMER_OVERRIDES,
         }
         self.brokers_reachable = True
-        self._consumer = confluent_kafka.Consumer(conf)
+        self._consumer = _client(confluent_kafka.Consumer, conf, settings.properties)
 
     def _on_error(self, err: Any) -> None:
         """librdkafka's client-wide errors: it retries them itself; we only keep score."""
@@ -220,8 +273,9 @@ class Producer:
     """An idempotent producer; `send` reports each record's fate to `on_delivery`."""
 
     def __init__(self, settings: KafkaSettings) -> None:
-        conf = {**PRODUCER_DEFAULTS, **_common(settings), **PRODUCER_OVERRIDES}
-        self._producer = confluent_kafka.Producer(conf)
+        limit = {"message.max.bytes": record_limit(settings)}
+        conf = {**PRODUCER_DEFAULTS, **limit, **_common(settings), **PRODUCER_OVERRIDES}
+        self._producer = _client(confluent_kafka.Producer, conf, settings.properties)
 
     def send(
         self,
@@ -229,13 +283,14 @@ class Producer:
         key: bytes | None,
         value: bytes | None,
         headers: Headers,
-        on_delivery: Callable[[str | None], None],
+        on_delivery: Callable[[ProduceError | None], None],
         partition: int | None = None,
     ) -> bool:
-        """Queue a record; False if the local queue is full (poll, then try again)."""
+        """Queue a record; False if the local queue is full (poll, then try again). Every
+        other failure, refused at once or reported later, reaches `on_delivery`."""
 
         def delivered(err: Any, _: Any) -> None:
-            on_delivery(None if err is None else err.str())
+            on_delivery(None if err is None else _produce_error(err))
 
         try:
             self._producer.produce(
@@ -248,6 +303,10 @@ class Producer:
             )
         except BufferError:
             return False
+        except confluent_kafka.KafkaException as exc:
+            on_delivery(_produce_error(exc.args[0]))
+        except Exception as exc:  # librdkafka refused an argument (a header it cannot carry)
+            on_delivery(ProduceError(f"{type(exc).__name__}: {exc}"))
         return True
 
     def poll(self, timeout_s: float = 0.0) -> None:
@@ -260,11 +319,19 @@ class Producer:
         return remaining
 
 
+def _produce_error(err: Any) -> ProduceError:
+    too_large = err.code() in (
+        confluent_kafka.KafkaError.MSG_SIZE_TOO_LARGE,
+        confluent_kafka.KafkaError.INVALID_RECORD,
+    )
+    return ProduceError(err.str(), too_large)
+
+
 class Admin:
     """The few admin operations the consumer needs."""
 
     def __init__(self, settings: KafkaSettings) -> None:
-        self._admin = AdminClient(_common(settings))
+        self._admin = _client(AdminClient, _common(settings), settings.properties)
 
     def partitions(self, topic: str, timeout_s: float = 10.0) -> int | None:
         """The topic's partition count, or None if it does not exist."""
@@ -277,13 +344,18 @@ class Admin:
             return None
         return len(found.partitions)
 
-    def ensure_topic(self, topic: str, partitions: int, timeout_s: float = 30.0) -> bool:
+    def ensure_topic(
+        self,
+        topic: str,
+        partitions: int,
+        config: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> bool:
         """Create the topic unless it exists; True if it was created."""
         if self.partitions(topic, timeout_s) is not None:
             return False
-        future = self._admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions)], operation_timeout=timeout_s
-        )[topic]
+        new = NewTopic(topic, num_partitions=partitions, config=config or {})
+        future = self._admin.create_topics([new], operation_timeout=timeout_s)[topic]
         try:
             future.result(timeout=timeout_s)
         except confluent_kafka.KafkaException as exc:

@@ -120,11 +120,13 @@ def body_bytes(body: Any) -> bytes:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its last path segment (the customer key) replaced by `***`."""
+    """The URL with its last path segment (the customer key) replaced by `***`, and no
+    query, fragment or credentials."""
     parts = urlsplit(url)
     head, _, last = parts.path.rstrip("/").rpartition("/")
     path = f"{head}/***" if last else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+    host = parts.netloc.rpartition("@")[2]  # credentials never shown
+    return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 class HeaderError(ValueError):
@@ -142,6 +144,8 @@ def _header_value(name: str, value: Any) -> str | None:
         text = value if isinstance(value, str) else str(value)
     if not text.isascii():
         raise HeaderError(f"header {name!r} has a non-ASCII value")
+    if any(c in text for c in "\r\n\0"):  # HTTP cannot carry them (and must not: splitting)
+        raise HeaderError(f"header {name!r} has a line break or NUL in its value")
     return text
 
 

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from consumer.deadletter import Failure, headers_for, original_topic, topic_for
+from consumer.deadletter import TRUNCATION_LEVELS, Failure, original_topic, topic_for, truncated
 from consumer.decision import Decision
 from consumer.delivery import DestinationWorker, Job
-from consumer.kafka import Producer
+from consumer.kafka import ProduceError, Producer
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker, PartitionOffsets
 from consumer.records import Record
@@ -32,15 +32,16 @@ class Work:
     record: Record
     decision: Decision
     handle: PartitionOffsets
-    event_time: float | None = None
     remaining: int = 0
 
 
 class DeadLetterWriter:
     """Produces dead letters and calls back only once Kafka has acknowledged them.
 
-    A refused or timed-out produce is tried again (after a pause) until it is acknowledged:
-    the record's offset waits meanwhile, so a dead letter is never lost.
+    A record Kafka refuses for its size is cut to fit (`deadletter.truncated`), said so in its
+    headers. Any other refusal is tried again (after a pause) until it is acknowledged: the
+    record's offset waits meanwhile, so a dead letter is never lost; the failure is counted,
+    logged, and makes the consumer not ready (`problem`) until a dead letter goes through.
     """
 
     def __init__(
@@ -50,29 +51,51 @@ class DeadLetterWriter:
         self._template = topic_template
         self._metrics = metrics
         self._replay = replay  # dead letters go to the original topic's, with a replay count
+        self._failing: str | None = None
+
+    def problem(self) -> str | None:
+        """Why dead letters are not being stored, while they are not (for /readyz)."""
+        return self._failing
 
     def send(self, source: Record, failure: Failure, on_acked: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         origin = original_topic(source) if self._replay else source.topic
         topic = topic_for(self._template, origin)
-        headers = headers_for(source, failure, self._replay)
+        level = 0
 
-        def acknowledged(error: str | None) -> None:  # on the Kafka thread
+        def acknowledged(error: ProduceError | None) -> None:  # on the Kafka thread
             loop.call_soon_threadsafe(settle, error)
 
-        def settle(error: str | None) -> None:
+        def settle(error: ProduceError | None) -> None:
+            nonlocal level
             if error is None:
+                self._failing = None
                 on_acked()
                 return
+            if error.too_large and level + 1 < len(TRUNCATION_LEVELS):
+                level += 1
+                log.warning(
+                    "dead letter too large for its topic; producing it cut to fit",
+                    extra={"messageId": failure.message_id, "topic": topic, "error": error.text},
+                )
+                attempt()
+                return
             self._metrics.dead_letter_failures.inc()
+            self._failing = f"dead letters to {topic} are refused: {error.text}"
             log.error(
                 "dead letter not acknowledged; producing it again",
-                extra={"messageId": failure.message_id, "topic": topic, "error": error},
+                extra={"messageId": failure.message_id, "topic": topic, "error": error.text},
             )
             loop.call_later(RETRY_DEAD_LETTER_S, attempt)
 
         def attempt() -> None:
-            if not self._producer.send(topic, source.key, source.value, headers, acknowledged):
+            try:
+                key, value, headers = truncated(source, failure, level, self._replay)
+                queued = self._producer.send(topic, key, value, headers, acknowledged)
+            except Exception as exc:  # never let a dead letter vanish into the loop
+                settle(ProduceError(f"{type(exc).__name__}: {exc}"))
+                return
+            if not queued:
                 loop.call_later(REQUEUE_FULL_S, attempt)
 
         attempt()
@@ -116,7 +139,7 @@ class Outcomes:
                     decision.message_id,
                     decision.identity_keys,
                     verdict.deliveries,
-                    work.event_time,
+                    decision.event_time,
                     (work.record.topic, work.record.partition),
                 )
                 jobs.append((self._workers[verdict.destination], job))

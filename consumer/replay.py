@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shlex
 import sys
 import threading
@@ -34,7 +35,7 @@ from consumer.deadletter import REPLAYED_FROM
 from consumer.decision import Decision, Verdict
 from consumer.errors import ConfigError
 from consumer.explain import describe
-from consumer.kafka import Consumer, KafkaError, Producer, TopicPartition
+from consumer.kafka import Consumer, KafkaError, ProduceError, Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
@@ -43,6 +44,7 @@ from consumer.source import KafkaSource
 from consumer.status import Health
 from consumer.triggers import Trigger, TriggerSyntaxError, parse
 
+log = logging.getLogger(__name__)
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 PROGRESS_EVERY_S = 0.5
@@ -214,12 +216,17 @@ class Replay:
     ) -> None:
         record = work.record
 
-        def acknowledged(error: str | None) -> None:  # runs in producer.poll, same thread
+        def acknowledged(error: ProduceError | None) -> None:  # in producer.poll, same thread
+            # librdkafka has already retried what could pass; an error here is final.
             if error is None:
                 self.counts["republished"] += 1
-                tracker.finish(work.handle, record.offset)
-            else:
-                self._send(producer, tracker, work, target, headers)
+            else:  # counted, shown in the summary, and the replay exits non-zero
+                self.counts["republish_failed"] += 1
+                log.error(
+                    "record not re-published",
+                    extra={"topic": target, "offset": record.offset, "error": error.text},
+                )
+            tracker.finish(work.handle, record.offset)
 
         while not producer.send(target, record.key, record.value, headers, acknowledged):
             producer.poll(0.05)
@@ -303,7 +310,11 @@ class Replay:
         ]
         rows += [(name, counts[name]) for name in ("delivered", "filtered", "dead_lettered")]
         rows += sorted((k, v) for k, v in counts.items() if k.startswith("  "))
-        rows += [(n, counts[n]) for n in ("deliver", "invalid", "republished") if n in counts]
+        rows += [
+            (n, counts[n])
+            for n in ("deliver", "invalid", "republished", "republish_failed")
+            if n in counts
+        ]
         rows += [("seconds", round(seconds, 1))]
         for name, value in rows:
             print(f"{name:<28} {value:>10}", file=sys.stderr)
@@ -313,7 +324,7 @@ class Replay:
             print("interrupted; resume with:", file=sys.stderr)
             print(self._resume_command(offsets, ends), file=sys.stderr)
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if counts["dead_lettered"] else 0
+        return EXIT_FAILED if counts["dead_lettered"] or counts["republish_failed"] else 0
 
     def _resume_command(self, starts: str, ends: str) -> str:
         args = ["python", "-m", "consumer", "replay", "--config", self.request.config_path]

@@ -31,20 +31,26 @@ def classify(status: int | None) -> Outcome:
     return "permanent"
 
 
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
+MAX_RETRY_AFTER_S = 300.0
+
+
+def parse_retry_after(
+    value: str | None, now: datetime, cap_s: float = MAX_RETRY_AFTER_S
+) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), at most
+    `cap_s`: one answer must not hold a whole destination for hours."""
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
+    if text.isascii() and text.isdigit():
+        return min(float(text), cap_s)
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, (moment - now).total_seconds()), cap_s)
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class RetryPolicy:
     cap_s: float = 60.0
     window_s: float = 4 * 3600.0
     max_attempts: int = 0  # 0: no limit but the window
-    max_retry_after_s: float = 300.0
+    max_retry_after_s: float = MAX_RETRY_AFTER_S
 
     def delay(self, attempt: int, retry_after: float | None, rnd: random.Random) -> float:
         """Seconds before attempt number `attempt + 1` (attempt counts from 1)."""

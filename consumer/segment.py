@@ -10,6 +10,17 @@ from consumer.errors import Rejected
 TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 # Names under which a message's `integrations` object addresses this destination.
 DESTINATION_NAMES = ("Movable Ink (Actions)", "Movable Ink", "MovableInk")
+_TEXT = ((str,), "text")
+_ID = ((str, int, float), "text or a number")
+_OBJECT = ((dict,), "an object")
+# Segment's message fields and the JSON types its spec gives them (`messageId` is not here:
+# one that is not text is replaced by the derived id, as before).
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "type": _TEXT, "event": _TEXT, "name": _TEXT, "category": _TEXT, "groupId": _ID,
+    "userId": _ID, "anonymousId": _ID, "previousId": _ID,
+    "timestamp": _TEXT, "sentAt": _TEXT, "receivedAt": _TEXT, "originalTimestamp": _TEXT,
+    "properties": _OBJECT, "traits": _OBJECT, "context": _OBJECT, "integrations": _OBJECT,
+}  # fmt: skip
 
 
 def _id(value: Any) -> str | None:
@@ -22,6 +33,24 @@ def _id(value: Any) -> str | None:
     return None
 
 
+def _field_error(message: dict[str, Any]) -> str | None:
+    """The first Segment field whose JSON type is wrong, described; None if all fit.
+
+    A field given as `null` counts as absent. Checked before anything reads the fields, so
+    triggers, Signals and mappings only ever see the types Segment's spec gives them.
+    """
+    for name, (kinds, described) in _FIELD_TYPES.items():
+        value = message.get(name)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            return f"`{name}` must be {described}, not {_json_type(value)}"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", dict: "an object", list: "an array", str: "text"}
+    return names.get(type(value), "a number")
+
+
 def check(message: Any) -> dict[str, Any]:
     """The message if Segment would accept it, else `Rejected` with the reason code."""
     if not isinstance(message, dict):
@@ -29,6 +58,9 @@ def check(message: Any) -> dict[str, Any]:
     kind = message.get("type")
     if kind is None:
         raise Rejected("message.missing_type", "The message has no `type`.")
+    wrong = _field_error(message)
+    if wrong is not None:
+        raise Rejected("message.invalid_field", f"The message's {wrong}.")
     if kind not in TYPES:
         raise Rejected("message.unknown_type", f"The message type {kind!r} is not a Segment type.")
     if kind == "alias":
@@ -59,12 +91,18 @@ def person_key(message: Mapping[str, Any]) -> str:
     return identity_keys(message)[0]
 
 
-def message_id(message: Mapping[str, Any], topic: str, partition: int, offset: int) -> str:
-    """The message's `messageId`, or a stable one derived from where the record is stored."""
-    given = message.get("messageId")
+def fallback_id(topic: str, partition: int, offset: int) -> str:
+    """A stable message id derived from where the record is stored."""
+    return f"kafka-{topic}-{partition}-{offset}"
+
+
+def message_id(message: Any, topic: str, partition: int, offset: int) -> str:
+    """The message's `messageId` if it has one (any value, not only an object), else the
+    `fallback_id`."""
+    given = message.get("messageId") if isinstance(message, dict) else None
     if isinstance(given, str) and given:
         return given
-    return f"kafka-{topic}-{partition}-{offset}"
+    return fallback_id(topic, partition, offset)
 
 
 def integration_enabled(message: Mapping[str, Any]) -> bool:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumer.decision import Decision, event_time
+from consumer.decision import Decision
 from consumer.errors import Unavailable
 from consumer.kafka import Consumer, KafkaError, Producer, TopicPartition
 from consumer.metrics import Metrics, PartitionPosition
@@ -136,8 +136,7 @@ class KafkaSource:
                 continue
             stamp = None if record.timestamp_ms is None else record.timestamp_ms / 1000
             handle = self._tracker.add(record.topic, record.partition, record.offset, stamp)
-            moment = None if decision.message is None else event_time(decision.message)
-            batch.append(Work(record, decision, handle, moment.timestamp() if moment else None))
+            batch.append(Work(record, decision, handle))
         if batch:
             self._submit(batch)
 

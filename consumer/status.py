@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +27,9 @@ class Health:
     joined: bool = False  # the group assigned us partitions (possibly none) at least once
     broker_reachable: bool = False
     draining: bool = False
+    starting: str | None = None  # while start-up is not done: what it is waiting for
+    # More reasons not to be ready, each asked at every probe (None: no objection).
+    checks: list[Callable[[], str | None]] = field(default_factory=list)
 
     def alive(self, now: float | None = None) -> tuple[bool, str]:
         now = time.monotonic() if now is None else now
@@ -41,10 +45,16 @@ class Health:
             return False, why
         if self.draining:
             return False, "draining for shutdown"
+        if self.starting is not None:
+            return False, self.starting
         if not self.broker_reachable:
             return False, "the Kafka broker is not reachable"
         if not self.joined:
             return False, "not yet a member of the consumer group"
+        for check in self.checks:
+            problem = check()
+            if problem is not None:
+                return False, problem
         return True, "ok"
 
 

@@ -1,8 +1,8 @@
 """HTTP behind one method: POST a request, get an `Answer`; client errors never leak out.
 
-Every client exception becomes an `Answer` with no status and a short error kind, so the retry
-policy decides from the answer alone, and no exception text (which could quote a URL with its
-key) reaches the logs.
+Every expected client exception becomes an `Answer` with no status and a short error kind, so
+the retry policy decides from the answer alone, and no exception text (which could quote a URL
+with its key) reaches the logs. The body arrives already encoded: the decision made it once.
 
 Two clients, chosen by `delivery.http_client`. aiohttp is the default because the consumer is
 CPU-bound on its HTTP client: on our 2-core machine aiohttp costs ~140 µs of CPU per request
@@ -17,14 +17,13 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import aiohttp
-import httpx
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from consumer.movableink import Request, body_bytes
+from consumer.movableink import Request
 
 HttpClient = Literal["aiohttp", "httpx"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -39,12 +38,13 @@ class Answer:
 
     status: int | None
     retry_after: str | None = None
-    error: str | None = None  # timeout | connect | protocol | network | body
+    error: str | None = None  # timeout | connect | protocol | network | internal
+    detail: str = ""  # for `internal`: the unexpected exception's class and message
 
 
 class Transport(Protocol):
-    async def post(self, request: Request, content: bytes | None = None) -> Answer:
-        """POST the request; `content`, when given, is its body already encoded (batches)."""
+    async def post(self, request: Request, content: bytes) -> Answer:
+        """POST `content`, the request's body already encoded, with the request's headers."""
 
     async def aclose(self) -> None: ...
 
@@ -56,16 +56,6 @@ def open_transport(
     if client == "httpx":
         return HttpxTransport(max_connections=max_connections, timeout_s=timeout_s)
     return AiohttpTransport(max_connections=max_connections, timeout_s=timeout_s)
-
-
-def _encoded(request: Request, content: bytes | None) -> bytes | Answer:
-    """The request body as bytes, or the `body` error: NaN or infinity cannot be sent as JSON."""
-    if content is not None:
-        return content
-    try:
-        return body_bytes(request.body)
-    except ValueError:
-        return Answer(status=None, error="body")
 
 
 class AiohttpTransport:
@@ -103,17 +93,14 @@ class AiohttpTransport:
             self._proxies[url] = found
         return found
 
-    async def post(self, request: Request, content: bytes | None = None) -> Answer:
-        body = _encoded(request, content)
-        if isinstance(body, Answer):
-            return body
+    async def post(self, request: Request, content: bytes) -> Answer:
         if self._session is None:
             self._session = self._open()
         proxy, proxy_auth = self._proxy(request.url)
         try:
             async with self._session.post(
                 request.url,
-                data=body,
+                data=content,
                 headers=request.headers,
                 allow_redirects=False,
                 proxy=proxy,
@@ -135,7 +122,9 @@ class AiohttpTransport:
             await self._session.close()
 
 
-def _httpx_error_kind(exc: httpx.HTTPError) -> str:
+def _httpx_error_kind(exc: Exception) -> str:
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -155,6 +144,9 @@ class HttpxTransport:
     """
 
     def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        import httpx  # only when chosen: aiohttp is the default client
+
+        self._errors = httpx.HTTPError
         per = min(HTTPX_CONNECTIONS_PER_CLIENT, max_connections)
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         count = -(-max_connections // per)
@@ -163,18 +155,15 @@ class HttpxTransport:
             httpx.AsyncClient(limits=limits, timeout=timeout_s, follow_redirects=False, verify=tls)
             for _ in range(count)
         ]
-        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        self._free: asyncio.Queue[Any] = asyncio.Queue()
         for slot in range(max_connections):
             self._free.put_nowait(self._clients[slot % count])
 
-    async def post(self, request: Request, content: bytes | None = None) -> Answer:
-        body = _encoded(request, content)
-        if isinstance(body, Answer):
-            return body
+    async def post(self, request: Request, content: bytes) -> Answer:
         client = await self._free.get()
         try:
-            response = await client.post(request.url, content=body, headers=request.headers)
-        except httpx.HTTPError as exc:
+            response = await client.post(request.url, content=content, headers=request.headers)
+        except self._errors as exc:
             return Answer(status=None, error=_httpx_error_kind(exc))
         finally:
             self._free.put_nowait(client)

@@ -22,13 +22,31 @@ def test_open_circuit_lets_one_probe_through_at_growing_intervals() -> None:
     assert c.wait_s(11.0) == 0
     assert c.begin(11.0) is True  # the probe
     assert c.wait_s(11.0) > 0  # nobody else while it is out
-    c.failed(11.2)
+    c.failed(11.2, probe=True)
     assert c.wait_s(11.2) == 2.0  # doubled
     c.begin(13.2)
-    c.failed(13.3)
+    c.failed(13.3, probe=True)
     c.begin(17.3)
-    c.failed(17.4)
+    c.failed(17.4, probe=True)
     assert c.wait_s(17.4) == 4.0  # capped
+
+
+def test_answers_to_requests_sent_before_it_opened_do_not_delay_the_first_probe() -> None:
+    c = Circuit(threshold=2, probe_interval_s=1.0, max_probe_interval_s=30.0)
+    c.failed(10.0)
+    c.failed(10.1)  # opens: the first probe is due at 11.1
+    for late in range(50):  # answers of requests that were in flight when it opened
+        c.failed(10.2 + late / 100)
+    assert c.wait_s(10.6) == 0.5
+    assert c.wait_s(11.1) == 0 and c.begin(11.1) is True
+
+
+def test_a_probe_that_got_no_answer_of_the_destination_lets_the_next_one_go() -> None:
+    c = Circuit(threshold=1, probe_interval_s=1.0)
+    c.failed(0.0)
+    assert c.begin(1.0) is True
+    c.abandon_probe()
+    assert c.wait_s(1.0) == 0 and c.begin(1.0) is True
 
 
 def test_a_successful_probe_closes_and_down_time_is_summed() -> None:
@@ -50,3 +68,4 @@ def test_retry_after_throttles_everything_until_it_passes() -> None:
     assert c.state == "closed"
     assert c.wait_s(51.0) == 4.0
     assert c.wait_s(55.0) == 0
+    assert c.hold_s(54.0) == 1.0 and c.hold_s(56.0) == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,3 +35,54 @@ def test_run_collects_garbage_less_often(
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
+
+
+def _cli(tmp_path: Path, *args: str, config_text: str = "") -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text or CONFIG)
+    env = {**os.environ, "MI_PASSWORD": "s3cret-value"}
+    return subprocess.run(
+        [sys.executable, "-m", "consumer", *args, "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+CONFIG = """
+[kafka]
+bootstrap_servers = "127.0.0.1:1"
+topics = ["t"]
+[metrics]
+port = -1
+[[destinations]]
+name = "mi"
+movable_ink_url = "https://collector.example/behavioral/KEY123"
+username = "u"
+password = "${MI_PASSWORD}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "config_text", "names"),
+    [
+        (("run", "--log-level", "FOO"), "", "--log-level"),
+        (("replay", "--topic", "t", "--log-level", "loud"), "", "--log-level"),
+        (("run",), CONFIG + '[kafka.properties]\n"no.such.property" = 1\n', "no.such.property"),
+        (
+            ("run",),
+            CONFIG + '[kafka.properties]\n"sasl.password" = "hunter2"\n"linger.ms" = "soon"\n',
+            "linger.ms",
+        ),
+    ],
+)
+def test_mistakes_exit_2_with_one_line_naming_the_setting(
+    tmp_path: Path, args: tuple[str, ...], config_text: str, names: str
+) -> None:
+    done = _cli(tmp_path, *args, config_text=config_text)
+    assert done.returncode == cli.EXIT_CONFIG, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], lines
+    assert "s3cret-value" not in done.stderr and "hunter2" not in done.stderr

@@ -261,3 +261,31 @@ def test_the_http_client_is_aiohttp_unless_httpx_is_chosen(tmp_path: Path) -> No
     assert error(tmp_path, chosen.replace('"httpx"', '"requests"')) == (
         "delivery.http_client must be one of 'aiohttp', 'httpx', not 'requests'."
     )
+
+
+@pytest.mark.parametrize("value", ["482913577", "true", "[1, 2]", "{ a = 1 }"])
+def test_a_wrong_typed_secret_is_never_echoed(tmp_path: Path, value: str) -> None:
+    message = error(tmp_path, BASE.replace('"${MI_PASSWORD}"', value))
+    assert message == "destinations[0].password must be text (a secret: its value is not shown)."
+
+
+def test_an_override_of_a_list_of_tables_names_the_variable(tmp_path: Path) -> None:
+    message = error(tmp_path, BASE, {**ENV, "MIK__DESTINATIONS__NAME": "x"})
+    assert message.startswith("MIK__DESTINATIONS__NAME cannot be applied: destinations is not")
+
+
+@pytest.mark.parametrize(
+    "userinfo", ["user:pa55word@", "user@", ":pa55word@", "user:pa55word@other@"]
+)
+def test_a_url_with_credentials_is_refused_without_showing_them(
+    tmp_path: Path, userinfo: str
+) -> None:
+    text = BASE.replace("https://collector", f"https://{userinfo}collector")
+    message = error(tmp_path, text)
+    assert "pa55word" not in message and "KEY123" not in message
+    assert "must not carry credentials" in message
+
+
+def test_masked_urls_never_show_credentials_or_the_key() -> None:
+    masked = movableink.mask_url("https://u:pa55word@collector.example:8443/behavioral/KEY?x=1")
+    assert masked == "https://collector.example:8443/behavioral/***"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,3 +114,25 @@ def test_records_are_decoded_first() -> None:
         "invalid",
         "decode.bad_magic_byte",
     )
+
+
+def test_a_header_value_with_a_line_break_makes_the_event_invalid() -> None:
+    headers = compile_mapping({"X-Event": {"@path": "$.event"}})
+    subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA), headers)
+    destination = Destination("mi", URL, "u", Secret("p"), (subscription,))
+    decision = decide_message(track("a\r\nX-Injected: 1"), (destination,), now=NOW)
+    assert (decision.outcome, decision.first_reason) == ("invalid", "mapping.invalid_header")
+
+
+def test_a_body_json_cannot_carry_makes_the_event_invalid() -> None:
+    decision = decide_message(track("\ud800"), (dest(),), now=NOW)
+    assert (decision.outcome, decision.first_reason) == ("invalid", "mapping.unencodable")
+
+
+def test_the_decision_carries_the_encoded_body_keys_and_event_time() -> None:
+    message = track(anonymousId="a1", timestamp="2026-11-24T11:00:00Z")
+    decision = decide_message(message, (dest(),), now=NOW)
+    (delivery,) = decision.deliveries
+    assert delivery.content == json.dumps(message, separators=(",", ":")).encode()
+    assert decision.identity_keys == ("a1", "u1")
+    assert decision.event_time == datetime(2026, 11, 24, 11, 0, tzinfo=UTC).timestamp()

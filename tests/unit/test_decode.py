@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
+import fastavro
 import pytest
 
 from consumer import avro_codec
@@ -117,3 +119,32 @@ def test_other_writer_schemas_with_typed_free_form_parts_decode() -> None:
     avro_codec.fastavro.schemaless_writer(body, writer, record)
     decoder = Decoder(schemas_by_id={9: writer})
     assert decoder.decode(avro_codec.frame(9, body.getvalue())) == record
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b'{"type":"track","userId":"u","n":NaN}', "decode.invalid_json"),
+        (b'{"type":"track","userId":"u","n":-Infinity}', "decode.invalid_json"),
+        (b'{"type":"track","userId":"\xff"}', "decode.invalid_json"),
+        (b'{"a":' + b"[" * 50_000 + b"]" * 50_000 + b"}", "decode.too_deep"),
+    ],
+)
+def test_json_python_reads_but_segment_cannot_carry(value: bytes, expected: str) -> None:
+    assert reason(Decoder(value_format="json"), value) == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "expected"),
+    [
+        ("properties", "{not json", "decode.invalid_json"),
+        ("context", "NaN", "decode.invalid_json"),
+        ("extra", "[" * 50_000, "decode.too_deep"),
+    ],
+)
+def test_an_avro_json_text_field_that_is_not_json(field: str, text: str, expected: str) -> None:
+    record = avro_codec.to_record({**MESSAGE, "properties": {}, "context": {}})
+    record[field] = text
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, avro_codec.segment_schema(), record)
+    assert reason(Decoder(), avro_codec.frame(1, out.getvalue())) == expected

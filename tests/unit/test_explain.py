@@ -54,25 +54,28 @@ def test_explain_shows_the_exact_request_for_each_message(tmp_path: Path) -> Non
     done = run_cli(tmp_path, "\n".join(json.dumps(m) for m in [track, page]) + "\n")
     assert done.returncode == 0, done.stderr
     first, second = (json.loads(line) for line in done.stdout.splitlines())
-    assert first == {
-        "messageId": "m1",
-        "outcome": "deliver",
-        "reason": None,
-        "deliveries": [
-            {
-                "destination": "movable-ink",
-                "mapping": "Send Entire Event",
-                "url": "https://collector.movableink-dmz.com/behavioral/KEY123",
-                "headers": {
-                    "Authorization": "Basic ***",
-                    "Content-Type": "application/json",
-                    "X-Brand": "acme",
-                },
-                "body": track,
-            }
-        ],
-        "destinations": {"movable-ink": {"outcome": "deliver", "reason": None, "warnings": []}},
-    }
+    assert (
+        first
+        == {
+            "messageId": "m1",
+            "outcome": "deliver",
+            "reason": None,
+            "deliveries": [
+                {
+                    "destination": "movable-ink",
+                    "mapping": "Send Entire Event",
+                    "url": "https://collector.movableink-dmz.com/behavioral/***",  # the key is masked, as in logs
+                    "headers": {
+                        "Authorization": "Basic ***",
+                        "Content-Type": "application/json",
+                        "X-Brand": "acme",
+                    },
+                    "body": track,
+                }
+            ],
+            "destinations": {"movable-ink": {"outcome": "deliver", "reason": None, "warnings": []}},
+        }
+    )
     assert (second["outcome"], second["reason"], second["deliveries"]) == (
         "filtered",
         "trigger.no_match",

@@ -43,6 +43,26 @@ def test_retry_after_seconds_or_http_date(header: str | None, seconds: float | N
     assert parse_retry_after(header, NOW) == seconds
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "400",
+        "99999999999999999999",
+        "Wed, 25 Nov 2026 12:00:00 GMT",
+        "Fri, 01 Jan 2100 00:00:00 GMT",
+    ],
+)
+def test_retry_after_never_asks_for_more_than_the_cap(header: str) -> None:
+    """One answer must not hold a whole destination for hours: seconds and dates are capped."""
+    assert parse_retry_after(header, NOW) == 300.0
+    assert parse_retry_after(header, NOW, cap_s=60.0) == 60.0
+
+
+@pytest.mark.parametrize("header", ["Mon, 01 Jan 99999 00:00:00 GMT", "\u0661\u0662", "1e3"])
+def test_retry_after_that_is_no_time_is_ignored(header: str) -> None:
+    assert parse_retry_after(header, NOW) is None
+
+
 def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
     policy = RetryPolicy(base_s=0.5, cap_s=8.0)
     rnd = random.Random(1)

@@ -1,0 +1,123 @@
+"""Dead letters for any record the consumer accepts: headers that always encode, values cut
+to fit a topic that refuses their size, and refusals that are seen, not swallowed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from consumer import deadletter
+from consumer.deadletter import Failure, headers_for, truncated
+from consumer.kafka import ProduceError
+from consumer.metrics import Metrics
+from consumer.outcome import DeadLetterWriter
+from consumer.records import Headers, Record
+
+SOURCE = Record("in", 2, 41, b"k" * 5000, b"v" * 200_000, [("trace", b"\xff\x00"), ("", b"")])
+
+
+def test_headers_encode_any_text_and_stay_small() -> None:
+    failure = Failure("internal.error", "boom \ud800" + "x" * 10_000, "id-\udcff" + "y" * 10_000)
+    headers = dict(headers_for(SOURCE, failure))
+    assert headers[deadletter.MESSAGE_ID].startswith(b"id-\\udcff")
+    assert len(headers[deadletter.MESSAGE_ID]) == deadletter.MAX_HEADER_TEXT
+    assert len(headers[deadletter.CONNECT_MESSAGE]) == deadletter.MAX_HEADER_TEXT
+    assert headers["trace"] == b"\xff\x00"
+
+
+def test_an_unexpected_error_names_its_real_class() -> None:
+    failure = Failure("internal.error", "KeyError: 'x'", exception="KeyError")
+    assert dict(headers_for(SOURCE, failure))[deadletter.CONNECT_CLASS] == b"KeyError"
+
+
+def test_each_truncation_level_cuts_more_and_says_so() -> None:
+    failure = Failure("decode.too_large", "too large")
+    key, value, headers = truncated(SOURCE, failure, 0)
+    assert (key, value) == (SOURCE.key, SOURCE.value) and deadletter.TRUNCATED not in dict(headers)
+    sizes = []
+    for level in range(1, len(deadletter.TRUNCATION_LEVELS)):
+        key, value, headers = truncated(SOURCE, failure, level)
+        named = dict(headers)
+        assert named[deadletter.TRUNCATED] == b"true"
+        assert named[deadletter.ORIGINAL_SIZE] == b"200000"
+        sizes.append(len(value or b"") + len(key or b"") + sum(len(v or b"") for _, v in headers))
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < 8192
+    assert "trace" not in dict(headers)  # the last level drops the original headers
+
+
+class FakeProducer:
+    """Answers each send from a script of errors (None: acknowledged)."""
+
+    def __init__(self, answers: list[ProduceError | None]) -> None:
+        self.answers = answers
+        self.sent: list[tuple[bytes | None, Headers]] = []
+
+    def send(self, topic: str, key: Any, value: bytes | None, headers: Headers, on: Any) -> bool:
+        self.sent.append((value, headers))
+        on(self.answers.pop(0) if self.answers else None)
+        return True
+
+
+def deliver(answers: list[ProduceError | None]) -> tuple[FakeProducer, Metrics, list[str]]:
+    producer = FakeProducer(answers)
+    metrics = Metrics(CollectorRegistry())
+    writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
+    problems: list[str] = []
+
+    async def scenario() -> None:
+        acked = asyncio.Event()
+        writer.send(SOURCE, Failure("decode.too_large", "big"), acked.set)
+        while not acked.is_set():
+            problems.append(writer.problem() or "")
+            await asyncio.sleep(0.01)
+        problems.append(writer.problem() or "")
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    return producer, metrics, problems
+
+
+def test_a_dead_letter_too_large_for_its_topic_is_cut_until_it_fits() -> None:
+    too_large = ProduceError("Broker: Message size too large", too_large=True)
+    producer, metrics, problems = deliver([too_large, too_large])
+    values = [value for value, _ in producer.sent]
+    assert [len(v or b"") for v in values] == [200_000, 65_536, 1024]
+    assert dict(producer.sent[-1][1])[deadletter.ORIGINAL_SIZE] == b"200000"
+    assert metrics.dead_letter_failures._value.get() == 0
+    assert not any(problems)
+
+
+def test_a_refused_dead_letter_is_counted_seen_by_readiness_and_tried_again(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("consumer.outcome.RETRY_DEAD_LETTER_S", 0.05)
+    refused = ProduceError("Broker: Topic authorization failed")
+    producer, metrics, problems = deliver([refused, refused])
+    assert len(producer.sent) == 3
+    assert metrics.dead_letter_failures._value.get() == 2
+    assert any("Topic authorization failed" in p for p in problems)
+    assert problems[-1] == ""  # acknowledged at last: ready again
+
+
+def test_an_exception_while_producing_is_a_refusal_not_a_lost_record(monkeypatch: Any) -> None:
+    monkeypatch.setattr("consumer.outcome.RETRY_DEAD_LETTER_S", 0.05)
+
+    class Exploding(FakeProducer):
+        def send(self, *args: Any) -> bool:
+            if len(self.sent) == 0:
+                self.sent.append((None, []))
+                raise TypeError("header value must be bytes")
+            return super().send(*args)
+
+    producer = Exploding([])
+    metrics = Metrics(CollectorRegistry())
+    writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        acked = asyncio.Event()
+        writer.send(SOURCE, Failure("x", "y"), acked.set)
+        await asyncio.wait_for(acked.wait(), 5)
+
+    asyncio.run(scenario())
+    assert len(producer.sent) == 2 and metrics.dead_letter_failures._value.get() == 1

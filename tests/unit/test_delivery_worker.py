@@ -1,0 +1,161 @@
+"""The delivery worker in-process, over a fake transport: nothing is counted delivered without
+a 2xx, holds are capped, and the first probe after an outage is not pushed back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from consumer.decision import INTERNAL_ERROR, Delivery
+from consumer.delivery import DeliverySettings, DestinationWorker, Job
+from consumer.metrics import Metrics
+from consumer.movableink import BatchSettings, Destination, Request, Secret
+from consumer.retry import RetryPolicy
+from consumer.transport import Answer
+
+URL = "http://127.0.0.1:1/behavioral/KEY123"
+FAST = RetryPolicy(base_s=0.01, cap_s=0.05, max_retry_after_s=0.3)
+
+
+class FakeTransport:
+    """Answers each POST with `answer(n)` (n counts from 0); an exception is raised as is."""
+
+    def __init__(self, answer: Callable[[int], Any]) -> None:
+        self._answer = answer
+        self.sent: list[float] = []
+
+    async def post(self, request: Request, content: bytes) -> Answer:
+        n = len(self.sent)
+        self.sent.append(time.monotonic())
+        result = self._answer(n)
+        if asyncio.iscoroutine(result):
+            result = await result
+        if isinstance(result, Exception):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        pass
+
+
+def job(n: int, destination: Destination) -> Job:
+    request = Request(URL, {"Authorization": "Basic x"}, {"n": n})
+    delivery = Delivery(destination, "m", request, b'{"n":%d}' % n)
+    return Job(f"m{n}", (f"person-{n}",), (delivery,))
+
+
+def run(
+    transport: FakeTransport,
+    jobs: int,
+    *,
+    batch: bool = False,
+    settings: DeliverySettings | None = None,
+    timeout: float = 10.0,
+) -> tuple[list[Job], Metrics]:
+    destination = Destination(
+        "mi", URL, "u", Secret("p"), (), batch=BatchSettings(batch, linger_s=0.01)
+    )
+    metrics = Metrics(CollectorRegistry())
+    finished: list[Job] = []
+
+    async def scenario() -> None:
+        worker = DestinationWorker(
+            destination,
+            transport,
+            settings or DeliverySettings(policy=FAST),
+            finished.append,
+            metrics,
+        )
+        for n in range(jobs):
+            worker.submit(job(n, destination))
+        while len(finished) < jobs:
+            await asyncio.sleep(0.01)
+        await worker.aclose()
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout))
+    return finished, metrics
+
+
+def test_an_exception_from_the_client_is_a_failure_never_a_delivery() -> None:
+    transport = FakeTransport(lambda n: ValueError("Newline in header value"))
+    finished, _ = run(transport, 3)
+    for done in finished:
+        (failure,) = done.failures
+        assert failure.reason == INTERNAL_ERROR and failure.exception == "ValueError"
+        assert "Newline in header value" in failure.message
+    assert len(transport.sent) == 3  # one attempt each: it is not retried
+
+
+def test_in_batch_mode_an_exception_fails_every_event_of_the_batch() -> None:
+    finished, _ = run(FakeTransport(lambda n: RuntimeError("boom")), 5, batch=True)
+    assert all(f.failures and f.failures[0].reason == INTERNAL_ERROR for f in finished)
+
+
+def test_an_unexpected_error_never_shows_the_url_key() -> None:
+    finished, _ = run(FakeTransport(lambda n: OSError(f"cannot reach {URL}")), 1)
+    assert "KEY123" not in finished[0].failures[0].message
+
+
+def test_a_retry_after_hold_is_capped() -> None:
+    def answer(n: int) -> Answer:
+        return Answer(429, retry_after="400") if n == 0 else Answer(200)
+
+    transport = FakeTransport(answer)
+    started = time.monotonic()
+    finished, _ = run(transport, 1)
+    assert not finished[0].failures
+    assert transport.sent[1] - started < 2.0  # not 400 s: the cap is 0.3 s here
+
+
+def test_the_first_probe_after_an_outage_comes_after_probe_interval() -> None:
+    """Twenty requests in flight when the circuit opens fail afterwards: their answers must
+    not each double the probe interval (which would push the first probe out to the cap)."""
+    release = asyncio.Event()
+
+    async def answer(n: int) -> Answer:
+        if n < 2:  # these two open the circuit once all 22 are out
+            await asyncio.sleep(0.05)
+            asyncio.get_running_loop().call_later(0.05, release.set)
+        elif n < 22:
+            await release.wait()
+        return Answer(503 if n < 22 else 200)
+
+    transport = FakeTransport(answer)
+    settings = DeliverySettings(
+        policy=FAST, circuit_threshold=2, probe_interval_s=0.3, max_probe_interval_s=30.0
+    )
+    finished, _ = run(transport, 22, settings=settings)
+    assert all(not f.failures for f in finished)
+    opened_at = transport.sent[21]  # the last of the first wave
+    first_probe = transport.sent[22]
+    assert first_probe - opened_at < 2.0, first_probe - opened_at
+
+
+def test_a_shutdown_never_finishes_an_unsent_job() -> None:
+    never = asyncio.Event()
+
+    async def hang(n: int) -> Answer:
+        await never.wait()
+        return Answer(200)
+
+    destination = Destination("mi", URL, "u", Secret("p"), ())
+    finished: list[Job] = []
+
+    async def scenario() -> None:
+        worker = DestinationWorker(
+            destination,
+            FakeTransport(hang),
+            DeliverySettings(policy=FAST),
+            finished.append,
+            Metrics(CollectorRegistry()),
+        )
+        worker.submit(job(0, destination))
+        await asyncio.sleep(0.05)
+        await worker.aclose()
+
+    asyncio.run(scenario())
+    assert finished == []
