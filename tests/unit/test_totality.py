@@ -22,14 +22,10 @@ from consumer.decode import Decoder
 from consumer.mapping import compile_mapping
 from consumer.movableink import PRESET_DATA, Destination, Secret, Subscription
 from consumer.triggers import parse
+from tests.hostile import segment_like
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 URL = "http://127.0.0.1:1/behavioral/key"
-SEGMENT_FIELDS = (
-    "type", "event", "name", "userId", "anonymousId", "previousId", "messageId", "groupId",
-    "category", "timestamp", "receivedAt", "originalTimestamp", "sentAt", "properties",
-    "traits", "context", "integrations", "version",
-)  # fmt: skip
 
 
 def _destinations() -> tuple[Destination, ...]:
@@ -54,26 +50,6 @@ def _destinations() -> tuple[Destination, ...]:
 
 DESTINATIONS = _destinations()
 DECODERS = {f: Decoder(value_format=f) for f in ("confluent", "avro", "json")}
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=30)
-    | st.sampled_from(["track", "identify", "page", "Order Completed", "", "2026-11-24T11:00:00Z"])
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-segment_like = st.fixed_dictionaries(
-    {"type": st.sampled_from(["track", "identify", "page", "screen", "group", "alias"])},
-    optional={name: json_values for name in SEGMENT_FIELDS if name != "type"},
-) | st.dictionaries(st.sampled_from(SEGMENT_FIELDS), json_values, max_size=8)
 
 
 def _refuse(constant: str) -> None:
