@@ -157,6 +157,7 @@ class DestinationWorker:
         metrics.held_back.labels(name).set_function(self.held_back)
         metrics.oldest_held_age.labels(name).set_function(self.oldest_held_age)
         metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
+        metrics.hold_seconds.labels(name).set_function(lambda: self.circuit.hold_s(self._clock()))
 
     def __len__(self) -> int:
         """Jobs submitted and not finished."""

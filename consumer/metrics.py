@@ -105,9 +105,15 @@ class Metrics:
             ["destination"],
             registry=registry,
         )
+        self.hold_seconds = Gauge(
+            f"{PREFIX}_hold_seconds",
+            "Seconds left of a Retry-After hold on every request of the destination (0: none).",
+            ["destination"],
+            registry=registry,
+        )
         self.dead_letter_failures = Counter(
             f"{PREFIX}_dead_letter_produce_failures",
-            "Dead-letter records Kafka did not acknowledge (they are produced again).",
+            "Dead-letter records Kafka refused other than for their size (produced again).",
             registry=registry,
         )
         self.rebalances = Counter(

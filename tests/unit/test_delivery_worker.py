@@ -159,3 +159,27 @@ def test_a_shutdown_never_finishes_an_unsent_job() -> None:
 
     asyncio.run(scenario())
     assert finished == []
+
+
+def test_a_hold_is_exported_while_it_lasts() -> None:
+    destination = Destination("mi", URL, "u", Secret("p"), ())
+    metrics = Metrics(CollectorRegistry())
+    now = [100.0]
+
+    async def scenario() -> None:
+        worker = DestinationWorker(
+            destination,
+            FakeTransport(lambda n: Answer(200)),
+            DeliverySettings(policy=FAST),
+            lambda job: None,
+            metrics,
+            clock=lambda: now[0],
+        )
+        worker.circuit.failed(100.0, retry_after_s=30.0)
+        now[0] = 110.0
+
+    asyncio.run(scenario())
+    value = metrics.registry.get_sample_value(
+        "movableink_consumer_hold_seconds", {"destination": "mi"}
+    )
+    assert value == 20.0
