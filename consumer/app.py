@@ -138,6 +138,7 @@ class Pipeline:
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics, *, replay: bool = False) -> Pipeline:
+        decoder = build_decoder(settings)  # first: it may refuse its settings, talking to none
         tracker = OffsetTracker()
         producer = Producer(settings.kafka)
         writer = DeadLetterWriter(producer, settings.kafka.dead_letter_topic, metrics, replay)
@@ -158,7 +159,6 @@ class Pipeline:
             for d in settings.destinations
         }
         outcomes.attach(workers)
-        decoder = build_decoder(settings)
         return cls(settings, metrics, tracker, producer, writer, outcomes, workers, decoder)
 
     def decide(self, record: Record) -> Decision:

@@ -12,7 +12,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from consumer.config import RegistrySettings
-from consumer.errors import Rejected, Unavailable
+from consumer.errors import ConfigError, Rejected, Unavailable
 
 NOT_FOUND = 404
 
@@ -21,7 +21,15 @@ class RegistryLookup:
     """A `SchemaLookup` backed by confluent-kafka's `SchemaRegistryClient`."""
 
     def __init__(self, settings: RegistrySettings) -> None:
-        self._client = SchemaRegistryClient({**settings.properties, "url": settings.url})
+        try:
+            self._client = SchemaRegistryClient({**settings.properties, "url": settings.url})
+        except Exception as exc:  # ValueError, TypeError, AttributeError, as the client has it
+            # Its own words name the setting but may quote a credential: show only the keys.
+            raise ConfigError(
+                "schema_registry.url or schema_registry.properties is refused by the schema "
+                f"registry client ({type(exc).__name__}); the properties given: "
+                f"{', '.join(sorted(settings.properties)) or 'none'}."
+            ) from None
 
     def __call__(self, schema_id: int) -> str:
         try:

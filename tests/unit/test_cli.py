@@ -86,3 +86,16 @@ def test_mistakes_exit_2_with_one_line_naming_the_setting(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and names in lines[0], lines
     assert "s3cret-value" not in done.stderr and "hunter2" not in done.stderr
+
+
+def test_schema_registry_settings_the_client_refuses_exit_2_without_secrets(
+    tmp_path: Path,
+) -> None:
+    text = CONFIG + (
+        '[schema_registry]\nurl = "http://reg.example:8081"\n'
+        '[schema_registry.properties]\n"basic.auth.user.info" = 12345678\n'
+    )
+    done = _cli(tmp_path, "run", config_text=text)
+    assert done.returncode == cli.EXIT_CONFIG, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "schema_registry" in line and "12345678" not in line
