@@ -26,7 +26,8 @@ from consumer.deadletter import topic_for
 from consumer.decision import Decision, decide_record
 from consumer.decode import Decoder
 from consumer.delivery import DeliverySettings, DestinationWorker
-from consumer.kafka import Admin, Consumer, KafkaError, Producer, TopicPartition, record_limit
+from consumer.errors import BrokerError
+from consumer.kafka import Admin, Consumer, Producer, TopicPartition, record_limit
 from consumer.metrics import LagCollector, Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import DeadLetterWriter, Outcomes, Work
@@ -110,7 +111,7 @@ async def _until_done(
         try:
             await asyncio.to_thread(step)
             return True
-        except KafkaError as exc:
+        except BrokerError as exc:
             health.starting = f"waiting for Kafka to {what}: {exc}"
             log.warning(
                 "could not %s; trying again",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from consumer.errors import class_for
 from consumer.records import Headers, Record
 
 CONNECT_TOPIC = "__connect.errors.topic"
@@ -42,15 +43,6 @@ TRUNCATION_LEVELS: tuple[tuple[int | None, bool], ...] = (
     (65_536, True),
     (1024, False),
 )
-
-# The exception class named in `__connect.errors.exception.class.name`, by reason family.
-_CLASSES = {
-    "decode": "consumer.errors.DecodeError",
-    "message": "consumer.errors.InvalidMessage",
-    "signals": "consumer.signals.SignalsViolation",
-    "http": "consumer.delivery.PermanentHttpError",
-    "retries": "consumer.delivery.RetriesExhausted",
-}
 
 
 @dataclass(frozen=True)
@@ -110,10 +102,10 @@ def headers_for(
 
     A record that fails again during a replay carries `movableink.replay.count` one higher.
     """
-    family = failure.reason.split(".", 1)[0]
     kept = source.headers if keep_original else []
     headers = [(k, v) for k, v in kept if k not in OUR_HEADERS]
-    exception = failure.exception or _CLASSES.get(family, "consumer.errors.Rejected")
+    named = class_for(failure.reason)
+    exception = failure.exception or f"{named.__module__}.{named.__qualname__}"
     headers += [
         (CONNECT_TOPIC, source.topic.encode()),
         (CONNECT_PARTITION, str(source.partition).encode()),

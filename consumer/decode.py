@@ -1,4 +1,4 @@
-"""Record value bytes -> Segment message (a dict), or `Rejected` with a reason code.
+"""Record value bytes -> Segment message (a dict), or `DecodeError` with a reason code.
 
 Three encodings, chosen by `value_format`; a value whose first non-blank byte is `{` is read as
 JSON in every mode (neither framing can start with it):
@@ -18,7 +18,7 @@ from typing import Any, Literal
 import fastavro
 
 from consumer import avro_codec
-from consumer.errors import Rejected
+from consumer.errors import DecodeError
 
 ValueFormat = Literal["confluent", "avro", "json"]
 VALUE_FORMATS: tuple[ValueFormat, ...] = ("confluent", "avro", "json")
@@ -26,7 +26,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 _BLANK = b" \t\r\n"
 
 SchemaLookup = Callable[[int], str]
-"""Returns the writer schema text for a schema id; raises `Rejected` if the id is unknown and
+"""Returns the writer schema text for a schema id; raises `DecodeError` if the id is unknown and
 `Unavailable` if the registry cannot be reached."""
 
 
@@ -51,20 +51,20 @@ class Decoder:
     def decode(self, value: bytes | None) -> Any:
         """The decoded JSON-like value (usually a dict; the message checks come next)."""
         if not value:
-            raise Rejected("decode.empty", "The record has no value.")
+            raise DecodeError("decode.empty", "The record has no value.")
         if len(value) > self._max:
-            raise Rejected(
+            raise DecodeError(
                 "decode.too_large",
                 f"The record value has {len(value)} bytes, over max_message_bytes={self._max}.",
             )
         if value.lstrip(_BLANK)[:1] == b"{":
             return _json(value)
         if self._format == "json":
-            raise Rejected("decode.not_json", "The record value is not a JSON object.")
+            raise DecodeError("decode.not_json", "The record value is not a JSON object.")
         if self._format == "avro":
             return _avro(memoryview(value), self._local)
         if value[0] != avro_codec.MAGIC_BYTE or len(value) < avro_codec.FRAME_HEADER.size:
-            raise Rejected(
+            raise DecodeError(
                 "decode.bad_magic_byte",
                 f"The record value starts with byte {value[0]:#04x}, not the Confluent magic "
                 "byte 0x00 (set kafka.value_format if the topic holds another encoding).",
@@ -82,7 +82,7 @@ class Decoder:
             try:
                 schema = fastavro.parse_schema(json.loads(text))
             except Exception as exc:  # any parse failure means the same thing here
-                raise Rejected(
+                raise DecodeError(
                     "decode.bad_schema", f"Schema id {schema_id} is not a usable Avro schema: {exc}"
                 ) from exc
             self._by_id[schema_id] = schema
@@ -95,13 +95,13 @@ def _no_constant(name: str) -> Any:
 
 def parse_json(text: str | bytes, what: str = "The record value") -> Any:
     """Strict JSON: NaN and Infinity (which Python's reader takes) are refused, as is nesting
-    deeper than the interpreter can walk, each as a `Rejected` with its own reason code."""
+    deeper than the interpreter can walk, each as a `DecodeError` with its own reason code."""
     try:
         return json.loads(text, parse_constant=_no_constant)
     except RecursionError as exc:
-        raise Rejected("decode.too_deep", f"{what} is nested too deeply to read.") from exc
+        raise DecodeError("decode.too_deep", f"{what} is nested too deeply to read.") from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejected("decode.invalid_json", f"{what} is not valid JSON: {exc}") from exc
+        raise DecodeError("decode.invalid_json", f"{what} is not valid JSON: {exc}") from exc
 
 
 def _json(value: bytes) -> Any:
@@ -113,14 +113,14 @@ def _avro(body: memoryview, schema: Any) -> Any:
     try:
         record = fastavro.schemaless_reader(stream, schema, None)
     except (EOFError, StopIteration) as exc:
-        raise Rejected("decode.truncated", "The Avro body ends before the record does.") from exc
+        raise DecodeError("decode.truncated", "The Avro body ends before the record does.") from exc
     except Exception as exc:  # fastavro signals bad bytes with assorted built-in errors
-        raise Rejected("decode.malformed_avro", f"The Avro body is malformed: {exc!r}") from exc
+        raise DecodeError("decode.malformed_avro", f"The Avro body is malformed: {exc!r}") from exc
     if stream.tell() != len(body):
-        raise Rejected(
+        raise DecodeError(
             "decode.malformed_avro",
             f"The Avro body has {len(body) - stream.tell()} bytes after the record.",
         )
     if not isinstance(record, dict):
-        raise Rejected("decode.not_an_object", "The Avro value is not a record.")
+        raise DecodeError("decode.not_an_object", "The Avro value is not a record.")
     return avro_codec.from_record(record, parse_json)

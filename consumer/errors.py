@@ -1,13 +1,26 @@
-"""The exceptions users and operators see: each says in one sentence what is at fault."""
+"""The exceptions users and operators see, under one root: each says in one sentence what is
+at fault. Dead letters name these classes in `__connect.errors.exception.class.name`."""
 
 from __future__ import annotations
 
 
-class ConfigError(ValueError):
+class ConsumerError(Exception):
+    """The root of every error this package raises on purpose."""
+
+
+class ConfigError(ConsumerError, ValueError):
     """The configuration is unusable; the message names the setting. Start-up stops."""
 
 
-class Rejected(Exception):
+class BrokerError(ConsumerError):
+    """Kafka refused or failed an operation; the message says which and why."""
+
+
+class Unavailable(ConsumerError):
+    """A dependency (schema registry, broker) did not answer: retry the record later."""
+
+
+class Rejected(ConsumerError):
     """A record that can never be delivered: it goes to the dead-letter topic with `reason`."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -15,5 +28,43 @@ class Rejected(Exception):
         self.reason = reason
 
 
-class Unavailable(Exception):
-    """A dependency (schema registry, broker) did not answer: retry the record later."""
+class DecodeError(Rejected):
+    """The record's bytes are not a message in the configured encoding (`decode.*`)."""
+
+
+class InvalidMessage(Rejected):
+    """The decoded message is not one Segment would accept (`message.*`)."""
+
+
+class InvalidEvent(Rejected):
+    """A destination cannot take the event as mapped (`signals.*`, `mapping.*`, `too_old`)."""
+
+
+class DeliveryRejected(Rejected):
+    """Movable Ink refused the event for good (`http.rejected`)."""
+
+
+class RetriesExhausted(Rejected):
+    """The event was retried for the whole retry window (`retries.exhausted`)."""
+
+
+class HeldBack(Rejected):
+    """An earlier event of the person was dead-lettered (`ordering.held`)."""
+
+
+def class_for(reason: str) -> type[Rejected]:
+    """The exception class a dead letter with this reason code names."""
+    family = reason.split(".", 1)[0]
+    return _BY_FAMILY.get(family, Rejected)
+
+
+_BY_FAMILY: dict[str, type[Rejected]] = {
+    "decode": DecodeError,
+    "message": InvalidMessage,
+    "signals": InvalidEvent,
+    "mapping": InvalidEvent,
+    "too_old": InvalidEvent,
+    "http": DeliveryRejected,
+    "retries": RetriesExhausted,
+    "ordering": HeldBack,
+}

@@ -2,7 +2,7 @@
 
 It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
 cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
-over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` with one sentence.
+over the pass-through `[kafka.properties]`. Kafka errors become `BrokerError` with one sentence.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
-from consumer.errors import ConfigError
+from consumer.errors import BrokerError, ConfigError
 from consumer.records import Headers, Record
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ _CONSUMER_ONLY_PREFIXES = (
 
 # Room for a dead letter's headers and key above the largest value the consumer accepts.
 DEAD_LETTER_HEADROOM = 256 * 1024
-
-
-class KafkaError(RuntimeError):
-    """Kafka refused or failed an operation; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ def _refusal(exc: Exception) -> str:
 
 def _raise_on_error(err: Any, doing: str) -> None:
     if err is not None:
-        raise KafkaError(f"Kafka failed to {doing}: {err.str()}.")
+        raise BrokerError(f"Kafka failed to {doing}: {err.str()}.")
 
 
 class Consumer:
@@ -167,7 +163,7 @@ class Consumer:
         return first + self._consumer.consume(max_records - 1, 0)
 
     def consume(self, max_records: int, timeout_s: float) -> list[Record]:
-        """Records, skipping informational events; a fatal error raises `KafkaError`."""
+        """Records, skipping informational events; a fatal error raises `BrokerError`."""
         records = []
         messages = self._fetch(max_records, timeout_s)
         if messages:
@@ -176,7 +172,7 @@ class Consumer:
             err = message.error()
             if err is not None:
                 if err.fatal():
-                    raise KafkaError(f"The Kafka consumer hit a fatal error: {err.str()}.")
+                    raise BrokerError(f"The Kafka consumer hit a fatal error: {err.str()}.")
                 log.warning("kafka consumer error", extra={"error": err.str()})
                 continue
             stamp_type, stamp = message.timestamp()
@@ -203,7 +199,7 @@ class Consumer:
         try:
             results = self._consumer.commit(offsets=parts, asynchronous=False)
         except confluent_kafka.KafkaException as exc:
-            raise KafkaError(f"Kafka failed to commit offsets: {exc.args[0].str()}.") from exc
+            raise BrokerError(f"Kafka failed to commit offsets: {exc.args[0].str()}.") from exc
         for result in results or []:
             _raise_on_error(result.error, f"commit {result.topic}[{result.partition}]")
         self.brokers_reachable = True
@@ -238,7 +234,7 @@ class Consumer:
     def partitions(self, topic: str, timeout_s: float = 10.0) -> list[int]:
         metadata = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if metadata is None or metadata.error is not None:
-            raise KafkaError(f"Topic {topic} does not exist.")
+            raise BrokerError(f"Topic {topic} does not exist.")
         return sorted(metadata.partitions)
 
     def offsets_at(self, topic: str, partitions: list[int], ms: int) -> dict[int, int]:
@@ -338,7 +334,7 @@ class Admin:
         try:
             metadata = self._admin.list_topics(topic, timeout=timeout_s)
         except confluent_kafka.KafkaException as exc:
-            raise KafkaError(f"Kafka did not answer a metadata request: {exc}.") from exc
+            raise BrokerError(f"Kafka did not answer a metadata request: {exc}.") from exc
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:
             return None
@@ -362,5 +358,5 @@ class Admin:
             err = exc.args[0]
             if err.code() == confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
                 return False
-            raise KafkaError(f"Kafka refused to create topic {topic}: {err.str()}.") from exc
+            raise BrokerError(f"Kafka refused to create topic {topic}: {err.str()}.") from exc
         return True

@@ -12,7 +12,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from consumer.config import RegistrySettings
-from consumer.errors import ConfigError, Rejected, Unavailable
+from consumer.errors import ConfigError, DecodeError, Unavailable
 
 NOT_FOUND = 404
 
@@ -36,7 +36,7 @@ class RegistryLookup:
             schema: Any = self._client.get_schema(schema_id)
         except SchemaRegistryError as exc:
             if exc.http_status_code == NOT_FOUND:
-                raise Rejected(
+                raise DecodeError(
                     "decode.unknown_schema_id", f"The schema registry has no schema id {schema_id}."
                 ) from exc
             raise Unavailable(
@@ -46,7 +46,7 @@ class RegistryLookup:
             kind = type(exc).__name__
             raise Unavailable(f"The schema registry cannot be reached: {kind}.") from exc
         if schema.schema_type not in (None, "AVRO"):
-            raise Rejected(
+            raise DecodeError(
                 "decode.bad_schema", f"Schema id {schema_id} is {schema.schema_type}, not Avro."
             )
         text: str = schema.schema_str

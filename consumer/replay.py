@@ -33,9 +33,9 @@ from consumer.app import Pipeline, stop_on_signals
 from consumer.config import Settings
 from consumer.deadletter import REPLAYED_FROM
 from consumer.decision import Decision, Verdict
-from consumer.errors import ConfigError
+from consumer.errors import BrokerError, ConfigError
 from consumer.explain import describe
-from consumer.kafka import Consumer, KafkaError, ProduceError, Producer, TopicPartition
+from consumer.kafka import Consumer, ProduceError, Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
@@ -341,6 +341,6 @@ class Replay:
 async def replay(settings: Settings, request: ReplayRequest, out: TextIO) -> int:
     try:
         return await Replay(settings, request, out).run()
-    except KafkaError as exc:
+    except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from consumer.errors import Rejected
+from consumer.errors import InvalidMessage
 
 TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 # Names under which a message's `integrations` object addresses this destination.
@@ -52,24 +52,26 @@ def _json_type(value: Any) -> str:
 
 
 def check(message: Any) -> dict[str, Any]:
-    """The message if Segment would accept it, else `Rejected` with the reason code."""
+    """The message if Segment would accept it, else `InvalidMessage` with the reason code."""
     if not isinstance(message, dict):
-        raise Rejected("message.not_an_object", "The message is not a JSON object.")
+        raise InvalidMessage("message.not_an_object", "The message is not a JSON object.")
     kind = message.get("type")
     if kind is None:
-        raise Rejected("message.missing_type", "The message has no `type`.")
+        raise InvalidMessage("message.missing_type", "The message has no `type`.")
     wrong = _field_error(message)
     if wrong is not None:
-        raise Rejected("message.invalid_field", f"The message's {wrong}.")
+        raise InvalidMessage("message.invalid_field", f"The message's {wrong}.")
     if kind not in TYPES:
-        raise Rejected("message.unknown_type", f"The message type {kind!r} is not a Segment type.")
+        raise InvalidMessage(
+            "message.unknown_type", f"The message type {kind!r} is not a Segment type."
+        )
     if kind == "alias":
         if _id(message.get("userId")) is None or _id(message.get("previousId")) is None:
-            raise Rejected(
+            raise InvalidMessage(
                 "message.missing_identity", "An alias message needs `userId` and `previousId`."
             )
     elif _id(message.get("anonymousId")) is None and _id(message.get("userId")) is None:
-        raise Rejected(
+        raise InvalidMessage(
             "message.missing_identity", "The message has neither `anonymousId` nor `userId`."
         )
     return message

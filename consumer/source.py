@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from consumer.decision import Decision
-from consumer.errors import Unavailable
-from consumer.kafka import Consumer, KafkaError, Producer, TopicPartition
+from consumer.errors import BrokerError, Unavailable
+from consumer.kafka import Consumer, Producer, TopicPartition
 from consumer.metrics import Metrics, PartitionPosition
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
@@ -179,7 +179,7 @@ class KafkaSource:
             return
         try:
             self._consumer.commit(offsets)
-        except KafkaError as exc:
+        except BrokerError as exc:
             log.warning("commit failed; it is tried again: %s", exc)
             return
         self._tracker.mark_committed(offsets)

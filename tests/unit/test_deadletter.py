@@ -121,3 +121,17 @@ def test_an_exception_while_producing_is_a_refusal_not_a_lost_record(monkeypatch
 
     asyncio.run(scenario())
     assert len(producer.sent) == 2 and metrics.dead_letter_failures._value.get() == 1
+
+
+def test_every_reason_names_an_exception_class_that_exists() -> None:
+    import importlib
+
+    from consumer.errors import ConsumerError
+
+    reasons = ["decode.empty", "message.invalid_field", "signals.x", "mapping.unencodable"]
+    reasons += ["too_old", "http.rejected", "retries.exhausted", "ordering.held", "other"]
+    for reason in reasons:
+        named = dict(headers_for(SOURCE, Failure(reason, "m")))[deadletter.CONNECT_CLASS]
+        module, _, name = named.decode().rpartition(".")
+        found = getattr(importlib.import_module(module), name)
+        assert issubclass(found, ConsumerError), named
