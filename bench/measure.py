@@ -28,7 +28,7 @@ from typing import Any
 import harness as h
 from workload import event
 
-from consumer import app, avro_codec, config, segment
+from consumer import avro_codec, config, pipeline, segment
 from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
@@ -124,7 +124,7 @@ def ceiling(ctx: Context) -> dict[str, Any]:
     settings = config.load(path, {"BENCH_MI_USERNAME": "u", "BENCH_MI_PASSWORD": "p"})
     source = KafkaConsumer(settings.kafka)
     source.subscribe(settings.kafka.topics, lambda _: None, lambda _: None, lambda _: None)
-    decoder = app.build_decoder(settings)
+    decoder = pipeline.build_decoder(settings)
     target = len(ctx.values)
     progress = h.Progress("ceiling: consume + decode", target)
     count, decode_s, started = 0, 0.0, None
@@ -161,7 +161,7 @@ def decision_core(ctx: Context) -> dict[str, Any]:
     """decode -> check -> route -> validate -> map, in this process, on the workload's bytes."""
     path, _ = ctx.config("decision", ctx.topic, ctx.mi())
     settings = config.load(path, {"BENCH_MI_USERNAME": "u", "BENCH_MI_PASSWORD": "p"})
-    decoder = app.build_decoder(settings)
+    decoder = pipeline.build_decoder(settings)
     destinations = settings.destinations
     values = ctx.values[: ctx.args.decision_events]
     h.say(f"  decision core: {len(values):,} events ...")

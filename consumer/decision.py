@@ -27,7 +27,7 @@ from consumer.movableink import (
     send_entire_event,
 )
 
-Outcome = Literal["deliver", "filtered", "invalid"]
+Action = Literal["deliver", "filtered", "invalid"]  # a verdict: what to do with the event
 INTERNAL_ERROR = "internal.error"
 MAX_DETAIL_CHARS = 500  # an exception's text in a dead letter, bounded
 
@@ -48,7 +48,7 @@ class Verdict:
     """What one destination does with the message."""
 
     destination: str
-    outcome: Outcome
+    outcome: Action
     reason: str | None = None
     deliveries: tuple[Delivery, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -67,7 +67,7 @@ class Decision:
     event_time: float | None = None  # epoch seconds of the event, if it says
 
     @property
-    def outcome(self) -> Outcome:
+    def outcome(self) -> Action:
         outcomes = {v.outcome for v in self.verdicts}
         if self.message is None or ("deliver" not in outcomes and "invalid" in outcomes):
             return "invalid"

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from consumer.batching import Batcher, Item, content
 from consumer.circuit import Circuit
@@ -109,6 +109,12 @@ def _unexpected(exc: Exception, destination: Destination) -> Answer:
     return Answer(status=None, error="internal", detail=text)
 
 
+class Finisher(Protocol):
+    """Who is told when a job is done: delivered, or failed for good (see `job.failures`)."""
+
+    def job_finished(self, job: Job) -> None: ...
+
+
 class DestinationWorker:
     """Delivers jobs to one destination; isolated from the others (own circuit, own pool)."""
 
@@ -117,7 +123,7 @@ class DestinationWorker:
         destination: Destination,
         transport: Transport,
         settings: DeliverySettings,
-        on_finished: Callable[[Job], None],
+        outcomes: Finisher,
         metrics: Metrics,
         *,
         clock: Callable[[], float] = time.time,
@@ -127,7 +133,7 @@ class DestinationWorker:
         name = destination.name
         self._transport = transport
         self._settings = settings
-        self._on_finished = on_finished
+        self._outcomes = outcomes
         self._metrics = metrics
         self._clock = clock
         self._rnd = rnd or random.Random()
@@ -230,7 +236,7 @@ class DestinationWorker:
                     self._held.discard(key)
         for ready in self._scheduler.finish(job):
             self._start(ready)
-        self._on_finished(job)
+        self._outcomes.job_finished(job)
 
     # -- batch mode ------------------------------------------------------------------------
 

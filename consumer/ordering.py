@@ -17,25 +17,25 @@ from collections import deque
 from collections.abc import Hashable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-Item = TypeVar("Item", bound=Hashable)
+Entry = TypeVar("Entry", bound=Hashable)
 
 
-class Scheduler(Generic[Item]):
+class Scheduler(Generic[Entry]):
     """Tracks waiting and running items by identity key; tells which may start."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, deque[Item]] = {}
-        self._keys: dict[Item, tuple[str, ...]] = {}
+        self._queues: dict[str, deque[Entry]] = {}
+        self._keys: dict[Entry, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         """Items added and not yet finished (waiting or running)."""
         return len(self._keys)
 
-    def __iter__(self) -> Iterator[Item]:
+    def __iter__(self) -> Iterator[Entry]:
         """Unfinished items, in arrival order."""
         return iter(list(self._keys))
 
-    def add(self, item: Item, keys: Iterable[str]) -> bool:
+    def add(self, item: Entry, keys: Iterable[str]) -> bool:
         """Register an item in arrival order; True if it may start at once."""
         if item in self._keys:
             raise ValueError(f"{item!r} is already scheduled")
@@ -45,10 +45,10 @@ class Scheduler(Generic[Item]):
             self._queues.setdefault(key, deque()).append(item)
         return self._ready(item)
 
-    def finish(self, item: Item) -> list[Item]:
+    def finish(self, item: Entry) -> list[Entry]:
         """Mark a running item finished (delivered or given up); return items now ready."""
         keys = self._keys.pop(item)
-        candidates: list[Item] = []
+        candidates: list[Entry] = []
         for key in keys:
             queue = self._queues[key]
             if not queue or queue[0] != item:
@@ -61,10 +61,10 @@ class Scheduler(Generic[Item]):
                 del self._queues[key]
         return [c for c in dict.fromkeys(candidates) if self._ready(c)]
 
-    def remove(self, item: Item) -> list[Item]:
+    def remove(self, item: Entry) -> list[Entry]:
         """Drop an item that has not started (its partition was revoked); return items now ready."""
         keys = self._keys.pop(item)
-        candidates: list[Item] = []
+        candidates: list[Entry] = []
         for key in keys:
             queue = self._queues[key]
             was_head = queue[0] == item
@@ -75,7 +75,7 @@ class Scheduler(Generic[Item]):
                 candidates.append(queue[0])
         return [c for c in dict.fromkeys(candidates) if self._ready(c)]
 
-    def _ready(self, item: Item) -> bool:
+    def _ready(self, item: Entry) -> bool:
         return all(self._queues[key][0] == item for key in self._keys[item])
 
     def waiting_behind(self, key: str) -> int:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from consumer.deadletter import TRUNCATION_LEVELS, Failure, original_topic, topic_for, truncated
 from consumer.decision import Decision
-from consumer.delivery import DestinationWorker, Job
+from consumer.delivery import DeliverySettings, DestinationWorker, Job
 from consumer.kafka import ProduceError, Producer
 from consumer.metrics import Metrics
+from consumer.movableink import Destination
 from consumer.offsets import OffsetTracker, PartitionOffsets
 from consumer.records import Record
+from consumer.transport import Transport
 
 log = logging.getLogger(__name__)
 REQUEUE_FULL_S = 0.05
@@ -109,15 +111,17 @@ class Outcomes:
         tracker: OffsetTracker,
         dead_letters: DeadLetterWriter,
         metrics: Metrics,
+        destinations: Iterable[tuple[Destination, Transport]],
+        settings: DeliverySettings,
     ) -> None:
         self._tracker = tracker
         self._dead_letters = dead_letters
         self._metrics = metrics
-        self._workers: dict[str, DestinationWorker] = {}
+        self._workers = {
+            d.name: DestinationWorker(d, transport, settings, self, metrics)
+            for d, transport in destinations
+        }
         self._jobs: dict[Job, Work] = {}
-
-    def attach(self, workers: Mapping[str, DestinationWorker]) -> None:
-        self._workers = dict(workers)
 
     def accept(self, batch: list[Work]) -> None:
         """Take a batch of decided records (called on the loop, in consumption order)."""
@@ -195,6 +199,10 @@ class Outcomes:
 
     def _finish(self, work: Work) -> None:
         self._tracker.finish(work.handle, work.record.offset)
+
+    async def aclose(self) -> None:
+        for worker in self._workers.values():
+            await worker.aclose()
 
     def abandon(self, partitions: set[tuple[str, int]]) -> None:
         """Partitions were revoked: drop their jobs that have not started."""

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry
 
-from consumer.app import Pipeline, stop_on_signals
+from consumer.app import stop_on_signals
 from consumer.config import Settings
 from consumer.deadletter import REPLAYED_FROM
 from consumer.decision import Decision, Verdict
@@ -39,6 +39,7 @@ from consumer.kafka import Consumer, ProduceError, Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
+from consumer.pipeline import Pipeline
 from consumer.records import Record
 from consumer.source import KafkaSource
 from consumer.status import Health
@@ -152,6 +153,24 @@ class RangeSource(KafkaSource):
         return {p: o for (_, p), o in sorted(self.next_offsets.items())}
 
 
+@dataclass(frozen=True)
+class _ReplaySink:
+    """The pipeline as a replay uses it: decided through the filter, handed over by mode."""
+
+    pipeline: Pipeline
+    decide_with_filter: Callable[[Record], Decision]
+    accept_in_mode: Submit
+
+    def decide(self, record: Record) -> Decision:
+        return self.decide_with_filter(record)
+
+    def accept(self, batch: list[Work]) -> None:
+        self.accept_in_mode(batch)
+
+    def abandon(self, partitions: set[TopicPartition]) -> None:
+        self.pipeline.abandon(partitions)
+
+
 class Replay:
     """One replay run: wiring, the mode-specific hand-over, progress and the summary."""
 
@@ -232,20 +251,19 @@ class Replay:
             producer.poll(0.05)
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
         stop = threading.Event()
         stop_on_signals(stop)
         pipeline = Pipeline.build(self.settings, self.metrics, replay=True)
         consumer = Consumer(self.settings.kafka, group_id=f"{self.settings.kafka.group_id}-replay")
         ranges = await asyncio.to_thread(plan, consumer, self.request)
         total = sum(end - start for start, end in ranges.values() if end > start)
-        submit: Submit
+        accept: Submit
         if self.request.dry_run:
-            submit = self._dry_run_submit(pipeline.tracker)
+            accept = self._dry_run_submit(pipeline.tracker)
         elif self.request.to_topic:
-            submit = self._republish_submit(pipeline.tracker, pipeline.producer)
+            accept = self._republish_submit(pipeline.tracker, pipeline.producer)
         else:
-            submit = pipeline.submit_to(loop)
+            accept = pipeline.accept
         source = RangeSource(
             ranges,
             pipeline.source_settings((self.request.topic,)),
@@ -253,9 +271,7 @@ class Replay:
             pipeline.producer,
             pipeline.tracker,
             self.metrics,
-            decide=self.decide_with_filter(pipeline),
-            submit=submit,
-            abandon=pipeline.abandon_on(loop),
+            sink=_ReplaySink(pipeline, self.decide_with_filter(pipeline), accept),
             stop=stop,
             health=Health(),
         )

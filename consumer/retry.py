@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
-Outcome = Literal["delivered", "retry", "permanent"]
+Classification = Literal["delivered", "retry", "permanent"]  # of one attempt
 RETRYABLE_STATUSES = frozenset({408, 423, 429})
 NOT_IMPLEMENTED = 501
 
 
-def classify(status: int | None) -> Outcome:
+def classify(status: int | None) -> Classification:
     """The outcome of one attempt; `None` means no HTTP answer (timeout, connection error)."""
     if status is None:
         return "retry"

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from consumer.decision import Decision
 from consumer.errors import BrokerError, Unavailable
@@ -40,8 +41,19 @@ class SourceSettings:
     shutdown_grace_s: float = 25.0
 
 
+class Sink(Protocol):
+    """Where the Kafka thread sends records: `decide` runs on it; `accept` and `abandon` must
+    return at once (they hand over to the delivery loop)."""
+
+    def decide(self, record: Record) -> Decision: ...
+
+    def accept(self, batch: list[Work]) -> None: ...
+
+    def abandon(self, partitions: set[TopicPartition]) -> None: ...
+
+
 class KafkaSource:
-    """Feeds decided records to the loop in order; commits what the loop has finished."""
+    """Feeds decided records to the sink in order; commits what the sink has finished."""
 
     def __init__(
         self,
@@ -51,9 +63,7 @@ class KafkaSource:
         tracker: OffsetTracker,
         metrics: Metrics,
         *,
-        decide: Callable[[Record], Decision],
-        submit: Callable[[list[Work]], None],
-        abandon: Callable[[set[TopicPartition]], None],
+        sink: Sink,
         stop: threading.Event,
         health: Health,
     ) -> None:
@@ -62,9 +72,7 @@ class KafkaSource:
         self._producer = producer
         self._tracker = tracker
         self._metrics = metrics
-        self._decide = decide
-        self._submit = submit
-        self._abandon = abandon
+        self._sink = sink
         self._stop = stop
         self._health = health
         self._paused = False
@@ -130,7 +138,7 @@ class KafkaSource:
                 continue
             self._metrics.records_consumed.labels(record.topic).inc()
             try:
-                decision = self._decide(record)
+                decision = self._sink.decide(record)
             except Unavailable as exc:
                 self._block(tp, record.offset, str(exc))
                 continue
@@ -138,7 +146,7 @@ class KafkaSource:
             handle = self._tracker.add(record.topic, record.partition, record.offset, stamp)
             batch.append(Work(record, decision, handle))
         if batch:
-            self._submit(batch)
+            self._sink.accept(batch)
 
     def _block(self, tp: TopicPartition, offset: int, why: str) -> None:
         """A dependency is down: rewind the partition to `offset` and wait before retrying."""
@@ -256,7 +264,7 @@ class KafkaSource:
 
     def _release(self, partitions: set[TopicPartition]) -> None:
         self._tracker.forget(partitions)
-        self._abandon(partitions)
+        self._sink.abandon(partitions)
         self.assigned.difference_update(partitions)
         for tp in partitions:
             self._blocked.pop(tp, None)

@@ -42,6 +42,13 @@ class FakeTransport:
         pass
 
 
+class Finished(list[Job]):
+    """The jobs the worker reported finished, in order."""
+
+    def job_finished(self, job: Job) -> None:
+        self.append(job)
+
+
 def job(n: int, destination: Destination) -> Job:
     request = Request(URL, {"Authorization": "Basic x"}, {"n": n})
     delivery = Delivery(destination, "m", request, b'{"n":%d}' % n)
@@ -60,14 +67,14 @@ def run(
         "mi", URL, "u", Secret("p"), (), batch=BatchSettings(batch, linger_s=0.01)
     )
     metrics = Metrics(CollectorRegistry())
-    finished: list[Job] = []
+    finished = Finished()
 
     async def scenario() -> None:
         worker = DestinationWorker(
             destination,
             transport,
             settings or DeliverySettings(policy=FAST),
-            finished.append,
+            finished,
             metrics,
         )
         for n in range(jobs):
@@ -143,14 +150,14 @@ def test_a_shutdown_never_finishes_an_unsent_job() -> None:
         return Answer(200)
 
     destination = Destination("mi", URL, "u", Secret("p"), ())
-    finished: list[Job] = []
+    finished = Finished()
 
     async def scenario() -> None:
         worker = DestinationWorker(
             destination,
             FakeTransport(hang),
             DeliverySettings(policy=FAST),
-            finished.append,
+            finished,
             Metrics(CollectorRegistry()),
         )
         worker.submit(job(0, destination))
@@ -171,7 +178,7 @@ def test_a_hold_is_exported_while_it_lasts() -> None:
             destination,
             FakeTransport(lambda n: Answer(200)),
             DeliverySettings(policy=FAST),
-            lambda job: None,
+            Finished(),
             metrics,
             clock=lambda: now[0],
         )

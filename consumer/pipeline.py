@@ -1,0 +1,123 @@
+"""The stages after the decision, wired once for `run` and `replay`: decoder, delivery workers,
+outcomes, offsets and dead letters, and the hand-over from the Kafka thread to the loop."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from consumer.avro_codec import segment_schema
+from consumer.config import Settings
+from consumer.decision import Decision, decide_record
+from consumer.decode import Decoder
+from consumer.delivery import DeliverySettings
+from consumer.kafka import Producer, TopicPartition
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker
+from consumer.outcome import DeadLetterWriter, Outcomes, Work
+from consumer.records import Record
+from consumer.registry import RegistryLookup
+from consumer.retry import RetryPolicy
+from consumer.source import SourceSettings
+from consumer.transport import open_transport
+
+
+def build_decoder(settings: Settings) -> Decoder:
+    """The decoder the configuration asks for (registry client only when configured)."""
+    lookup = None
+    if settings.schema_registry is not None:
+        lookup = RegistryLookup(settings.schema_registry)
+    local = None
+    if settings.kafka.avro_schema:
+        local = segment_schema(Path(settings.kafka.avro_schema))
+    return Decoder(
+        value_format=settings.kafka.value_format,
+        lookup=lookup,
+        local_schema=local,
+        max_message_bytes=settings.kafka.max_message_bytes,
+    )
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    d = settings.delivery
+    return DeliverySettings(
+        max_in_flight=d.max_in_flight,
+        policy=RetryPolicy(
+            base_s=d.backoff_base,
+            cap_s=d.backoff_cap,
+            window_s=d.retry_window,
+            max_attempts=d.max_attempts,
+        ),
+        circuit_threshold=d.circuit_threshold,
+        probe_interval_s=d.probe_interval,
+        max_probe_interval_s=d.max_probe_interval,
+    )
+
+
+@dataclass
+class Pipeline:
+    """The stages after the decision. The Kafka thread calls `decide`, then hands batches
+    over with `accept` and revoked partitions with `abandon`; both hop onto the loop."""
+
+    settings: Settings
+    tracker: OffsetTracker
+    producer: Producer
+    dead_letters: DeadLetterWriter
+    outcomes: Outcomes
+    decoder: Decoder
+    loop: asyncio.AbstractEventLoop
+
+    @classmethod
+    def build(cls, settings: Settings, metrics: Metrics, *, replay: bool = False) -> Pipeline:
+        """Built on the loop that will deliver (it must be running)."""
+        decoder = build_decoder(settings)  # first: it may refuse its settings, talking to none
+        tracker = OffsetTracker()
+        producer = Producer(settings.kafka)
+        writer = DeadLetterWriter(producer, settings.kafka.dead_letter_topic, metrics, replay)
+        how = delivery_settings(settings)
+        destinations = [
+            (
+                d,
+                open_transport(
+                    settings.delivery.http_client,
+                    max_connections=how.max_in_flight,
+                    timeout_s=settings.delivery.timeout,
+                ),
+            )
+            for d in settings.destinations
+        ]
+        outcomes = Outcomes(tracker, writer, metrics, destinations, how)
+        loop = asyncio.get_running_loop()
+        return cls(settings, tracker, producer, writer, outcomes, decoder, loop)
+
+    def decide(self, record: Record) -> Decision:
+        return decide_record(
+            record.value,
+            self.decoder,
+            self.settings.destinations,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+    def source_settings(self, topics: tuple[str, ...]) -> SourceSettings:
+        d = self.settings.delivery
+        return SourceSettings(
+            topics=topics,
+            max_buffered=d.max_buffered,
+            commit_interval_s=d.commit_interval,
+            revoke_timeout_s=d.revoke_timeout,
+            shutdown_grace_s=d.shutdown_grace,
+        )
+
+    def accept(self, batch: list[Work]) -> None:
+        """From the Kafka thread: decided records, in consumption order, to the loop."""
+        self.loop.call_soon_threadsafe(self.outcomes.accept, batch)
+
+    def abandon(self, partitions: set[TopicPartition]) -> None:
+        """From the Kafka thread: revoked partitions' unstarted jobs are dropped on the loop."""
+        self.loop.call_soon_threadsafe(self.outcomes.abandon, partitions)
+
+    async def aclose(self) -> None:
+        await self.outcomes.aclose()
