@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TextIO
 
-from consumer import app, config, logs, replay
+from consumer import __version__, app, config, logs, replay
 from consumer.errors import ConfigError
 from consumer.explain import explain
 
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="movableink-consumer",
         description="Deliver Segment events from Kafka to Movable Ink, in order per person.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     ex = commands.add_parser(
         "explain",

@@ -7,7 +7,8 @@ key) reaches the logs.
 Two clients, chosen by `delivery.http_client`. aiohttp is the default because the consumer is
 CPU-bound on its HTTP client: on our 2-core machine aiohttp costs ~140 µs of CPU per request
 and httpx ~750 µs (`bench/http_clients.py`), which made end-to-end delivery 2.6x faster
-(`bench/bench.py --only e2e,latency50`). httpx stays available as the other choice; both
+(`bench/bench.py --only e2e,latency50`). httpx stays available as the other choice, from the
+`httpx` extra (`pip install 'movableink-kafka-consumer[httpx]'`), imported only when chosen; both
 take the proxy from the environment and verify TLS with the system's certificates.
 """
 
@@ -17,14 +18,17 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import aiohttp
-import httpx
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from consumer.errors import ConfigError
 from consumer.movableink import Request, body_bytes
+
+if TYPE_CHECKING:
+    import httpx
 
 HttpClient = Literal["aiohttp", "httpx"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -136,6 +140,8 @@ class AiohttpTransport:
 
 
 def _httpx_error_kind(exc: httpx.HTTPError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -155,6 +161,14 @@ class HttpxTransport:
     """
 
     def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        try:
+            import httpx
+        except ImportError as exc:
+            raise ConfigError(
+                'delivery.http_client = "httpx" needs the httpx extra: '
+                "pip install 'movableink-kafka-consumer[httpx]'."
+            ) from exc
+        self._errors = httpx.HTTPError
         per = min(HTTPX_CONNECTIONS_PER_CLIENT, max_connections)
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         count = -(-max_connections // per)
@@ -174,7 +188,7 @@ class HttpxTransport:
         client = await self._free.get()
         try:
             response = await client.post(request.url, content=body, headers=request.headers)
-        except httpx.HTTPError as exc:
+        except self._errors as exc:
             return Answer(status=None, error=_httpx_error_kind(exc))
         finally:
             self._free.put_nowait(client)

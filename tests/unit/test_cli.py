@@ -32,3 +32,14 @@ def test_run_collects_garbage_less_often(
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
+
+
+def test_version_prints_the_installed_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert (
+        capsys.readouterr().out == f"movableink-consumer {version('movableink-kafka-consumer')}\n"
+    )
