@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run = commands.add_parser("run", help="consume the topics and deliver to Movable Ink")
     run.add_argument("--config", required=True, help="the TOML configuration file")
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    run.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     rp = commands.add_parser(
         "replay", help="reprocess a range of a topic (input, dead letters, archive), in order"
     )
@@ -65,8 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--filter", help="a trigger on top of the destinations' mappings")
     rp.add_argument("--to-topic", help="re-publish the records to this topic instead")
     rp.add_argument("--dry-run", action="store_true", help="print what would be delivered")
-    rp.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+    rp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     return parser
+
+
+def _logs(args: argparse.Namespace, settings: config.Settings, default: str) -> None:
+    """The level: --log-level, else [logging] level (or MIK__LOGGING__LEVEL), else `default`."""
+    level = args.log_level or settings.logging.level or default
+    if level.upper() not in logs.LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(logs.LEVELS)}, not {level!r}.")
+    logs.setup(level, settings.logging.format)
 
 
 def _offsets(text: str | None, what: str) -> dict[int, int] | None:
@@ -86,14 +94,14 @@ def _replay(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         config_path=args.config,
     )
-    logs.setup(args.log_level)
+    _logs(args, settings, "WARNING")
     tune_gc()
     return asyncio.run(replay.replay(settings, request, sys.stdout))
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
-    logs.setup(args.log_level)
+    _logs(args, settings, "INFO")
     tune_gc()
     return asyncio.run(app.run(settings))
 

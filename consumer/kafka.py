@@ -3,6 +3,9 @@
 It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
 cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
 over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` with one sentence.
+librdkafka's own log lines go to the `librdkafka` Python logger (its `logger` setting), so they
+come out in the process's log format instead of as raw text on standard error; a line repeated
+within 30 s is counted, not written again.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
+from consumer.logs import RepeatFilter
 from consumer.records import Headers, Record
 
 log = logging.getLogger(__name__)
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+LIBRDKAFKA_LOG.addFilter(RepeatFilter())
+log.addFilter(RepeatFilter())
 TopicPartition = tuple[str, int]
 
 CONSUMER_OVERRIDES: dict[str, Any] = {
@@ -50,7 +57,7 @@ def _common(settings: KafkaSettings) -> dict[str, Any]:
     shared = {
         k: v for k, v in settings.properties.items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)
     }
-    return {**shared, "bootstrap.servers": settings.bootstrap_servers}
+    return {**shared, "bootstrap.servers": settings.bootstrap_servers, "logger": LIBRDKAFKA_LOG}
 
 
 def _raise_on_error(err: Any, doing: str) -> None:
@@ -68,6 +75,7 @@ class Consumer:
             "bootstrap.servers": settings.bootstrap_servers,
             "group.id": group_id or settings.group_id,
             "error_cb": self._on_error,
+            "logger": LIBRDKAFKA_LOG,
             **CONSUMER_OVERRIDES,
         }
         self.brokers_reachable = True

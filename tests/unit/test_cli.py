@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +29,8 @@ def test_run_collects_garbage_less_often(
         assert gc.get_freeze_count() > 0
         return 0
 
-    monkeypatch.setattr(config, "load", lambda path: object())
+    settings = SimpleNamespace(logging=config.LoggingSettings())
+    monkeypatch.setattr(config, "load", lambda path: settings)
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0

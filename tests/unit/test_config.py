@@ -261,3 +261,14 @@ def test_the_http_client_is_aiohttp_unless_httpx_is_chosen(tmp_path: Path) -> No
     assert error(tmp_path, chosen.replace('"httpx"', '"requests"')) == (
         "delivery.http_client must be one of 'aiohttp', 'httpx', not 'requests'."
     )
+
+
+def test_logging_format_and_level_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).logging == config.LoggingSettings("auto", "")
+    chosen = BASE.replace("[[destinations]]", '[logging]\nformat = "text"\n\n[[destinations]]')
+    env = {**ENV, "MIK__LOGGING__LEVEL": "debug"}
+    assert load(tmp_path, chosen, env).logging == config.LoggingSettings("text", "debug")
+    assert error(tmp_path, BASE, {**ENV, "MIK__LOGGING__LEVEL": "loud"}) == (
+        "logging.level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'loud'."
+    )
+    assert "logging.format must be one of" in error(tmp_path, chosen.replace('"text"', '"xml"'))
