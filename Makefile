@@ -32,7 +32,8 @@ bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short 
 chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
 	$(PY) bench/chaos.py $(if $(QUICK),--quick)
 
-CONFIG ?= config.toml
+# Your config.toml when there is one, else the shipped example (README: Configuration).
+CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
 replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_OFFSETS= FILTER= TO_TOPIC= DRY_RUN=1 CONFIG=]
 	@test -n "$(TOPIC)" || { echo "error: set TOPIC to the topic to replay, e.g. make replay-topic TOPIC=segment-events.dlq" >&2; exit 2; }
 	$(PY) -m consumer replay --config '$(CONFIG)' --topic '$(TOPIC)' \

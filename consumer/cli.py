@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--filter", help="a trigger on top of the destinations' mappings")
     rp.add_argument("--to-topic", help="re-publish the records to this topic instead")
     rp.add_argument("--dry-run", action="store_true", help="print what would be delivered")
+    rp.add_argument(
+        "--progress-every",
+        type=float,
+        default=replay.PROGRESS_LOG_EVERY_S,
+        help="seconds between progress log lines when stderr is not a terminal (default 10)",
+    )
     rp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     return parser
 
@@ -83,6 +89,8 @@ def _offsets(text: str | None, what: str) -> dict[int, int] | None:
 
 def _replay(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
+    if not args.progress_every > 0:
+        raise ConfigError("--progress-every must be a number of seconds above 0.")
     request = replay.ReplayRequest(
         topic=args.topic,
         since_ms=None if args.since is None else replay.parse_time(args.since, "--since"),
@@ -93,6 +101,7 @@ def _replay(args: argparse.Namespace) -> int:
         to_topic=args.to_topic,
         dry_run=args.dry_run,
         config_path=args.config,
+        progress_every_s=args.progress_every,
     )
     _logs(args, settings, "WARNING")
     tune_gc()

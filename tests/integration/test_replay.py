@@ -233,3 +233,24 @@ def test_make_replay_topic_wraps_the_command(
     )
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["messageId"] for line in done.stdout.splitlines()] == ["make-m-1"]
+
+
+def test_without_a_terminal_progress_is_logged_as_lines(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    """As in a Kubernetes Job: JSON lines with records done of total, rate and time left."""
+    topic, config = topic_and_config
+    events = [e for n in range(10) for e in person(f"p{n}", 10, "progress")]
+    produce_at(kafka_bootstrap, topic, events, T0)
+    standin.set_faults(Faults(latency_ms=100))
+    done = replay(config, "--topic", topic, "--progress-every", "0.3")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    progress = [line for line in lines if line["msg"] == "replay progress"]
+    assert len(progress) >= 2, done.stderr
+    assert {line["total"] for line in progress} == {len(events)}
+    finished = [line["done"] for line in progress]
+    assert finished == sorted(finished) and finished[-1] <= len(events)
+    assert all(line["per_second"] >= 0 for line in progress)
+    assert all(line["seconds_left"] is None or line["seconds_left"] >= 0 for line in progress)
+    assert "\r" not in done.stderr  # no progress bar

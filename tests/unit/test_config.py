@@ -272,3 +272,10 @@ def test_logging_format_and_level_from_the_file_or_the_environment(tmp_path: Pat
         "logging.level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'loud'."
     )
     assert "logging.format must be one of" in error(tmp_path, chosen.replace('"text"', '"xml"'))
+
+
+def test_the_shipped_example_configuration_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    settings = config.load(example, {"MOVABLEINK_USERNAME": "u", "MOVABLEINK_PASSWORD": "p"})
+    assert settings.kafka.topics == ("segment-events",)
+    assert settings.destinations[0].name == "movable-ink"
