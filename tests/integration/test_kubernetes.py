@@ -153,15 +153,17 @@ def test_manifests_refer_to_each_other(name: str) -> None:
     (scaled,) = of("ScaledObject")
     assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert scaled["spec"]["minReplicaCount"] >= 1
-    (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "kafka"
-    assert trigger["metadata"]["bootstrapServers"] == settings.kafka.bootstrap_servers
-    assert trigger["metadata"]["consumerGroup"] == settings.kafka.group_id
-    assert trigger["metadata"]["topic"] in settings.kafka.topics
-    assert all(isinstance(v, str) for v in trigger["metadata"].values())
-    if "authenticationRef" in trigger:
-        names = {a["metadata"]["name"] for a in of("TriggerAuthentication")}
-        assert trigger["authenticationRef"]["name"] in names
+    triggers = scaled["spec"]["triggers"]
+    # One trigger per topic of config.toml: KEDA scales on the laggiest.
+    assert sorted(t["metadata"]["topic"] for t in triggers) == sorted(settings.kafka.topics)
+    for trigger in triggers:
+        assert trigger["type"] == "kafka"
+        assert trigger["metadata"]["bootstrapServers"] == settings.kafka.bootstrap_servers
+        assert trigger["metadata"]["consumerGroup"] == settings.kafka.group_id
+        assert all(isinstance(v, str) for v in trigger["metadata"].values())
+        if "authenticationRef" in trigger:
+            names = {a["metadata"]["name"] for a in of("TriggerAuthentication")}
+            assert trigger["authenticationRef"]["name"] in names
 
     (rule,) = of("PrometheusRule")
     assert rule["spec"] == yaml.safe_load(RULES.read_text())
