@@ -5,6 +5,7 @@ period from the one configuration in values, and renders what the kustomize base
 from __future__ import annotations
 
 import math
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -122,18 +123,23 @@ def test_digest_zones_and_the_hpa_alternative() -> None:
     assert "replicas" not in deployment["spec"]
 
 
-def test_both_autoscalers_at_once_is_refused_with_one_sentence() -> None:
-    args = [tool("helm"), "template", RELEASE, str(CHART), "--kube-version", "1.31.0"]
-    import subprocess
-
-    done = subprocess.run(
-        [*args, "--set", "autoscaling.hpa.enabled=true"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("autoscaling.hpa.enabled=true", "autoscaling.keda.enabled and autoscaling.hpa.enabled"),
+        ("autoscaling.keda.enable=true", "additional properties 'enable' not allowed"),
+        (
+            "config.delivery.shutdown_grace=soon",
+            "config.delivery.shutdown_grace must be a duration",
+        ),
+        ("replay.enabled=true", "replay.args must name at least the topic"),
+    ],
+)
+def test_wrong_values_are_refused_with_one_sentence(value: str, message: str) -> None:
+    args = [tool("helm"), "template", RELEASE, str(CHART), "--kube-version", K8S_VERSIONS[0]]
+    done = subprocess.run([*args, "--set", value], capture_output=True, text=True, check=False)
     assert done.returncode != 0
-    assert "autoscaling.keda.enabled and autoscaling.hpa.enabled cannot both be true" in done.stderr
+    assert message in done.stderr
 
 
 def test_the_replay_job_runs_replay_with_the_consumers_configuration_and_secrets() -> None:
