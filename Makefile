@@ -1,6 +1,7 @@
 # Every target sets up what it needs: a fresh clone needs only Python 3.11+, Java 17+ and Maven
 # (or a Docker engine, or a running broker named by KAFKA_BOOTSTRAP_SERVERS); the operations
-# tests also fetch kustomize with Go and Prometheus's Debian package with apt (`make ops-tools`).
+# tests also build kustomize, helm and kubeconform with Go, fetch the KEDA and prometheus-operator
+# CRDs from their Go modules and Prometheus's Debian package with apt (`make ops-tools`).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -31,7 +32,8 @@ bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short 
 chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
 	$(PY) bench/chaos.py $(if $(QUICK),--quick)
 
-CONFIG ?= config.toml
+# Your config.toml when there is one, else the shipped example (README: Configuration).
+CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
 replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_OFFSETS= FILTER= TO_TOPIC= DRY_RUN=1 CONFIG=]
 	@test -n "$(TOPIC)" || { echo "error: set TOPIC to the topic to replay, e.g. make replay-topic TOPIC=segment-events.dlq" >&2; exit 2; }
 	$(PY) -m consumer replay --config '$(CONFIG)' --topic '$(TOPIC)' \
@@ -46,7 +48,7 @@ test: $(STAMP) lint ops-tools  ## lint, then the whole suite against a real brok
 		$(PY) deploy/local/broker.py fetch >/dev/null; fi
 	$(PY) -m pytest
 
-ops-tools:  ## kustomize (go install), promtool and prometheus (Debian package) into .cache/ops-tools/
+ops-tools:  ## kustomize, helm, kubeconform (go install), the KEDA and prometheus-operator CRDs (go mod download), promtool and prometheus (Debian package) into .cache/ops-tools/
 	bash deploy/tools/install-ops-tools.sh
 
 unit: $(STAMP)  ## run only the unit tests (no broker)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import NoReturn, TextIO
 
-from consumer import app, config, logs, replay
+from consumer import __version__, app, config, logs, replay
 from consumer.errors import ConfigError
 from consumer.explain import explain
 
@@ -32,9 +32,6 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, with a mistake reported as one line (and exit 2), like configuration errors."""
 
@@ -42,18 +39,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"error: {self.prog}: {message} (see --help).\n")
 
 
-def _log_level(text: str) -> str:
-    level = text.upper()
-    if level not in LOG_LEVELS:
-        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}, not {text!r}")
-    return level
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="movableink-consumer",
         description="Deliver Segment events from Kafka to Movable Ink, in order per person.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     ex = commands.add_parser(
         "explain",
@@ -68,9 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run = commands.add_parser("run", help="consume the topics and deliver to Movable Ink")
     run.add_argument("--config", required=True, help="the TOML configuration file")
-    run.add_argument(
-        "--log-level", type=_log_level, default="INFO", help="DEBUG, INFO, WARNING or ERROR"
-    )
+    run.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     rp = commands.add_parser(
         "replay", help="reprocess a range of a topic (input, dead letters, archive), in order"
     )
@@ -84,9 +73,21 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--to-topic", help="re-publish the records to this topic instead")
     rp.add_argument("--dry-run", action="store_true", help="print what would be delivered")
     rp.add_argument(
-        "--log-level", type=_log_level, default="WARNING", help="DEBUG, INFO, WARNING or ERROR"
+        "--progress-every",
+        type=float,
+        default=replay.PROGRESS_LOG_EVERY_S,
+        help="seconds between progress log lines when stderr is not a terminal (default 10)",
     )
+    rp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
     return parser
+
+
+def _logs(args: argparse.Namespace, settings: config.Settings, default: str) -> None:
+    """The level: --log-level, else [logging] level (or MIK__LOGGING__LEVEL), else `default`."""
+    level = args.log_level or settings.logging.level or default
+    if level.upper() not in logs.LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(logs.LEVELS)}, not {level!r}.")
+    logs.setup(level, settings.logging.format)
 
 
 def _offsets(text: str | None, what: str) -> dict[int, int] | None:
@@ -95,6 +96,8 @@ def _offsets(text: str | None, what: str) -> dict[int, int] | None:
 
 def _replay(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
+    if not args.progress_every > 0:
+        raise ConfigError("--progress-every must be a number of seconds above 0.")
     request = replay.ReplayRequest(
         topic=args.topic,
         since_ms=None if args.since is None else replay.parse_time(args.since, "--since"),
@@ -105,15 +108,16 @@ def _replay(args: argparse.Namespace) -> int:
         to_topic=args.to_topic,
         dry_run=args.dry_run,
         config_path=args.config,
+        progress_every_s=args.progress_every,
     )
-    logs.setup(args.log_level)
+    _logs(args, settings, "WARNING")
     tune_gc()
     return asyncio.run(replay.replay(settings, request, sys.stdout))
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
-    logs.setup(args.log_level)
+    _logs(args, settings, "INFO")
     tune_gc()
     return asyncio.run(app.run(settings))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from consumer import movableink
+from consumer import logs, movableink
 from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 from consumer.errors import ConfigError
 from consumer.mapping import MappingError, compile_mapping
@@ -106,6 +106,14 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class LoggingSettings:
+    """`[logging]`: "auto" is text on a terminal, else JSON lines; "" the command's level."""
+
+    format: logs.LogFormat = "auto"
+    level: str = ""
+
+
+@dataclass(frozen=True)
 class DestinationTable:
     """The raw `[[destinations]]` table, before its mappings are compiled."""
 
@@ -149,6 +157,7 @@ class Settings:
     schema_registry: RegistrySettings | None = None
     delivery: DeliveryTable = DeliveryTable()
     metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -169,7 +178,9 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings
 def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     """Validate an already-parsed TOML document."""
     data = _interpolate(raw, "", environ)
-    _no_unknown(data, {"kafka", "schema_registry", "delivery", "metrics", "destinations"}, "")
+    _no_unknown(
+        data, {"kafka", "schema_registry", "delivery", "metrics", "logging", "destinations"}, ""
+    )
     kafka = _build(KafkaSettings, _table(data, "kafka"), "kafka")
     if not kafka.topics:
         raise ConfigError("kafka.topics must name at least one topic.")
@@ -199,12 +210,18 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     metrics = _build(MetricsSettings, _table(data, "metrics"), "metrics")
     if not -1 <= metrics.port <= 65535:
         raise ConfigError("metrics.port must be a TCP port, 0 for any free one, or -1 for none.")
+    logging = _build(LoggingSettings, _table(data, "logging"), "logging")
+    if logging.level and logging.level.upper() not in logs.LEVELS:
+        raise ConfigError(
+            f"logging.level must be one of {', '.join(logs.LEVELS)}, not {logging.level!r}."
+        )
     return Settings(
         kafka=kafka,
         destinations=destinations,
         schema_registry=registry,
         delivery=delivery,
         metrics=metrics,
+        logging=logging,
     )
 
 

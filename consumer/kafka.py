@@ -3,6 +3,9 @@
 It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
 cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
 over the pass-through `[kafka.properties]`. Kafka errors become `BrokerError` with one sentence.
+librdkafka's own log lines go to the `librdkafka` Python logger (its `logger` setting), so they
+come out in the process's log format instead of as raw text on standard error; a line repeated
+within 30 s is counted, not written again.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from confluent_kafka.cimpl import NewTopic
 
 from consumer.config import KafkaSettings
 from consumer.errors import BrokerError, ConfigError
+from consumer.logs import RepeatFilter
 from consumer.records import Headers, Record
 
 log = logging.getLogger(__name__)
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+LIBRDKAFKA_LOG.addFilter(RepeatFilter())
+log.addFilter(RepeatFilter())
 TopicPartition = tuple[str, int]
 T = TypeVar("T")
 
@@ -68,7 +75,7 @@ def _common(settings: KafkaSettings) -> dict[str, Any]:
     shared = {
         k: v for k, v in settings.properties.items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)
     }
-    return {**shared, "bootstrap.servers": settings.bootstrap_servers}
+    return {**shared, "bootstrap.servers": settings.bootstrap_servers, "logger": LIBRDKAFKA_LOG}
 
 
 _SECRET_WORDS = ("password", "secret", "token", "key", "jaas", "credentials", "user.info")
@@ -117,6 +124,7 @@ class Consumer:
             "bootstrap.servers": settings.bootstrap_servers,
             "group.id": group_id or settings.group_id,
             "error_cb": self._on_error,
+            "logger": LIBRDKAFKA_LOG,
             **CONSUMER_OVERRIDES,
         }
         self.brokers_reachable = True

@@ -10,6 +10,10 @@ dead letters); `--to-topic` re-publish the records (key, value, headers and a
 `movableink.replayed.from` header) for the live consumers; `--dry-run` print what would be
 delivered, as `explain` does, and send nothing. Ctrl-C stops cleanly after finishing what was
 read, and prints the command that resumes from there.
+
+Progress: a bar on a terminal; elsewhere (a Kubernetes Job, CI) a log line every
+`--progress-every` seconds with records done of total, rate and time left, at every log level,
+since it is the only sign of life of a long replay.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import shlex
 import sys
 import threading
@@ -49,6 +54,9 @@ log = logging.getLogger(__name__)
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 PROGRESS_EVERY_S = 0.5
+PROGRESS_LOG_EVERY_S = 10.0
+progress_log = logging.getLogger("consumer.replay.progress")
+progress_log.setLevel(logging.INFO)  # shown even under the replay's default WARNING
 Ranges = dict[TopicPartition, tuple[int, int]]
 Submit = Callable[[list[Work]], None]
 
@@ -64,6 +72,7 @@ class ReplayRequest:
     to_topic: str | None = None
     dry_run: bool = False
     config_path: str = ""
+    progress_every_s: float = PROGRESS_LOG_EVERY_S
 
 
 def parse_time(text: str, what: str) -> int:
@@ -287,14 +296,24 @@ class Replay:
         return self._summary(source, pipeline.tracker.finished, total, seconds, interrupted)
 
     async def _progress(self, tracker: OffsetTracker, total: int, started: float) -> None:
-        """A progress bar on a terminal: records done of total, rate, time left."""
-        if not sys.stderr.isatty():
-            return
+        """Records done of total, rate, time left: a bar on a terminal, else log lines."""
+        tty = sys.stderr.isatty()
         while True:
-            await asyncio.sleep(PROGRESS_EVERY_S)
+            await asyncio.sleep(PROGRESS_EVERY_S if tty else self.request.progress_every_s)
             done = tracker.finished
             rate = done / max(time.monotonic() - started, 1e-3)
-            left = (total - done) / rate if rate else float("inf")
+            left = (total - done) / rate if rate else math.inf
+            if not tty:
+                progress_log.info(
+                    "replay progress",
+                    extra={
+                        "done": done,
+                        "total": total,
+                        "per_second": round(rate, 1),
+                        "seconds_left": None if math.isinf(left) else round(left),
+                    },
+                )
+                continue
             filled = int(30 * done / total) if total else 30
             sys.stderr.write(
                 f"\rreplay [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
@@ -351,6 +370,8 @@ class Replay:
             args += ["--to-topic", self.request.to_topic]
         if self.request.dry_run:
             args.append("--dry-run")
+        if self.request.progress_every_s != PROGRESS_LOG_EVERY_S:
+            args += ["--progress-every", f"{self.request.progress_every_s:g}"]
         return shlex.join(args)
 
 

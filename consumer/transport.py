@@ -7,7 +7,8 @@ with its key) reaches the logs. The body arrives already encoded: the decision m
 Two clients, chosen by `delivery.http_client`. aiohttp is the default because the consumer is
 CPU-bound on its HTTP client: on our 2-core machine aiohttp costs ~140 µs of CPU per request
 and httpx ~750 µs (`bench/http_clients.py`), which made end-to-end delivery 2.6x faster
-(`bench/bench.py --only e2e,latency50`). httpx stays available as the other choice; both
+(`bench/bench.py --only e2e,latency50`). httpx stays available as the other choice, from the
+`httpx` extra (`pip install 'movableink-kafka-consumer[httpx]'`), imported only when chosen; both
 take the proxy from the environment and verify TLS with the system's certificates.
 """
 
@@ -17,13 +18,17 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from consumer.errors import ConfigError
 from consumer.movableink import Request
+
+if TYPE_CHECKING:
+    import httpx
 
 HttpClient = Literal["aiohttp", "httpx"]
 DEFAULT_TIMEOUT_S = 10.0
@@ -122,8 +127,8 @@ class AiohttpTransport:
             await self._session.close()
 
 
-def _httpx_error_kind(exc: Exception) -> str:
-    import httpx
+def _httpx_error_kind(exc: httpx.HTTPError) -> str:
+    import httpx  # imported already: only an HttpxTransport gets here
 
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
@@ -144,8 +149,13 @@ class HttpxTransport:
     """
 
     def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        import httpx  # only when chosen: aiohttp is the default client
-
+        try:
+            import httpx
+        except ImportError as exc:
+            raise ConfigError(
+                'delivery.http_client = "httpx" needs the httpx extra: '
+                "pip install 'movableink-kafka-consumer[httpx]'."
+            ) from exc
         self._errors = httpx.HTTPError
         per = min(HTTPX_CONNECTIONS_PER_CLIENT, max_connections)
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
@@ -155,7 +165,7 @@ class HttpxTransport:
             httpx.AsyncClient(limits=limits, timeout=timeout_s, follow_redirects=False, verify=tls)
             for _ in range(count)
         ]
-        self._free: asyncio.Queue[Any] = asyncio.Queue()
+        self._free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for slot in range(max_connections):
             self._free.put_nowait(self._clients[slot % count])
 

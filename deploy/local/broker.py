@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +82,16 @@ def fetch() -> Path:
     return libs
 
 
-def _cluster_id() -> str:
-    """A Kafka `Uuid` in its text form (URL-safe base64 of 16 bytes, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def _cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A Kafka `Uuid` in its text form (URL-safe base64 of 16 bytes, no padding).
+
+    One text in 64 begins with '-', which `StorageTool format -t` reads as an option, so the
+    broker would not start; like Kafka's own `Uuid.randomUuid`, draw again.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _server_properties(data: Path, port: int, controller_port: int) -> str:

@@ -38,6 +38,9 @@ STATE = ROOT / ".run" / "demo"
 USERNAME, PASSWORD = "demo-access-key", "demo-secret"
 PARTITIONS = 6
 DRAIN_TIMEOUT_S = 300.0
+# The demo's own Kafka clients log nothing: the report is all it prints (the consumer's logs,
+# librdkafka's lines included, go to its log file).
+QUIET: dict[str, Any] = {"log_level": 0}
 
 
 def sample_stream(people: int, seed: int) -> list[dict[str, Any]]:
@@ -109,7 +112,7 @@ signals = "enforce"
 
 def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True, **QUIET}
     )
     for event in events:
         value = avro_codec.frame(1, avro_codec.encode(event))
@@ -121,7 +124,7 @@ def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
 
 def _drained(bootstrap: str, group: str, topic: str) -> bool:
     """True when the group's committed offsets reach the end of every partition."""
-    client = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    client = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **QUIET})
     try:
         parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         for part in client.committed(parts, timeout=10):
@@ -136,7 +139,7 @@ def _drained(bootstrap: str, group: str, topic: str) -> bool:
 
 
 def _count(bootstrap: str, topic: str) -> int:
-    client = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-count"})
+    client = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-count", **QUIET})
     try:
         metadata = client.list_topics(topic, timeout=10).topics[topic]
         total = 0
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap = local.bootstrap
         standin = stack.enter_context(StandIn(USERNAME, PASSWORD))
         topic = f"segment-events-{int(time.time())}"
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
         admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
         events = sample_stream(args.people, args.seed)
         _produce(bootstrap, topic, events)

@@ -58,7 +58,7 @@ def dashboard_queries() -> dict[str, str]:
 
 def grafana_to_promql(expr: str) -> str:
     """What Grafana sends for 'All' of each variable."""
-    values = {"$__rate_interval": "10s", "$job": ".*", "$destination": ".*"}
+    values = {"$__rate_interval": "10s", "$namespace": ".*", "$job": ".*", "$destination": ".*"}
     return re.sub(r"\$\w+", lambda m: values[m.group(0)], expr)
 
 
@@ -336,9 +336,10 @@ def test_the_dashboard_is_importable_and_has_every_row() -> None:
     board = dashboard()
     assert [i["name"] for i in board["__inputs"]] == ["DS_PROMETHEUS"]
     names = {v["name"] for v in board["templating"]["list"]}
-    assert {"DS_PROMETHEUS", "destination"} <= names
+    assert {"DS_PROMETHEUS", "namespace", "job", "destination"} <= names
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
     assert rows == [
+        "Overview",
         "Throughput",
         "Errors",
         "Latency",
@@ -346,7 +347,22 @@ def test_the_dashboard_is_importable_and_has_every_row() -> None:
         "Backpressure",
         "Circuit",
         "Dead letters",
+        "Pods",
     ]
+    # The top row: one number each for what an operator checks first.
+    stats = [p["title"] for p in board["panels"] if p["type"] == "stat"]
+    assert stats == [
+        "Delivered / s",
+        "Lag",
+        "Oldest unprocessed",
+        "Dead letters / s",
+        "Circuit",
+        "Pods up",
+    ]
+    assert all(p["gridPos"]["y"] == 1 for p in board["panels"] if p["type"] == "stat")
+    for title in ("Pod CPU", "Pod memory"):
+        (panel,) = [p for p in panels() if p["title"] == title]
+        assert 'namespace=~"$namespace", job=~"$job"' in panel["targets"][0]["expr"]
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
     boxes = [(p["title"], p["gridPos"]) for p in board["panels"]]

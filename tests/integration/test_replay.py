@@ -75,6 +75,16 @@ def topic_and_config(
     return topic, config
 
 
+def slow_range(
+    bootstrap: str, topic: str, standin: StandIn, people: int, phase: str
+) -> list[dict[str, Any]]:
+    """Ten events per person, produced, and a stand-in answering in 100 ms: a replay that lasts."""
+    events = [e for n in range(people) for e in person(f"{phase}{n}", 10, phase)]
+    produce_at(bootstrap, topic, events, T0)
+    standin.set_faults(Faults(latency_ms=100))
+    return events
+
+
 def ids(events: list[dict[str, Any]]) -> list[str]:
     return [e["messageId"] for e in events]
 
@@ -173,11 +183,9 @@ def test_interrupt_then_resume_delivers_every_event_once(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    events = [e for n in range(20) for e in person(f"i{n}", 10, "int")]
-    produce_at(kafka_bootstrap, topic, events, T0)
     # A small buffer, so that an interrupt finds most of the range not yet read.
     config.write_text(config.read_text().replace("[delivery]", "[delivery]\nmax_buffered = 20"))
-    standin.set_faults(Faults(latency_ms=100))
+    events = slow_range(kafka_bootstrap, topic, standin, 20, "int")
     proc = subprocess.Popen(
         [sys.executable, "-m", "consumer", "replay", "--config", str(config), "--topic", topic],
         stdout=subprocess.PIPE,
@@ -233,3 +241,22 @@ def test_make_replay_topic_wraps_the_command(
     )
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["messageId"] for line in done.stdout.splitlines()] == ["make-m-1"]
+
+
+def test_without_a_terminal_progress_is_logged_as_lines(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    """As in a Kubernetes Job: JSON lines with records done of total, rate and time left."""
+    topic, config = topic_and_config
+    events = slow_range(kafka_bootstrap, topic, standin, 10, "progress")
+    done = replay(config, "--topic", topic, "--progress-every", "0.3")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    progress = [line for line in lines if line["msg"] == "replay progress"]
+    assert len(progress) >= 2, done.stderr
+    assert {line["total"] for line in progress} == {len(events)}
+    finished = [line["done"] for line in progress]
+    assert finished == sorted(finished) and finished[-1] <= len(events)
+    assert all(line["per_second"] >= 0 for line in progress)
+    assert all(line["seconds_left"] is None or line["seconds_left"] >= 0 for line in progress)
+    assert "\r" not in done.stderr  # no progress bar

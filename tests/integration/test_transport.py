@@ -91,3 +91,17 @@ def test_the_proxy_comes_from_the_environment(
     assert [r.message_id for r in standin.received()] == ["m-1"]
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert post(client, target, EVENT) == [Answer(None, error="connect")]
+
+
+def test_httpx_is_an_extra_imported_only_when_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the httpx extra the consumer runs on aiohttp; choosing httpx says what to install."""
+    import subprocess
+    import sys
+
+    from consumer.errors import ConfigError
+
+    without = "import sys; sys.modules['httpx'] = None; import consumer.cli, consumer.replay"
+    subprocess.run([sys.executable, "-c", without], check=True, timeout=60)
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    with pytest.raises(ConfigError, match=r"movableink-kafka-consumer\[httpx\]"):
+        open_transport("httpx", max_connections=1)

@@ -39,3 +39,13 @@ def test_down_without_a_broker_is_quiet(tmp_path: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_the_cluster_id_never_begins_with_a_dash() -> None:
+    """StorageTool reads `-t -abc...` as an option: draw again, as Kafka's own generator does."""
+    import broker
+
+    dash = bytes([0xF8]) + bytes(15)  # URL-safe base64 of 0b111110.. begins with '-'
+    draws = iter([dash, dash, bytes(range(16))])
+    assert broker._cluster_id(lambda: next(draws)) == "AAECAwQFBgcICQoLDA0ODw"
+    assert not any(broker._cluster_id().startswith("-") for _ in range(2000))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -31,7 +32,8 @@ def test_run_collects_garbage_less_often(
         assert gc.get_freeze_count() > 0
         return 0
 
-    monkeypatch.setattr(config, "load", lambda path: object())
+    settings = SimpleNamespace(logging=config.LoggingSettings())
+    monkeypatch.setattr(config, "load", lambda path: settings)
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
@@ -99,3 +101,14 @@ def test_schema_registry_settings_the_client_refuses_exit_2_without_secrets(
     assert done.returncode == cli.EXIT_CONFIG, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "schema_registry" in line and "12345678" not in line
+
+
+def test_version_prints_the_installed_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert (
+        capsys.readouterr().out == f"movableink-consumer {version('movableink-kafka-consumer')}\n"
+    )

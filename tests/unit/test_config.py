@@ -289,3 +289,21 @@ def test_a_url_with_credentials_is_refused_without_showing_them(
 def test_masked_urls_never_show_credentials_or_the_key() -> None:
     masked = movableink.mask_url("https://u:pa55word@collector.example:8443/behavioral/KEY?x=1")
     assert masked == "https://collector.example:8443/behavioral/***"
+
+
+def test_logging_format_and_level_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).logging == config.LoggingSettings("auto", "")
+    chosen = BASE.replace("[[destinations]]", '[logging]\nformat = "text"\n\n[[destinations]]')
+    env = {**ENV, "MIK__LOGGING__LEVEL": "debug"}
+    assert load(tmp_path, chosen, env).logging == config.LoggingSettings("text", "debug")
+    assert error(tmp_path, BASE, {**ENV, "MIK__LOGGING__LEVEL": "loud"}) == (
+        "logging.level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'loud'."
+    )
+    assert "logging.format must be one of" in error(tmp_path, chosen.replace('"text"', '"xml"'))
+
+
+def test_the_shipped_example_configuration_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    settings = config.load(example, {"MOVABLEINK_USERNAME": "u", "MOVABLEINK_PASSWORD": "p"})
+    assert settings.kafka.topics == ("segment-events",)
+    assert settings.destinations[0].name == "movable-ink"
