@@ -70,6 +70,12 @@ class Consumer:
             "error_cb": self._on_error,
             **CONSUMER_OVERRIDES,
         }
+        # A replay reads under its own group: the live member's instance id is not its to use.
+        self._static = bool(settings.group_instance_id) and group_id is None
+        if self._static:
+            conf["group.instance.id"] = settings.group_instance_id
+        if conf.get("group.protocol") == "consumer":
+            del conf["partition.assignment.strategy"]  # KIP-848: the broker assigns
         self.brokers_reachable = True
         self._consumer = confluent_kafka.Consumer(conf)
 
@@ -213,6 +219,15 @@ class Consumer:
         return part.offset if part.offset >= 0 else None
 
     def close(self) -> None:
+        """Leave the group and close.
+
+        A static member's close alone does not leave (KIP-345): its partitions would wait out
+        the session for a restart under the same instance id. A clean close means this member
+        is going away (a Deployment's replacement pod has another name), so it unsubscribes
+        first, which does leave; only a crash keeps the assignment for a restarted container.
+        """
+        if self._static:
+            self._consumer.unsubscribe()
         self._consumer.close()
 
 
