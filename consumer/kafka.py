@@ -7,6 +7,7 @@ over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` wit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -128,7 +129,9 @@ class Consumer:
         for message in messages:
             err = message.error()
             if err is not None:
-                if err.fatal():
+                # A fatal error can come as an event of code _FATAL whose `fatal()` is false
+                # (seen: KIP-848's UNRELEASED_INSTANCE_ID); the client is unusable either way.
+                if err.fatal() or err.code() == confluent_kafka.KafkaError._FATAL:
                     raise KafkaError(f"The Kafka consumer hit a fatal error: {err.str()}.")
                 log.warning("kafka consumer error", extra={"error": err.str()})
                 continue
@@ -227,7 +230,8 @@ class Consumer:
         first, which does leave; only a crash keeps the assignment for a restarted container.
         """
         if self._static:
-            self._consumer.unsubscribe()
+            with contextlib.suppress(confluent_kafka.KafkaException):  # after a fatal error
+                self._consumer.unsubscribe()
         self._consumer.close()
 
 
