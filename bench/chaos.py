@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         producer.join(timeout=60)
         group.stop()
         verdict = judge(run, topic, by_person, bad)
+        with (run_dir / "arrivals.jsonl").open("w") as out:  # for analysis after the run
+            out.writelines(json.dumps([r.seq, r.time, r.message_id]) + "\n" for r in arrivals.items)
     finally:
         if group is not None:
             for member in group.members:
@@ -388,7 +390,12 @@ def main(argv: list[str] | None = None) -> int:
     figures = verdict["figures"]
     h.RESULTS.mkdir(parents=True, exist_ok=True)
     (h.RESULTS / f"chaos-{run_dir.name}.json").write_text(
-        json.dumps({"settings": vars(args), **verdict}, indent=2, default=str) + "\n"
+        json.dumps(
+            {"settings": vars(args), "fault_starts": run.fault_starts, **verdict},
+            indent=2,
+            default=str,
+        )
+        + "\n"
     )
     print("chaos: " + " ".join(f"{k}={v}" for k, v in figures.items()))
     bad_figures = any(v for k, v in figures.items() if k not in ("duplicates", "max_recovery_s"))
@@ -459,9 +466,15 @@ def judge(
         *(f"  order: {v}" for v in violations[:10]),
         *(f"  lost: {m}" for m in sorted(missing)[:10]),
         *(
-            f"SIGKILL {i}: delivery resumed {c['down_s']} s after the kill, "
-            f"{c['recovery_s']} s after the restart; {c['duplicates']} duplicates "
-            f"(goal <= {c['goal']}: a quarter second of input plus {c['in_flight']} in flight)"
+            (
+                f"SIGKILL {i}: delivery resumed {c['down_s']} s after the kill, "
+                f"{c['recovery_s']} s after the restart"
+                if c["recovery_s"] is not None
+                else f"SIGKILL {i}: delivery not resumed before the next fault, "
+                f"{c['window_s']} s after the kill"
+            )
+            + f"; {c['duplicates']} duplicates until the next fault (goal <= {c['goal']}: "
+            f"a quarter second of input plus {c['in_flight']} in flight)"
             for i, c in enumerate(crashes, 1)
         ),
         *run.log,
@@ -492,6 +505,9 @@ def after_kill(
     after = sorted((r for r in received if kill.at < r.time <= end), key=lambda r: r.seq)
     resumed = next((r.time for r in after if r.time >= kill.restarted), None)
     return {
+        "killed_at": kill.at,
+        "restarted_at": kill.restarted,
+        "window_s": round(end - kill.at, 1),
         "down_s": None if resumed is None else round(resumed - kill.at, 1),
         "recovery_s": None if resumed is None else round(resumed - kill.restarted, 1),
         "duplicates": sum(1 for r in after if r.message_id is not None and r.message_id in before),

@@ -56,20 +56,18 @@ class Group:
 
 @pytest.fixture
 def group(
-    tmp_path: Path,
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    standin: StandIn,
+    tmp_path: Path, kafka_bootstrap: str, new_topic: Callable[..., str], standin: StandIn
 ) -> Iterator[Group]:
+    """A topic of 4 partitions, consumed by the group of the same name."""
     topic = new_topic(4)
+    properties = {"session.timeout.ms": SESSION_TIMEOUT_MS}
     config = write_config(
         tmp_path / "config.toml",
         bootstrap=kafka_bootstrap,
         topic=topic,
-        group=unique_name("group"),
+        group=topic,
         url=standin.url,
-        properties={"session.timeout.ms": SESSION_TIMEOUT_MS},
+        properties=properties,
     )
     made = Group(tmp_path, topic, config, standin)
     yield made
