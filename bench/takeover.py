@@ -72,7 +72,6 @@ def measure(bootstrap: str, variant: str, run_dir: Path) -> dict[str, Any]:
         group=topic,
         destinations=[h.Destination("mi", standin.url)],
         metrics_port=port,
-        kafka={"create_dead_letter_topic": False},
         properties={"group.protocol": protocol},
     )
     env = {"MIK__KAFKA__GROUP_INSTANCE_ID": f"{variant}-0"} if membership == "static" else {}
