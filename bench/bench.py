@@ -13,6 +13,8 @@ measures, in order:
   (e) end-to-end latency p50/p95/p99 at half of (c)'s rate
   (g) two destinations, one down: the healthy one's rate
   (f) peak RSS during a catch-up of 1,000,000 waiting events (batch mode)
+  (h) the consumer's and the broker's CPU, and offset records written, when committing every
+      5 s and every 200 ms (bench/commit_cost.py)
 
 It prints a table and a final line starting `bench:`, and writes `bench/results/bench-*.json`
 and `.png` (plus `bench-latest.*`). See bench/README.md for what each figure means.
@@ -30,6 +32,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import commit_cost
 import harness as h
 import measure
 import report
@@ -53,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=50.0, help="(d) stand-in latency")
     parser.add_argument(
         "--only", help="comma-separated phases: ceiling,decision,e2e,http,batch,latency50,"
-        "serial,latency,catchup,onedown (default: all)",
+        "serial,latency,catchup,onedown,commits (default: all)",
     )  # fmt: skip
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the consumer in each end-to-end phase"
@@ -89,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.serial_seconds = 10.0 if quick else 30.0
     args.latency_seconds = 10.0 if quick else 30.0
     args.catchup_cap = 600.0 if quick else 900.0
+    args.commit_rate, args.commit_seconds = 1000.0, (10.0 if quick else 30.0)
     return args
 
 
@@ -157,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         one_down_buffer = max(10_000, int(args.phase_seconds * 2_500))
         phase("one_down", "onedown", measure.one_down, args.phase_seconds, one_down_buffer)
         phase("catchup", "catchup", measure.catch_up)
+        phase("commits", "commits", commit_cost.commit_cost, args.commit_rate, args.commit_seconds)
     finally:
         standin.stop()
         if not args.keep_broker:

@@ -11,19 +11,26 @@ idempotent producer, while, in turn:
   - the stand-in answers 30 % 503, then 30 % 429 with `Retry-After: 1`, for a while;
   - the group scales out to 3 consumers, then back to 1 (SIGTERM: drain and leave).
 
-Then it waits until every valid event has arrived and the group has committed everything, stops
-the consumer with SIGTERM, reads the dead-letter topic, and prints the verdict:
+Each member has a static group instance id (`--membership dynamic`: none), and a killed member
+is started again under its own, as Kubernetes restarts a container in the same pod; librdkafka's
+default session timeout (45 s) applies. Then it waits until every valid event has arrived and the
+group has committed everything, stops the consumer with SIGTERM, reads the dead-letter topic, and
+prints, per SIGKILL, the seconds until delivery resumed and the duplicates it caused, then:
 
     chaos: lost=N order_violations=N duplicates=N outage_dead_letters=N poison_missed=N
+    max_recovery_s=N
 
-Every figure but `duplicates` must be 0 (after SIGKILL, redelivery is expected): otherwise the
-exit status is 1. `--quick` runs about 20,000 events with a 10 s outage.
+`max_recovery_s` is the longest time from starting a killed member again to the next event
+accepted by the stand-in. Every figure but `duplicates` and `max_recovery_s` must be 0 (after
+SIGKILL, redelivery is expected): otherwise the exit status is 1. `--quick` runs about 20,000
+events with a 10 s outage.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import threading
@@ -43,6 +50,7 @@ from workload import event
 from consumer import avro_codec, segment
 
 MAX_MESSAGE_BYTES = 100_000  # poison "oversized" is larger than this
+INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--poison-per-kind", type=int, help="poison records of each kind")
     parser.add_argument(
         "--no-registry", action="store_true", help="no schema registry: no unknown-id poison"
+    )
+    parser.add_argument(
+        "--membership",
+        choices=("static", "dynamic"),
+        default="static",
+        help="static: each member has a group instance id, kept across its restarts",
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -110,22 +124,31 @@ class Group:
 
     config: Callable[[int], Path]  # metrics port -> config file
     log_dir: Path
+    static: bool = True
     members: list[h.ConsumerProcess] = field(default_factory=list)
+    instance_ids: dict[h.ConsumerProcess, str] = field(default_factory=dict)
     started: int = 0
     bad_exits: list[str] = field(default_factory=list)
 
-    def start(self) -> h.ConsumerProcess:
+    def start(self, instance_id: str | None = None) -> h.ConsumerProcess:
+        """A new member, or a restarted one when given the instance id it had."""
         self.started += 1
         port = h.consumer_metrics_port()
+        instance_id = instance_id or f"chaos-member-{self.started}"
+        env = {INSTANCE_ID_ENV: instance_id} if self.static else {}
         member = h.ConsumerProcess(
-            self.config(port), self.log_dir / f"consumer-{self.started}.log", port
+            self.config(port), self.log_dir / f"consumer-{self.started}.log", port, env
         )
         self.members.append(member)
+        self.instance_ids[member] = instance_id
         return member
 
-    def kill(self) -> None:
-        """SIGKILL the oldest member."""
-        self.members.pop(0).kill()
+    def kill(self) -> tuple[str, int]:
+        """SIGKILL the oldest member: its instance id and the requests it had under way."""
+        member = self.members.pop(0)
+        in_flight = member.in_flight()
+        member.kill()
+        return self.instance_ids[member], in_flight
 
     def terminate(self, member: h.ConsumerProcess) -> None:
         """SIGTERM: it must drain, commit, leave and exit 0."""
@@ -140,7 +163,7 @@ class Group:
                 code = member.proc.returncode
                 self.bad_exits.append(f"{member.log.name} died by itself ({code})")
                 self.members.remove(member)
-                self.start()
+                self.start(self.instance_ids[member])
 
     def stop(self) -> None:
         for member in list(self.members):
@@ -148,6 +171,15 @@ class Group:
 
 
 # -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kill:
+    """One SIGKILL, in epoch seconds (the stand-in's clock), and what was under way."""
+
+    at: float
+    restarted: float
+    in_flight: int
 
 
 @dataclass
@@ -161,6 +193,8 @@ class Run:
     expected: int
     stream_done: threading.Event = field(default_factory=threading.Event)
     log: list[str] = field(default_factory=list)
+    kills: list[Kill] = field(default_factory=list)
+    fault_starts: list[float] = field(default_factory=list)  # epoch seconds
     progress: h.Progress | None = None
 
     def note(self, text: str) -> None:
@@ -187,9 +221,11 @@ class Run:
 
     def kill_consumer(self, restart_after_s: float) -> None:
         self.note(f"SIGKILL the consumer; start it again after {restart_after_s:g} s")
-        self.group.kill()
+        killed_at = time.time()
+        instance_id, in_flight = self.group.kill()
         self.wait(restart_after_s)
-        self.group.start()
+        self.kills.append(Kill(killed_at, time.time(), in_flight))
+        self.group.start(instance_id)
 
     def restart_broker(self) -> None:
         self.note("broker: stop (data and ports kept), 5 s down, start")
@@ -318,12 +354,11 @@ def main(argv: list[str] | None = None) -> int:
                 destinations=[h.Destination("mi", standin.url)],
                 metrics_port=port,
                 kafka={"max_message_bytes": MAX_MESSAGE_BYTES},
-                properties={"session.timeout.ms": 10_000},
                 delivery={"max_probe_interval": "5s"},
                 extra=extra,
             )
 
-        group = Group(config, run_dir)
+        group = Group(config, run_dir, static=args.membership == "static")
         arrivals = Arrivals(standin)
         run = Run(args, kafka.bootstrap, state / "kafka", standin, arrivals, group, args.events)
         group.start()
@@ -333,12 +368,15 @@ def main(argv: list[str] | None = None) -> int:
         production_s = len(records) / args.rate
         for at, fault in run.schedule():
             run.wait(run.progress.started + at * production_s - time.monotonic())
+            run.fault_starts.append(time.time())
             fault()
         run.note("faults over; waiting for the stream to be produced and delivered")
         finish(run, topic, timeout_s=900)
         producer.join(timeout=60)
         group.stop()
         verdict = judge(run, topic, by_person, bad)
+        with (run_dir / "arrivals.jsonl").open("w") as out:  # for analysis after the run
+            out.writelines(json.dumps([r.seq, r.time, r.message_id]) + "\n" for r in arrivals.items)
     finally:
         if group is not None:
             for member in group.members:
@@ -355,10 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     figures = verdict["figures"]
     h.RESULTS.mkdir(parents=True, exist_ok=True)
     (h.RESULTS / f"chaos-{run_dir.name}.json").write_text(
-        json.dumps({"settings": vars(args), **verdict}, indent=2, default=str) + "\n"
+        json.dumps(
+            {"settings": vars(args), "fault_starts": run.fault_starts, **verdict},
+            indent=2,
+            default=str,
+        )
+        + "\n"
     )
     print("chaos: " + " ".join(f"{k}={v}" for k, v in figures.items()))
-    bad_figures = any(v for k, v in figures.items() if k != "duplicates")
+    bad_figures = any(v for k, v in figures.items() if k not in ("duplicates", "max_recovery_s"))
     return 1 if bad_figures or group.bad_exits else 0
 
 
@@ -411,6 +454,8 @@ def judge(
     wrong = [p for p in bad if p.key in found and found[p.key] != p.reason]
     leaked = {r.message_id for r in received if (r.message_id or "").startswith("poison-")}
     kinds = Counter(p.kind for p in bad)
+    crashes = [after_kill(kill, run.fault_starts, received, run.args.rate) for kill in run.kills]
+    recoveries = [c["recovery_s"] for c in crashes]
     details = [
         f"stream: {run.expected:,} valid events, {len(bad)} poison records "
         f"({len(kinds)} kinds x {max(kinds.values())}: {', '.join(sorted(kinds))})",
@@ -423,6 +468,18 @@ def judge(
         *(f"  valid events dead-lettered: {n} x {reason}" for reason, n in outage.items()),
         *(f"  order: {v}" for v in violations[:10]),
         *(f"  lost: {m}" for m in sorted(missing)[:10]),
+        *(
+            (
+                f"SIGKILL {i}: delivery resumed {c['down_s']} s after the kill, "
+                f"{c['recovery_s']} s after the restart"
+                if c["recovery_s"] is not None
+                else f"SIGKILL {i}: delivery not resumed before the next fault, "
+                f"{c['window_s']} s after the kill"
+            )
+            + f"; {c['duplicates']} duplicates until the next fault (goal <= {c['goal']}: "
+            f"a quarter second of input plus {c['in_flight']} in flight)"
+            for i, c in enumerate(crashes, 1)
+        ),
         *run.log,
     ]
     return {
@@ -432,8 +489,33 @@ def judge(
             "duplicates": extra_arrivals,
             "outage_dead_letters": sum(outage.values()),
             "poison_missed": len(missed) + len(wrong) + len(leaked),
+            "max_recovery_s": max(
+                recoveries, default=0.0, key=lambda s: math.inf if s is None else s
+            ),
         },
+        "crashes": crashes,
         "details": details,
+    }
+
+
+def after_kill(
+    kill: Kill, fault_starts: list[float], received: list[Received], rate: float
+) -> dict[str, Any]:
+    """When delivery resumed after `kill`, and the events delivered before it that came again
+    before the next fault (`None`: it never resumed)."""
+    end = min((t for t in fault_starts if t > kill.at), default=math.inf)
+    before = {r.message_id for r in received if r.time <= kill.at}
+    after = sorted((r for r in received if kill.at < r.time <= end), key=lambda r: r.seq)
+    resumed = next((r.time for r in after if r.time >= kill.restarted), None)
+    return {
+        "killed_at": kill.at,
+        "restarted_at": kill.restarted,
+        "window_s": round(end - kill.at, 1),
+        "down_s": None if resumed is None else round(resumed - kill.at, 1),
+        "recovery_s": None if resumed is None else round(resumed - kill.restarted, 1),
+        "duplicates": sum(1 for r in after if r.message_id is not None and r.message_id in before),
+        "in_flight": kill.in_flight,
+        "goal": int(rate / 4) + kill.in_flight,
     }
 
 

@@ -141,6 +141,27 @@ def produce_all(
     return count
 
 
+def produce_paced(
+    bootstrap: str, topic: str, pairs: list[tuple[bytes, bytes]], rate: float, label: str
+) -> float:
+    """Produce (key, value) pairs at `rate` per second; returns the rate achieved."""
+    out = producer(bootstrap, **{"linger.ms": 1})
+    out.list_topics(topic, timeout=10)  # connected before the pacing starts
+    progress = Progress(f"{label}: producing at {rate:,.0f}/s", len(pairs))
+    started = time.monotonic()
+    for i, (key, value) in enumerate(pairs):
+        pause = started + i / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        out.produce(topic, value=value, key=key)
+        out.poll(0)
+        progress.update(i + 1)
+    out.flush(60)
+    achieved = len(pairs) / (time.monotonic() - started)
+    progress.done(f"(achieved {achieved:,.0f}/s)")
+    return achieved
+
+
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     client = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
     try:
@@ -357,11 +378,18 @@ def memory_kb(pid: int) -> dict[str, int]:
 class ConsumerProcess:
     """`python -m consumer run --config FILE`, its log in a file, /metrics on a known port."""
 
-    def __init__(self, config: Path, log: Path, metrics_port: int) -> None:
+    def __init__(
+        self, config: Path, log: Path, metrics_port: int, env: dict[str, str] | None = None
+    ) -> None:
         self.metrics_port = metrics_port
         self.log = log
         self._out = log.open("ab")
-        env = {**os.environ, "BENCH_MI_USERNAME": USERNAME, "BENCH_MI_PASSWORD": PASSWORD}
+        env = {
+            **os.environ,
+            "BENCH_MI_USERNAME": USERNAME,
+            "BENCH_MI_PASSWORD": PASSWORD,
+            **(env or {}),
+        }
         command = [sys.executable, "-m", "consumer"]
         if VARIANT:
             command = [sys.executable, str(Path(__file__).with_name("variants.py")), VARIANT]
@@ -396,6 +424,11 @@ class ConsumerProcess:
                 name, _, value = line.rpartition(" ")
                 samples[name] = float(value)
         return samples
+
+    def in_flight(self) -> int:
+        """Requests under way now, all destinations (0 while it does not answer)."""
+        prefix = "movableink_consumer_in_flight_requests{"
+        return int(sum(v for k, v in self.metrics().items() if k.startswith(prefix)))
 
     def outcomes(self, outcome: str = "delivered", destination: str | None = None) -> int:
         """Records with this outcome so far (all destinations unless one is named)."""

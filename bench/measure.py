@@ -385,7 +385,7 @@ def serial_baseline(ctx: Context, seconds: float) -> dict[str, Any]:
 # -- (e) end-to-end latency at half the maximum rate ------------------------------------------
 
 
-def _ready(port: int) -> bool:
+def ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
             return bool(answer.status == 200)
@@ -408,24 +408,10 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     proc = ctx.consumer("latency", topic, ctx.mi())
     total = int(rate * seconds)
     try:
-        h.wait_until(lambda: _ready(proc.metrics_port), 60, "the consumer to join its group")
+        h.wait_until(lambda: ready(proc.metrics_port), 60, "the consumer to join its group")
         time.sleep(1.0)  # the assignment settles
         pairs = list(ctx.next_events(total))
-        out = h.producer(ctx.bootstrap, **{"linger.ms": 1})
-        out.list_topics(topic, timeout=10)  # connected before the pacing starts
-        progress = h.Progress(f"latency: producing at {rate:,.0f}/s", total)
-        started = time.monotonic()
-        for i, (key, value) in enumerate(pairs):
-            due = started + i / rate
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            out.produce(topic, value=value, key=key)
-            out.poll(0)
-            progress.update(i + 1)
-        out.flush(60)
-        achieved = total / (time.monotonic() - started)
-        progress.done(f"(achieved {achieved:,.0f}/s)")
+        achieved = h.produce_paced(ctx.bootstrap, topic, pairs, rate, "latency")
         h.wait_until(lambda: ctx.standin.accepted() >= total, 120, "the paced events to arrive")
     finally:
         proc.kill()

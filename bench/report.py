@@ -144,6 +144,13 @@ def table(r: dict[str, Any]) -> str:
             f"{o['rate']:,.0f} ev/s",
             f"{q['healthy_vs_alone']:.0%} of its rate alone (max_buffered {o['max_buffered']:,})",
         )
+    for c in r.get("commits", {}).get("runs", []):
+        add(
+            f"(h) commits every {c['commit_interval']}",
+            f"{c['offset_records_per_s']:.1f} rec/s",
+            f"offset records written; CPU per event: consumer {c['consumer_cpu_us_per_event']:.0f}"
+            f" us, broker {c['broker_cpu_us_per_event']:.0f} us (at {r['commits']['rate']:g}/s)",
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
     lines = []
     for row in rows:
@@ -189,6 +196,11 @@ def final_line(r: dict[str, Any]) -> str:
         parts.append(f"batch/single={q['batch_vs_single']:.1f}x")
     if "one_down" in r:
         parts.append(f"healthy_with_one_down={q['healthy_vs_alone']:.0%}")
+    for c in r.get("commits", {}).get("runs", []):
+        parts.append(
+            f"commits_{c['commit_interval']}={c['offset_records_per_s']:.1f}rec/s"
+            f"/{c['consumer_cpu_us_per_event']:.0f}+{c['broker_cpu_us_per_event']:.0f}us"
+        )
     return "bench: " + " ".join(parts)
 
 

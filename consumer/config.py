@@ -63,6 +63,7 @@ class KafkaSettings:
     bootstrap_servers: str
     topics: tuple[str, ...]
     group_id: str = "movableink-consumer"
+    group_instance_id: str = ""
     value_format: ValueFormat = "confluent"
     avro_schema: str = ""
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -92,7 +93,7 @@ class DeliveryTable:
     probe_interval: float = _duration_field(1.0)
     max_probe_interval: float = _duration_field(30.0)
     max_buffered: int = 10_000
-    commit_interval: float = _duration_field(5.0)
+    commit_interval: float = _duration_field(0.2)
     revoke_timeout: float = _duration_field(10.0)
     shutdown_grace: float = _duration_field(25.0)
 

@@ -10,6 +10,7 @@ within 30 s is counted, not written again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -127,6 +128,12 @@ class Consumer:
             "logger": LIBRDKAFKA_LOG,
             **CONSUMER_OVERRIDES,
         }
+        # A replay reads under its own group: the live member's instance id is not its to use.
+        self._static = bool(settings.group_instance_id) and group_id is None
+        if self._static:
+            conf["group.instance.id"] = settings.group_instance_id
+        if conf.get("group.protocol") == "consumer":
+            del conf["partition.assignment.strategy"]  # KIP-848: the broker assigns
         self.brokers_reachable = True
         self._consumer = _client(confluent_kafka.Consumer, conf, settings.properties)
 
@@ -179,7 +186,9 @@ class Consumer:
         for message in messages:
             err = message.error()
             if err is not None:
-                if err.fatal():
+                # A fatal error can come as an event of code _FATAL whose `fatal()` is false
+                # (seen: KIP-848's UNRELEASED_INSTANCE_ID); the client is unusable either way.
+                if err.fatal() or err.code() == confluent_kafka.KafkaError._FATAL:
                     raise BrokerError(f"The Kafka consumer hit a fatal error: {err.str()}.")
                 log.warning("kafka consumer error", extra={"error": err.str()})
                 continue
@@ -270,6 +279,16 @@ class Consumer:
         return part.offset if part.offset >= 0 else None
 
     def close(self) -> None:
+        """Leave the group and close.
+
+        A static member's close alone does not leave (KIP-345): its partitions would wait out
+        the session for a restart under the same instance id. A clean close means this member
+        is going away (a Deployment's replacement pod has another name), so it unsubscribes
+        first, which does leave; only a crash keeps the assignment for a restarted container.
+        """
+        if self._static:
+            with contextlib.suppress(confluent_kafka.KafkaException):  # after a fatal error
+                self._consumer.unsubscribe()
         self._consumer.close()
 
 

@@ -36,7 +36,7 @@ SNAPSHOT_EVERY_S = 1.0
 class SourceSettings:
     topics: tuple[str, ...]
     max_buffered: int = 10_000
-    commit_interval_s: float = 5.0
+    commit_interval_s: float = 0.2
     revoke_timeout_s: float = 10.0
     shutdown_grace_s: float = 25.0
 

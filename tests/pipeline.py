@@ -60,8 +60,10 @@ def write_config(
     destination: dict[str, Any] | None = None,
     extra: str = "",
     metrics_port: int = -1,
+    properties: dict[str, Any] | None = None,
 ) -> Path:
-    """A consumer config for one topic and one destination; `delivery` adds [delivery] keys."""
+    """A consumer config for one topic and one destination; `delivery` adds [delivery] keys,
+    `properties` librdkafka properties."""
     lines = [
         "[kafka]",
         f'bootstrap_servers = "{bootstrap}"',
@@ -69,10 +71,10 @@ def write_config(
         f'group_id = "{group}"',
         "[kafka.properties]",
         '"fetch.wait.max.ms" = 50',
+        *(f'"{k}" = {toml_value(v)}' for k, v in (properties or {}).items()),
         "[metrics]",
         f"port = {metrics_port}",
         "[delivery]",
-        'commit_interval = "200ms"',
         'backoff_base = "50ms"',
         'backoff_cap = "500ms"',
         'probe_interval = "200ms"',
@@ -88,10 +90,16 @@ def write_config(
 class ConsumerProcess:
     """`python -m consumer run` in its own process, its logs in a file."""
 
-    def __init__(self, config: Path, log: Path, log_level: str = "INFO") -> None:
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        log_level: str = "INFO",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.log = log
         self._out = log.open("ab")
-        env = {**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD}
+        env = {**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD, **(env or {})}
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -120,6 +120,11 @@ def test_manifests_refer_to_each_other(name: str) -> None:
     assert settings.metrics.port == ports["metrics"]
     assert pod["spec"]["terminationGracePeriodSeconds"] >= settings.delivery.shutdown_grace + 5
 
+    # Static membership: the pod's name is the group instance id (downward API).
+    by_name = {e["name"]: e for e in container["env"]}
+    instance_id = by_name["MIK__KAFKA__GROUP_INSTANCE_ID"]["valueFrom"]
+    assert instance_id == {"fieldRef": {"fieldPath": "metadata.name"}}
+
     # Secrets: every key the pod (and KEDA) reads exists when the Secret is part of the build.
     wanted = {
         (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])

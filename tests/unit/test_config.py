@@ -115,6 +115,12 @@ def test_environment_overrides_a_scalar(tmp_path: Path) -> None:
     assert settings.kafka.max_message_bytes == 500
 
 
+def test_the_group_instance_id_comes_from_the_pod_name(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).kafka.group_instance_id == ""  # dynamic membership
+    env = {**ENV, "MIK__KAFKA__GROUP_INSTANCE_ID": "movableink-consumer-6f9c8d7b5-x2k4q"}
+    assert load(tmp_path, BASE, env).kafka.group_instance_id == env["MIK__KAFKA__GROUP_INSTANCE_ID"]
+
+
 def test_legacy_api_key_is_basic_auth_with_an_empty_password(tmp_path: Path) -> None:
     text = BASE.replace('username = "${MI_USER}"\npassword = "${MI_PASSWORD}"', 'apiKey = "k"')
     (dest,) = load(tmp_path, text).destinations
@@ -246,6 +252,7 @@ def test_delivery_defaults_and_checks(tmp_path: Path) -> None:
     delivery = load(tmp_path, BASE).delivery
     assert (delivery.max_in_flight, delivery.timeout, delivery.retry_window) == (256, 10.0, 14400.0)
     assert (delivery.max_attempts, delivery.shutdown_grace) == (0, 25.0)
+    assert delivery.commit_interval == 0.2  # a crash sends again what finished since
     text = BASE.replace("[[destinations]]", "[delivery]\nmax_attempts = 5\n\n[[destinations]]")
     assert error(tmp_path, text).startswith("delivery.circuit_threshold must be below")
     text = BASE.replace("[[destinations]]", "[delivery]\nmax_in_flight = 0\n\n[[destinations]]")
