@@ -28,7 +28,7 @@ class Item:
     content: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.content = body_bytes(self.body)
+        self.content = body_bytes(self.body) or b"{}"  # no body: an empty event in a batch
 
 
 def content(items: list[Item]) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from consumer import segment, signals
 from consumer.decode import Decoder
 from consumer.errors import Rejected
-from consumer.movableink import Destination, HeaderError, Request, send_entire_event
+from consumer.movableink import Destination, InvalidRequest, Request, send_entire_event
 
 Outcome = Literal["deliver", "filtered", "invalid"]
 
@@ -110,8 +110,8 @@ def route(destination: Destination, message: dict[str, Any], now: datetime) -> V
             Delivery(destination, s.name, send_entire_event(destination, s, message))
             for s in matched
         )
-    except HeaderError as exc:
-        return Verdict(name, "invalid", "mapping.invalid_header", warnings=(str(exc),))
+    except InvalidRequest as exc:
+        return Verdict(name, "invalid", exc.reason, warnings=(str(exc),))
     return Verdict(name, "deliver", deliveries=deliveries, warnings=failed)
 
 
