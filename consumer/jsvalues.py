@@ -179,9 +179,23 @@ def json_stringify(value: Any) -> str | None:
     return _stringify(value)
 
 
+def escape_lone_surrogates(json_text: str) -> str:
+    """JSON text with each lone UTF-16 surrogate written as a `\\udXXX` escape, as
+    JSON.stringify writes it (JavaScript strings can hold them; UTF-8 cannot)."""
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _quote(text: str) -> str:
+    quoted = json.dumps(text, ensure_ascii=False)
+    return quoted if text.isascii() else escape_lone_surrogates(quoted)
+
+
 def _stringify(value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -191,11 +205,7 @@ def _stringify(value: Any) -> str:
         return "null" if math.isnan(number) or math.isinf(number) else js_number_text(number)
     if isinstance(value, list):
         return "[" + ",".join("null" if v is UNDEFINED else _stringify(v) for v in value) + "]"
-    items = (
-        f"{json.dumps(str(k), ensure_ascii=False)}:{_stringify(v)}"
-        for k, v in js_entries(value)
-        if v is not UNDEFINED
-    )
+    items = (f"{_quote(k)}:{_stringify(v)}" for k, v in js_entries(value) if v is not UNDEFINED)
     return "{" + ",".join(items) + "}"
 
 

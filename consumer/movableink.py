@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from consumer.jsvalues import UNDEFINED, js_entries, js_string
+from consumer.jsvalues import UNDEFINED, escape_lone_surrogates, js_entries, js_string
 from consumer.mapping import FieldMapping, MappingFailure
 from consumer.mapping._tree import kind
 from consumer.signals import SignalsPolicy
@@ -118,8 +118,15 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 
 def body_bytes(body: Any) -> bytes:
     """The exact bytes POSTed for a mapped body, empty for none (raises ValueError for NaN or
-    infinity)."""
-    return b"" if body is None else _encode(body).encode()
+    infinity). A lone UTF-16 surrogate (JavaScript splits strings into them, as in `@merge` of
+    a string) is written as a `\\udXXX` escape, as JSON.stringify writes it."""
+    if body is None:
+        return b""
+    text = _encode(body)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return escape_lone_surrogates(text).encode()
 
 
 def mask_url(url: str) -> str:

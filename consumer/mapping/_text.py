@@ -234,10 +234,7 @@ class _JsOutput(Output):
 
 
 class _SegmentLiquid(Environment):
-    """Segment's engine: renderLimit/parseLimit as limits, the same tags and filters off."""
-
-    output_stream_limit = 100_000
-    loop_iteration_limit = 1000
+    """Segment's engine: the same tags and filters off (its limits need no loop tags)."""
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
