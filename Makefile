@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic bench chaos test unit lint fmt ops-tools kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic bench chaos test unit lint fmt ops-tools oracle kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -43,7 +43,16 @@ replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_O
 		$(if $(FILTER),--filter '$(FILTER)') $(if $(TO_TOPIC),--to-topic '$(TO_TOPIC)') \
 		$(if $(DRY_RUN),--dry-run)
 
-test: $(STAMP) lint ops-tools  ## lint, then the whole suite against a real broker (fetched and started if needed)
+# The differential suite's oracle: Segment's published npm packages, pinned by the lock file.
+ORACLE := tests/oracle
+ORACLE_STAMP := $(ORACLE)/node_modules/.installed
+$(ORACLE_STAMP): $(ORACLE)/package.json $(ORACLE)/package-lock.json
+	cd $(ORACLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(ORACLE_STAMP)
+
+oracle: $(ORACLE_STAMP)  ## install Segment's packages (npm ci) for the differential suite in tests/differential
+
+test: $(STAMP) lint ops-tools $(ORACLE_STAMP)  ## lint, then the whole suite against a real broker (fetched and started if needed)
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \
 		$(PY) deploy/local/broker.py fetch >/dev/null; fi
 	$(PY) -m pytest

@@ -14,7 +14,7 @@ What the topic cannot hold, and how it is covered instead:
 
 Beyond section 8's list, the kinds that once crashed, stalled or were falsely delivered: wrong
 JSON types in Segment fields, a JSON-text Avro field that is not JSON, nesting too deep to
-read, NaN and Infinity, lone surrogates and invalid UTF-8, tombstones, odd header bytes, a
+read, NaN and Infinity, invalid UTF-8, tombstones, odd header bytes, a
 50 KB `messageId`, and a record just under `max_message_bytes` that fails Signals (its dead
 letter is larger than the record).
 """
@@ -157,7 +157,6 @@ def kinds(
         ),
         "json_nan": lambda n, _: _json(n, userId=f"{anon}{n}", properties={"x": float("nan")}),
         "json_infinity": lambda n, _: _json(n, userId=f"{anon}{n}", total=float("-inf")),
-        "lone_surrogate": lambda n, _: _json(n, userId=f"{anon}{n}", event="\ud800"),
         "invalid_utf8": lambda n, _: b'{"type":"track","userId":"\xff\xfe","messageId":"p"}',
         "control_characters": lambda n, _: _json(n, type="track\u0000", userId=f"{anon}{n}"),
         "huge_message_id": lambda n, _: _json(n, messageId=f"poison-{n}-" + "x" * 50_000),

@@ -24,6 +24,7 @@ from consumer import logs, movableink
 from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 from consumer.errors import ConfigError
 from consumer.mapping import MappingError, compile_mapping
+from consumer.mapping._tree import is_directive
 from consumer.movableink import (
     BatchSettings,
     DeadLetterPolicy,
@@ -40,7 +41,6 @@ _ENV_REF = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 T = TypeVar("T")
 
 
@@ -357,7 +357,8 @@ def _destination(raw: Any, index: int) -> Destination:
     where = f"destinations.{table.name}"
     if not _NAME.match(table.name):
         raise ConfigError(f"{where}.name must be letters, digits, '.', '_' or '-' (1-63).")
-    _check_url(table.movable_ink_url, f"{where}.movable_ink_url")
+    url = movableink.normalise_url(table.movable_ink_url)  # as Segment's URL parser reads it
+    _check_url(url, f"{where}.movable_ink_url")
     username, password = table.username, table.password
     if table.apiKey.reveal():
         if username or password.reveal():
@@ -381,7 +382,7 @@ def _destination(raw: Any, index: int) -> Destination:
         raise ConfigError(f"{where}.max_requests_per_second must be 0 (no limit) or more.")
     return Destination(
         name=table.name,
-        movable_ink_url=table.movable_ink_url,
+        movable_ink_url=url,
         username=username,
         password=password,
         subscriptions=subscriptions,
@@ -399,7 +400,7 @@ def _check_url(url: str, where: str) -> None:
         raise ConfigError(
             f"{where} must not carry credentials (user:password@); set username and password."
         )
-    if not re.match(r"^https?://[^/\s]+/\S*[^/\s]$", url):
+    if not re.match(r"^https?://[^/\s]+/\S*[^/\s]/?$", url, re.IGNORECASE):
         raise ConfigError(
             f"{where} must be the full http(s) endpoint ending in your key, "
             f"such as https://collector.movableink-dmz.com/behavioral/KEY; got "
@@ -427,17 +428,16 @@ def _subscription(raw: Any, where: str) -> Subscription | None:
         )
     except MappingError as exc:
         raise ConfigError(str(exc)) from exc
-    if table.headers is not None:
+    if table.headers is not None and not is_directive(table.headers):
         _check_literal_headers(table.headers, f"{where}.headers")
     return Subscription(name=table.name, trigger=trigger, data=data, headers=headers)
 
 
 def _check_literal_headers(headers: Any, where: str) -> None:
-    """Header names, and values known at start-up, must be sendable ASCII."""
+    """Header names, and text values known at start-up, must be sendable (ASCII only)."""
     if not isinstance(headers, dict):
         raise ConfigError(f"{where} must be a table of header names to values.")
     for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
-            raise ConfigError(f"{where} has an invalid header name {name!r}.")
-        if isinstance(value, str) and not value.isascii():
-            raise ConfigError(f"{where}.{name} must be ASCII text.")
+        problem = movableink.header_problem(name, value if isinstance(value, str) else "")
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}.")

@@ -20,7 +20,7 @@ from consumer.decode import Decoder
 from consumer.errors import Rejected, Unavailable
 from consumer.movableink import (
     Destination,
-    HeaderError,
+    InvalidRequest,
     Request,
     Subscription,
     body_bytes,
@@ -140,8 +140,8 @@ def route(
         if failed and destination.signals == "enforce":
             return Verdict(name, "invalid", failed[0], warnings=failed)
         deliveries = tuple(_delivery(destination, s, message) for s in matched)
-    except HeaderError as exc:
-        return Verdict(name, "invalid", "mapping.invalid_header", warnings=(str(exc),))
+    except InvalidRequest as exc:
+        return Verdict(name, "invalid", exc.reason, warnings=(str(exc),))
     except _Unencodable as exc:
         return Verdict(name, "invalid", "mapping.unencodable", warnings=(str(exc),))
     except Exception as exc:  # a bug must cost one record, not the process

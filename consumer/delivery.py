@@ -199,7 +199,8 @@ class DestinationWorker:
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
             for delivery in job.deliveries:
-                self._batcher.add(delivery.request.headers, Item(job, delivery.content))
+                # A mapping whose data resolves to nothing is an empty event in a batch.
+                self._batcher.add(delivery.request.headers, Item(job, delivery.content or b"{}"))
         else:
             self._spawn(self._run(job))
 

@@ -8,9 +8,13 @@ from typing import Any, TextIO
 
 from consumer.decision import Decision, decide_message
 from consumer.errors import Rejected
+from consumer.jsvalues import escape_lone_surrogates
 from consumer.movableink import Destination, mask_url
 
 MASKED_AUTHORIZATION = "Basic ***"
+NO_BODY = (
+    'sent with no body and no Content-Type: data resolved to nothing, null or "", as in Segment'
+)
 
 
 def read_messages(text: str) -> Iterator[Any]:
@@ -49,6 +53,7 @@ def describe(decision: Decision) -> dict[str, Any]:
                     for k, v in d.request.headers.items()
                 },
                 "body": d.request.body,
+                **({"note": NO_BODY} if d.request.body is None else {}),
             }
             for d in decision.deliveries
         ],
@@ -68,6 +73,7 @@ def explain(sources: Iterable[TextIO], destinations: tuple[Destination, ...], ou
                 decision = Decision(f"input-{index}", None, (), item.reason)
             else:
                 decision = decide_message(item, destinations, topic="input", offset=index)
-            out.write(json.dumps(describe(decision), ensure_ascii=False) + "\n")
+            line = json.dumps(describe(decision), ensure_ascii=False)
+            out.write(escape_lone_surrogates(line) + "\n")
             count += 1
     return count

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from consumer.mapping import FieldMapping
+from consumer.jsvalues import UNDEFINED, escape_lone_surrogates, js_entries, js_string
+from consumer.mapping import FieldMapping, MappingFailure
+from consumer.mapping._tree import kind
 from consumer.signals import SignalsPolicy
 from consumer.triggers import Trigger
 
@@ -104,7 +106,7 @@ class Destination:
 
 @dataclass(frozen=True)
 class Request:
-    """What would be POSTed: the body is the JSON value, serialised by the delivery stage."""
+    """What would be POSTed: the body is the JSON value (None: no body), serialised later."""
 
     url: str
     headers: dict[str, str]
@@ -115,8 +117,16 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 
 
 def body_bytes(body: Any) -> bytes:
-    """The exact bytes POSTed for a mapped body (raises ValueError for NaN or infinity)."""
-    return _encode(body).encode()
+    """The exact bytes POSTed for a mapped body, empty for none (raises ValueError for NaN or
+    infinity). A lone UTF-16 surrogate (JavaScript splits strings into them, as in `@merge` of
+    a string) is written as a `\\udXXX` escape, as JSON.stringify writes it."""
+    if body is None:
+        return b""
+    text = _encode(body)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return escape_lone_surrogates(text).encode()
 
 
 def mask_url(url: str) -> str:
@@ -129,49 +139,104 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, path, "", ""))
 
 
-class HeaderError(ValueError):
-    """A mapped header value that cannot be sent (not ASCII, not text)."""
+class InvalidRequest(ValueError):
+    """Segment would not send this event: `.reason` is the reason code, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-def _header_value(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dict | list):
-        raise HeaderError(f"header {name!r} maps to a {type(value).__name__}, not text")
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = value if isinstance(value, str) else str(value)
-    if not text.isascii():
-        raise HeaderError(f"header {name!r} has a non-ASCII value")
-    if any(c in text for c in "\r\n\0"):  # HTTP cannot carry them (and must not: splitting)
-        raise HeaderError(f"header {name!r} has a line break or NUL in its value")
-    return text
+# node-fetch's header rules (what actions-core sends with): a token for the name; for the
+# value no control character but tab. We keep the spec's stricter ASCII-only rule for values.
+_HEADER_NAME = re.compile(r"[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_NOTHING = (UNDEFINED, None, "")  # actions-core's removeEmptyValues drops these fields
 
 
 def custom_headers(mapped: Any) -> dict[str, str]:
-    """The mapped `headers` field as HTTP headers, reserved names dropped."""
-    if not isinstance(mapped, Mapping):
+    """The mapped `headers` field as actions-core sends it; raises `InvalidRequest`.
+
+    Values are written with JavaScript's String(...); a value "undefined" drops its header;
+    names differing only in case are joined with ", "; reserved names are dropped.
+    """
+    if mapped in _NOTHING:
         return {}
-    headers: dict[str, str] = {}
-    for name, value in mapped.items():
-        if str(name).lower() in RESERVED_HEADERS:
-            continue
-        text = _header_value(str(name), value)
-        if text is not None:
-            headers[str(name)] = text
-    return headers
+    if not isinstance(mapped, dict):
+        raise InvalidRequest(
+            "mapping.invalid_header", f"Headers must be an object but it was {kind(mapped)}"
+        )
+    joined: dict[str, tuple[str, str]] = {}
+    for name, value in js_entries(mapped):
+        text = js_string(value)
+        problem = header_problem(name, text)
+        if problem is not None:
+            raise InvalidRequest("mapping.invalid_header", problem)
+        key = name.lower()
+        if key in joined:
+            joined[key] = (joined[key][0], f"{joined[key][1]}, {text}")
+        else:
+            joined[key] = (name, text)
+    return {
+        name: text
+        for key, (name, text) in joined.items()
+        if key not in RESERVED_HEADERS and text != "undefined"
+    }
+
+
+def header_problem(name: str, text: str) -> str | None:
+    """Why a header cannot be sent (None if it can)."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"{name!r} is not a legal header name"
+    if not _HEADER_VALUE.fullmatch(text):
+        return (
+            f"header {name!r} has a value with a line break, a control character or non-ASCII text"
+        )
+    return None
+
+
+def normalise_url(url: str) -> str:
+    """The URL as the WHATWG parser behind Segment's fetch reads it: outer blanks and control
+    characters trimmed, tabs and line breaks removed, scheme and host in lowercase, default
+    port dropped, an empty path written as "/"."""
+    url = re.sub(r"[\t\n\r]", "", url.strip("".join(map(chr, range(0x21)))))
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    if "@" in parts.netloc:
+        netloc = parts.netloc.rpartition("@")[0] + "@" + netloc
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
 def send_entire_event(
     destination: Destination, subscription: Subscription, event: dict[str, Any]
 ) -> Request:
-    """The request for one event and one matching mapping; raises `HeaderError`."""
-    body = subscription.data.apply(event)
-    headers = {
-        "Authorization": destination.authorization.reveal(),
-        "Content-Type": "application/json",
-    }
-    if subscription.headers is not None:
-        headers |= custom_headers(subscription.headers.apply(event))
-    return Request(destination.movable_ink_url, headers, {} if body is None else body)
+    """The request Segment's action makes for one event and one matching mapping.
+
+    Raises `InvalidRequest` where Segment would not send the event: its mapping fails
+    (`mapping.failed`), `data` is not an object (`mapping.data_not_object`) or a header cannot
+    be sent (`mapping.invalid_header`). `data` resolving to nothing, null or "" is sent with
+    no body and no Content-Type, as Segment does.
+    """
+    try:
+        body = subscription.data.apply(event)
+        mapped_headers = None if subscription.headers is None else subscription.headers.apply(event)
+    except MappingFailure as exc:
+        raise InvalidRequest("mapping.failed", f"mapping {subscription.name!r}: {exc}") from exc
+    headers = {"Authorization": destination.authorization.reveal()}
+    if body in _NOTHING:
+        body = None
+    elif isinstance(body, dict):
+        headers["Content-Type"] = "application/json"
+    else:
+        raise InvalidRequest(
+            "mapping.data_not_object",
+            f"mapping {subscription.name!r}: Data must be an object but it was {kind(body)}",
+        )
+    headers |= custom_headers(mapped_headers)
+    return Request(destination.movable_ink_url, headers, body)

@@ -105,7 +105,7 @@ class AiohttpTransport:
         try:
             async with self._session.post(
                 request.url,
-                data=content,
+                data=content or None,  # no body: no Content-Type either (aiohttp adds one)
                 headers=request.headers,
                 allow_redirects=False,
                 proxy=proxy,

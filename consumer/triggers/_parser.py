@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Literal, NoReturn
 
+from consumer.jsvalues import js_number_text, js_to_number
 from consumer.triggers._lexer import BLANKS, Kind, Token, TriggerSyntaxError, tokenize
 
 PLAIN_FIELDS = frozenset({"type", "event", "name", "userId"})
@@ -243,12 +243,15 @@ class _Parser:
         return self.build(field, op, value, word)
 
     def check_spacing(self, name: Token, operator: Token, value: Token) -> None:
-        """The spec asks for spaces around operators; Segment fails or misreads several forms."""
+        """Refuse the spacings that fql-ts cannot lex or cuts into other tokens; accept the rest.
+
+        fql-ts reads `=` anywhere, `!=` directly after a name, and `<`/`>` directly before the
+        value; `<`, `>`, `<=` and `>=` glued to the name, `!=` glued to the value and `<=`/`>=`
+        glued to the value do not read as written.
+        """
         text, op = self.text, operator.text
         before = operator.start > 0 and text[operator.start - 1] in BLANKS
         after = operator.end < len(text) and text[operator.end] in BLANKS
-        if before and after:
-            return
         if not before and op in _ORDERINGS:
             reading = "Segment cannot parse it"
         elif not after and op in ("<=", ">="):
@@ -256,7 +259,7 @@ class _Parser:
         elif not after and op == "!=":
             reading = "Segment cannot parse it"
         else:
-            reading = "Segment reads this one as meant, but not every operator written like this"
+            return
         self.fail(
             operator.start,
             f"put spaces around {op}, as in {name.text} {op} {value.text}; {reading}",
@@ -267,13 +270,7 @@ class _Parser:
         root = field.root
         literal = float(value.text) if value.kind is Kind.NUMBER else value.string
         if op in _ORDERINGS:
-            if not isinstance(literal, float):
-                self.fail(
-                    value.start,
-                    f"{op} compares numbers, so write a number such as 100 instead of "
-                    f"{value.text}; Segment would convert {value.text} with JavaScript's Number()",
-                )
-            return Condition(field, op, literal)
+            return Condition(field, op, self.ordering_operand(op, value, word, literal))
         if word == "null" and root not in _NULL_AS_TEXT:
             return Condition(field, "not_exists" if op == "=" else "exists", None)
         if word in ("true", "false") and op == "=" and root not in _TRUE_AS_TEXT:
@@ -291,6 +288,22 @@ class _Parser:
                 )
             return Condition(field, op, shown)
         return Condition(field, op, literal if word is None else word)
+
+    def ordering_operand(
+        self, op: str, value: Token, word: str | None, literal: str | float
+    ) -> float:
+        """The number Segment compares with: JavaScript's Number() of the value as written."""
+        if isinstance(literal, float):
+            return literal
+        words = {"true": 1.0, "false": 0.0, "null": math.nan}
+        number = words[word] if word is not None else js_to_number(literal)
+        if math.isnan(number):
+            self.fail(
+                value.start,
+                f"{op} compares numbers and Segment reads {value.text} as NaN with JavaScript's "
+                "Number(), so the condition would never match; write a number such as 100",
+            )
+        return number
 
     def function(self, *, negate: bool, in_group: bool) -> Condition:
         function = self.advance().segments[0]
@@ -373,28 +386,3 @@ def _unknown_word(token: Token) -> str:
     else:
         hint = f"a field is {_FIELD_LIST}"
     return f"Segment ignores the unknown word {token.text}, which drops this condition; {hint}"
-
-
-def js_number_text(number: float) -> str:
-    """What JavaScript's String(number) writes, which Segment compares text fields with."""
-    if math.isinf(number):
-        return "Infinity" if number > 0 else "-Infinity"
-    if number == 0:
-        return "0"
-    sign = "-" if number < 0 else ""
-    parts = Decimal(repr(abs(number))).as_tuple()
-    assert isinstance(parts.exponent, int)
-    digits = "".join(map(str, parts.digits))
-    exponent = parts.exponent + len(digits) - len(digits.rstrip("0"))
-    digits = digits.rstrip("0")
-    point = exponent + len(digits)  # the decimal point sits after this many digits
-    if len(digits) <= point <= 21:
-        body = digits + "0" * (point - len(digits))
-    elif 0 < point <= 21:
-        body = f"{digits[:point]}.{digits[point:]}"
-    elif -6 < point <= 0:
-        body = "0." + "0" * -point + digits
-    else:
-        mantissa = digits if len(digits) == 1 else f"{digits[0]}.{digits[1:]}"
-        body = f"{mantissa}e{'+' if point > 0 else '-'}{abs(point - 1)}"
-    return sign + body

@@ -170,8 +170,8 @@ def test_durations(tmp_path: Path) -> None:
             "destinations.movable-ink needs username and password (or the legacy apiKey).",
         ),
         (
-            ("behavioral/KEY123", "behavioral/"),
-            "destinations.movable-ink.movable_ink_url must be the full http(s) endpoint ending in your key, such as https://collector.movableink-dmz.com/behavioral/KEY; got 'https://collector.movableink-dmz.com/***'.",
+            ("/behavioral/KEY123", "/"),
+            "destinations.movable-ink.movable_ink_url must be the full http(s) endpoint ending in your key, such as https://collector.movableink-dmz.com/behavioral/KEY; got 'https://collector.movableink-dmz.com/'.",
         ),
         (
             ('name = "movable-ink"', 'name = "movable-ink"\nsignals = "strict"'),
@@ -213,11 +213,24 @@ def test_an_unknown_mapping_directive_is_a_config_error(tmp_path: Path) -> None:
     assert "@json" in error(tmp_path, text)
 
 
+def test_url_with_blanks_and_a_trailing_slash_is_read_as_segment_reads_it(tmp_path: Path) -> None:
+    text = BASE.replace('"https://collector', '" HTTPS://Collector').replace('KEY123"', 'KEY123/ "')
+    (dest,) = load(tmp_path, text).destinations
+    assert dest.movable_ink_url == "https://collector.movableink-dmz.com/behavioral/KEY123/"
+
+
+def test_a_headers_directive_is_accepted(tmp_path: Path) -> None:
+    text = BASE + '[[destinations.mappings]]\nname = "M"\nheaders = { "@path" = "$.h" }\n'
+    (dest,) = load(tmp_path, text).destinations
+    (sub,) = dest.subscriptions
+    assert sub.headers is not None and sub.headers.apply({"h": {"X": 1}}) == {"X": 1}
+
+
 def test_non_ascii_literal_headers_are_refused(tmp_path: Path) -> None:
     text = BASE + '[[destinations.mappings]]\nname = "M"\nheaders = { "X-Brand" = "acmé" }\n'
     assert (
         error(tmp_path, text)
-        == "destinations.movable-ink.mappings.'M'.headers.X-Brand must be ASCII text."
+        == "destinations.movable-ink.mappings.'M'.headers: header 'X-Brand' has a value with a line break, a control character or non-ASCII text."
     )
 
 

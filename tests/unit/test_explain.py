@@ -126,3 +126,41 @@ def test_explain_never_crashes_on_arbitrary_json(value: Any) -> None:
     explain([io.StringIO(json.dumps(value))], settings_.destinations, out)
     for line in out.getvalue().splitlines():
         assert json.loads(line)["outcome"] in {"deliver", "filtered", "invalid"}
+
+
+MAPPED = """
+[[destinations.mappings]]
+name = "By kind"
+subscribe = 'type="track"'
+data = { "@path" = "$.properties.payload" }
+headers = { "X-Count" = { "@path" = "$.properties.count" }, "X-Note" = { "@path" = "$.properties.note" } }
+"""
+
+
+def test_explain_shows_the_send_or_no_send_decision_of_each_mapping(tmp_path: Path) -> None:
+    text = (
+        CONFIG.replace(
+            'subscribe = \'type = "identify" or type = "track"\'',
+            "subscribe = 'type = \"identify\"'",
+        )
+        + MAPPED
+    )
+    messages = [
+        {"type": "track", "userId": "u", "properties": {"payload": {"a": 1}, "count": 10.0}},
+        {"type": "track", "userId": "u", "properties": {"payload": "text"}},
+        {"type": "track", "userId": "u", "properties": {"payload": {}, "note": "a\nb"}},
+        {"type": "track", "userId": "u", "properties": {}},
+    ]
+    done = run_cli(tmp_path, "\n".join(json.dumps(m) for m in messages), text=text)
+    assert done.returncode == 0, done.stderr
+    sent, text_data, bad_header, nothing = (json.loads(line) for line in done.stdout.splitlines())
+    (delivery,) = sent["deliveries"]
+    assert delivery["headers"]["X-Count"] == "10" and delivery["body"] == {"a": 1}
+    verdict = text_data["destinations"]["movable-ink"]
+    assert (text_data["outcome"], verdict["reason"]) == ("invalid", "mapping.data_not_object")
+    assert verdict["warnings"] == ["mapping 'By kind': Data must be an object but it was a string"]
+    assert bad_header["reason"] == "mapping.invalid_header"
+    assert "line break" in bad_header["destinations"]["movable-ink"]["warnings"][0]
+    (empty,) = nothing["deliveries"]
+    assert empty["body"] is None and "Content-Type" not in empty["headers"]
+    assert empty["note"].startswith("sent with no body and no Content-Type")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.mapping import FieldMapping, MappingError, compile_mapping
+from consumer.mapping import UNDEFINED, FieldMapping, MappingError, MappingFailure, compile_mapping
 
 EVENT: dict[str, Any] = {
     "type": "track",
@@ -74,7 +74,6 @@ def test_path_reads_like_segment(path: str, expected: Any) -> None:
     [
         "$.nope",
         "$.properties.nope.deeper",
-        "$.properties.sku.length",  # JavaScript string properties are not emulated
         "$.properties.products[2]",
         "$.properties.products[01]",
         "$.properties.products.first",
@@ -94,14 +93,30 @@ def test_bracketed_key_without_quote_or_digit_is_part_of_the_key() -> None:
     }
 
 
-def test_path_from_a_directive_is_read_leniently_and_never_raises() -> None:
+def test_strings_have_length_and_indexed_utf16_units() -> None:
+    event = {"s": "a\U0001f600b"}
+    assert apply({"n": {"@path": "$.s.length"}, "c": {"@path": "$.s[3]"}}, event) == {
+        "n": 4,
+        "c": "b",
+    }
+
+
+def test_paths_without_the_dollar_and_the_empty_path() -> None:
+    assert apply({"@path": "properties.sku"}) == "SKU-1"
+    assert apply({"@path": ""}) == EVENT
+    assert apply({"@path": "."}) == EVENT
+    assert apply({"@path": "$['properties'].sku"}) is UNDEFINED  # "$" is a key there
+
+
+def test_path_from_a_directive_fails_the_event_when_not_text() -> None:
     event = {"which": "properties.sku", "properties": {"sku": "S"}, "number": 3}
     assert apply({"@path": {"@path": "$.which"}}, event) == "S"
-    assert apply({"x": {"@path": {"@path": "$.number"}}}, event) == {}
+    with pytest.raises(MappingFailure, match="@path: expected string"):
+        apply({"x": {"@path": {"@path": "$.number"}}}, event)
 
 
-def test_whole_mapping_resolving_to_nothing_applies_as_none() -> None:
-    assert apply({"@path": "$.nope"}) is None
+def test_whole_mapping_resolving_to_nothing_applies_as_undefined() -> None:
+    assert apply({"@path": "$.nope"}) is UNDEFINED
 
 
 def test_missing_array_items_become_null() -> None:
@@ -258,7 +273,8 @@ def test_template_second_pass_expands_what_the_first_inserted_as_in_segment() ->
 def test_template_from_a_directive() -> None:
     event = {"tpl": "{{userId}}!", "userId": "u", "n": 1}
     assert apply({"@template": {"@path": "$.tpl"}}, event) == "u!"
-    assert apply({"x": {"@template": {"@path": "$.n"}}}, event) == {}
+    with pytest.raises(MappingFailure, match="@template: expected string"):
+        apply({"x": {"@template": {"@path": "$.n"}}}, event)
 
 
 # @literal
@@ -350,76 +366,80 @@ def test_array_path_item_scope_and_nesting() -> None:
 # configuration errors
 
 
-@pytest.mark.parametrize(
-    ("mapping", "message"),
-    [
-        ({"@oops": {}}, "mapping: @oops is unknown (supported: @arrayPath, @if, @literal, @path"),
-        ({"x": {"@case": {}}}, "mapping.x: @case is a Segment directive not supported here"),
-        ({"@path": "$.a", "bar": 1}, "mapping: a directive must be the only key of its object"),
-        ({"@path": "$.a", "@template": "x"}, "(besides _metadata), found @path, @template."),
-        ({"a": {"@path": False}}, 'mapping.a.@path: expected a path such as "$.properties.sku"'),
-        ({"a": {"@path": {}}}, "or a directive, found an object."),
-        (
-            {"@path": "properties.sku"},
-            "'properties.sku' must start with \"$.\" (write '$.properties.sku').",
-        ),
-        ({"@path": "$['a b']"}, "(write \"$.['a b']\")."),
-        ({"@path": ""}, "the path '' must start with \"$.\" (write '$.')."),
-        ({"@path": "$"}, "(write '$.')."),
-        (
-            {"@template": 123},
-            "mapping.@template: expected a template string or a directive, found a number.",
-        ),
-        ({"@if": "x"}, 'mapping.@if: expected an object with "exists" or "blank", found a string.'),
-        ({"@if": {"@path": "$.a"}}, "found a directive."),
-        (
-            {"@if": {"exists": 1, "thne": 2}},
-            "mapping.@if: unknown key thne (allowed: exists, blank",
-        ),
-        ({"@if": {"then": 1}}, 'mapping.@if: needs exactly one of "exists" and "blank".'),
-        (
-            {"@if": {"exists": 1, "blank": 1, "then": 1}},
-            'needs exactly one of "exists" and "blank"',
-        ),
-        (
-            {"@if": {"exists": False, "then": 1}},
-            "mapping.@if.exists: false is not a usable condition.",
-        ),
-        ({"@if": {"blank": None, "then": 1}}, "mapping.@if.blank: null is not a usable condition."),
-        ({"@if": {"exists": {"@path": "$.a"}}}, 'mapping.@if: needs "then" or "else".'),
-        ({"@if": {"exists": True, "then": {"@oops": {}}}}, "mapping.@if.then: @oops is unknown"),
-        (
-            {"@arrayPath": "nope"},
-            "mapping.@arrayPath: expected [path] or [path, item shape], found a string.",
-        ),
-        ({"@arrayPath": []}, "found 0 items."),
-        ({"@arrayPath": ["$.a", {}, 3]}, "found 3 items."),
-        (
-            {"@arrayPath": [123]},
-            "mapping.@arrayPath[0]: expected a path or a directive, found a number.",
-        ),
-        ({"@arrayPath": ["a"]}, "mapping.@arrayPath[0]: the path 'a' must start with \"$.\""),
-        (
-            {"@arrayPath": ["$.a", "shape"]},
-            "mapping.@arrayPath[1]: the item shape must be an object",
-        ),
-        (
-            {"@arrayPath": ["$.a", {"sku": {"@path": "sku"}}]},
-            "mapping.@arrayPath[1].sku.@path: the path",
-        ),
-        ({"@literal": {"a": {"@nope": 1}}}, "mapping.@literal.a: @nope is unknown"),
-        ([1, {"@oops": 1}], "mapping[1]: @oops is unknown"),
-        ({"a": {1, 2}}, "mapping.a: a set is not a JSON value."),
-    ],
-)
-def test_configuration_errors(mapping: Any, message: str) -> None:
-    with pytest.raises(MappingError, match=re.escape(message)):
+# Segment's validate refuses these: so do we, at start-up.
+REFUSED: list[tuple[Any, str]] = [
+    ({"@oops": {}}, "mapping: @oops is not a directive (supported: @if, @case, @replace"),
+    ({"@path": "$.a", "bar": 1}, "mapping: a directive must be the only key of its object"),
+    ({"@path": "$.a", "@template": "x"}, "(besides _metadata), found @path, @template."),
+    (
+        {"a": {"@path": False}},
+        "mapping.a.@path: expected a string or a directive, found a boolean.",
+    ),
+    ({"a": {"@path": {}}}, "found an object."),
+    ({"@template": 123}, "mapping.@template: expected a string or a directive, found a number."),
+    ({"@if": "x"}, "mapping.@if: expected an object with"),
+    ({"@if": {"@path": "$.a"}}, "found a directive."),
+    (
+        {"@if": {"exists": True, "then": {"@oops": {}}}},
+        "mapping.@if.then: @oops is not a directive",
+    ),
+    ({"@if": {"exists": 1, "other": {"@oops": 1}}}, "mapping.@if.other: @oops is not a directive"),
+    ({"@arrayPath": "nope"}, "mapping.@arrayPath: expected [path, item shape], found a string."),
+    ({"@arrayPath": []}, "mapping.@arrayPath[0]: expected a string or a directive, found nothing."),
+    ({"@arrayPath": [123]}, "mapping.@arrayPath[0]: expected a string or a directive"),
+    ({"@literal": {"@nope": 1}}, "mapping.@literal: @nope is not a directive"),
+    ({"@case": {"operator": 1, "value": "x"}}, '"operator" must be "lower" or "upper"'),
+    ({"@case": {"operator": "lower", "value": 1}}, "mapping.@case.value: expected a string"),
+    ({"@replace": {"pattern": "", "value": "x"}}, '"pattern" must be text of 1 to 10'),
+    ({"@replace": {"pattern": "x" * 11, "value": "x"}}, '"pattern" must be text of 1 to 10'),
+    ({"@replace": {"pattern": "x", "replacement": "y" * 11, "value": "x"}}, '"replacement"'),
+    ({"@replace": {"pattern": "x"}}, 'mapping.@replace: needs a "value"'),
+    ({"@replace": {"pattern": "x", "value": "v", "global": 1}}, '"global" must be true or false'),
+    ({"@json": {"value": 1, "mode": "both"}}, 'mapping.@json: "mode" must be "encode" or "decode"'),
+    ({"@json": {"mode": "encode"}}, 'mapping.@json: needs a "value"'),
+    ({"@flatten": {"value": 1, "separator": 1}}, '"separator" must be a string'),
+    ({"@merge": {"objects": {}, "direction": "left"}}, '"objects" must be an array'),
+    ({"@merge": {"objects": [1], "direction": "left"}}, "objects[0]: expected an object"),
+    ({"@merge": {"objects": [], "direction": "up"}}, '"direction" must be "left" or "right"'),
+    ({"@transform": {"apply": 1, "mapping": {}}}, "mapping.@transform.apply: expected an object"),
+    ({"@liquid": {"@path": "$.a"}}, "mapping.@liquid: expected a Liquid template"),
+    ({"a": {1, 2}}, "mapping.a: a set is not a JSON value."),
+]
+
+
+@pytest.mark.parametrize(("mapping", "message"), REFUSED)
+def test_what_segment_refuses_is_refused_at_start_up(mapping: Any, message: str) -> None:
+    with pytest.raises(MappingError, match=re.escape(message)) as caught:
         compile_mapping(mapping)
+    assert not caught.value.segment_accepts
+
+
+# Segment accepts these but fails on every event that reaches them: refused at start-up too.
+ALWAYS_FAIL: list[tuple[Any, str]] = [
+    ({"@if": {"exists": False, "then": 1}}, 'mapping.@if: @if needs an "exists" or a "blank"'),
+    ({"@if": {"blank": "", "then": 1}}, "Segment fails on every event that reaches it."),
+    ({"@case": {"value": "x"}}, 'mapping.@case: @case requires an "operator" key'),
+    ({"@case": {"operator": "title", "value": "x"}}, '"operator" must be "lower" or "upper"'),
+    ({"@merge": {"objects": []}}, 'mapping.@merge: @merge requires a "direction" key'),
+    ({"@flatten": {"value": 1}}, '@flatten requires a "separator"'),
+    ({"@json": {"value": "", "mode": "encode"}}, '@json requires a "value"'),
+    ({"@liquid": "{% if %}"}, "mapping.@liquid: the Liquid template does not parse"),
+    ({"@liquid": "x" * 1001}, "limited to 1000 characters"),
+    ([1, {"@oops": 1}], "mapping[1]: @oops is not a directive"),
+    ({"@literal": {"a": {"@nope": 1}}}, "mapping.@literal.a: @nope is not a directive"),
+]
+
+
+@pytest.mark.parametrize(("mapping", "message"), ALWAYS_FAIL)
+def test_what_always_fails_in_segment_is_refused_at_start_up(mapping: Any, message: str) -> None:
+    with pytest.raises(MappingError, match=re.escape(message)) as caught:
+        compile_mapping(mapping)
+    assert caught.value.segment_accepts
 
 
 def test_error_location_starts_with_the_given_name() -> None:
-    with pytest.raises(ValueError, match=r"^data\.sku\.@path: the path 'sku' must start"):
-        compile_mapping({"sku": {"@path": "sku"}}, name="data")
+    with pytest.raises(ValueError, match=r"^data\.sku\.@path: expected a string"):
+        compile_mapping({"sku": {"@path": 5}}, name="data")
 
 
 # apply never raises
@@ -479,6 +499,10 @@ PROPERTY_MAPPINGS = [
 
 
 @given(EVENTS)
-def test_apply_never_raises_and_returns_json(event: dict[str, Any]) -> None:
+def test_apply_raises_only_mapping_failure_and_returns_json(event: dict[str, Any]) -> None:
     for mapping in PROPERTY_MAPPINGS:
-        json.dumps(mapping.apply(event))
+        try:
+            result = mapping.apply(event)
+        except MappingFailure:
+            continue
+        json.dumps(None if result is UNDEFINED else result)

@@ -5,11 +5,12 @@ import pytest
 from consumer.mapping import compile_mapping
 from consumer.movableink import (
     Destination,
-    HeaderError,
+    InvalidRequest,
     Secret,
     Subscription,
     custom_headers,
     mask_url,
+    normalise_url,
     send_entire_event,
 )
 from consumer.triggers import parse
@@ -62,13 +63,76 @@ def test_custom_headers_never_override_auth_or_content_type() -> None:
     }
 
 
-def test_mapped_header_values() -> None:
-    assert custom_headers({"A": 1, "B": True, "C": None}) == {"A": "1", "B": "true"}
-    assert custom_headers("not a map") == {}
-    with pytest.raises(HeaderError, match="non-ASCII"):
-        custom_headers({"A": "é"})
-    with pytest.raises(HeaderError, match="not text"):
-        custom_headers({"A": {"b": 1}})
+def test_mapped_header_values_are_javascript_strings() -> None:
+    assert custom_headers({"A": 1, "B": True, "C": None, "D": 10.0, "E": [1, [2, None]]}) == {
+        "A": "1",
+        "B": "true",
+        "C": "null",
+        "D": "10",
+        "E": "1,2,",
+    }
+    assert custom_headers({"A": {"b": 1}, "U": "undefined"}) == {"A": "[object Object]"}
+    assert custom_headers({"X-A": "1", "x-a": 2}) == {"X-A": "1, 2"}
+    assert custom_headers(None) == custom_headers("") == {}
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ("not a map", "Headers must be an object but it was a string"),
+        ([1], "Headers must be an object but it was an array"),
+        ({"A": "é"}, "non-ASCII"),
+        ({"A": "a\r\nInjected: 1"}, "line break"),
+        ({"A": "\x7f"}, "control character"),
+        ({"a b": "1"}, "'a b' is not a legal header name"),
+        ({"": "1"}, "'' is not a legal header name"),
+    ],
+)
+def test_headers_segment_cannot_send_make_the_event_invalid(headers: object, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message) as caught:
+        custom_headers(headers)
+    assert caught.value.reason == "mapping.invalid_header"
+
+
+@pytest.mark.parametrize("data", [{"@path": "$.none"}, None, "", {"@path": "$.e"}])
+def test_data_resolving_to_nothing_is_sent_without_body_or_content_type(data: object) -> None:
+    sub = Subscription("m", parse('type = "track"'), compile_mapping(data))
+    dest = Destination("mi", URL, "id", Secret("pw"), (sub,))
+    request = send_entire_event(dest, sub, {"type": "track", "e": ""})
+    assert request.body is None
+    assert request.headers == {"Authorization": "Basic aWQ6cHc="}
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"), [("text", "a string"), ([1], "an array"), (0, "a number")]
+)
+def test_data_that_is_not_an_object_makes_the_event_invalid(data: object, kind: str) -> None:
+    sub = Subscription("m", parse('type = "track"'), compile_mapping(data))
+    dest = Destination("mi", URL, "id", Secret("pw"), (sub,))
+    with pytest.raises(InvalidRequest, match=f"Data must be an object but it was {kind}") as caught:
+        send_entire_event(dest, sub, {"type": "track"})
+    assert caught.value.reason == "mapping.data_not_object"
+
+
+def test_a_failing_mapping_makes_the_event_invalid() -> None:
+    sub = Subscription("m", parse('type = "track"'), compile_mapping({"@path": {"@path": "$.n"}}))
+    dest = Destination("mi", URL, "id", Secret("pw"), (sub,))
+    with pytest.raises(InvalidRequest, match="mapping 'm': @path: expected string") as caught:
+        send_entire_event(dest, sub, {"type": "track", "n": 1})
+    assert caught.value.reason == "mapping.failed"
+
+
+@pytest.mark.parametrize(
+    ("url", "read"),
+    [
+        (" https://Example.COM:443/a/KEY/ \n", "https://example.com/a/KEY/"),
+        ("http://h:8080/k", "http://h:8080/k"),
+        ("https://h", "https://h/"),
+        ("https://h/a\tb", "https://h/ab"),
+    ],
+)
+def test_urls_are_read_as_the_whatwg_parser_reads_them(url: str, read: str) -> None:
+    assert normalise_url(url) == read
 
 
 def test_mask_url_hides_the_key() -> None:

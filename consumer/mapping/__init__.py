@@ -1,0 +1,52 @@
+"""Field mappings: Segment's whole mapping-kit (`@path` ... `@liquid`), checked once at start-up.
+
+Each directive behaves as in `@segment/actions-core` (`packages/core/src/mapping-kit` of
+`segmentio/action-destinations`), JavaScript semantics included, so a mapping copied from
+Segment produces the same JSON. What Segment's `validate` refuses is a `MappingError` at
+start-up, and so is what Segment fails on at every event that reaches it; what Segment fails
+on only for some events raises `MappingFailure` for those events (the event is not sent).
+The mapping is compiled into closures: the default `{"@path": "$."}` costs one call per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumer.jsvalues import UNDEFINED
+from consumer.mapping._tree import (
+    MappingError,
+    MappingFailure,
+    Node,
+    compile_tree,
+    remove_undefined,
+)
+
+__all__ = ["UNDEFINED", "FieldMapping", "MappingError", "MappingFailure", "compile_mapping"]
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """A validated mapping, ready to apply to any number of events."""
+
+    source: Any
+    _node: Node = field(repr=False, compare=False)
+    _reads_only: bool = field(default=False, repr=False, compare=False)
+
+    def apply(self, event: dict[str, Any]) -> Any:
+        """The mapped value, `UNDEFINED` if nothing; raises `MappingFailure` where Segment throws.
+
+        The result may share objects with the event and the mapping: treat it as read-only.
+        """
+        result = self._node(event)
+        return result if self._reads_only else remove_undefined(result)
+
+
+def compile_mapping(value: Any, *, name: str = "mapping") -> FieldMapping:
+    """Validate `value` and compile it; `name` starts the locations in error messages."""
+    reads_only = (
+        isinstance(value, dict)
+        and isinstance(value.get("@path"), str)
+        and set(value) <= {"@path", "_metadata"}
+    )
+    return FieldMapping(value, compile_tree(value, name), reads_only)

@@ -1,0 +1,226 @@
+"""Grammar-based generators of triggers, mappings and events, tuned to reach Segment's quirks.
+
+Values stay within what JavaScript and JSON carry alike (integers within 2**53, finite
+numbers): the consumer sends larger integers exactly, a documented difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+KEYS = ["a", "b", "s", "n", "0", "1", "length", "x y", "A"]
+_TEXT = st.text(alphabet="aAbZ 5.-$é\u2028😀\n\t\x7f{}\"'*", max_size=6)
+STRINGS = _TEXT | st.sampled_from(
+    ["", "track", "5", " 5 ", "0x10", "1e3", "abc", "true", "null", "Infinity", "a.b", "$.a",
+     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0"]
+)  # fmt: skip
+NUMBERS = st.integers(-(2**53), 2**53) | st.sampled_from([0, 1, 5, 10, -1, 0.5, 1e21, 1e-7, 10.0])
+SCALARS = st.none() | st.booleans() | NUMBERS | STRINGS
+JSON: st.SearchStrategy[Any] = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(KEYS) | _TEXT, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_SECTION = st.dictionaries(st.sampled_from(KEYS), JSON, max_size=5)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    """Segment-like messages whose fields the generated triggers and mappings read."""
+    event: dict[str, Any] = {"type": draw(st.sampled_from(["track", "identify", "page", "x"]))}
+    for key, values in (
+        ("event", STRINGS | st.none() | NUMBERS),
+        ("name", STRINGS | st.none() | st.booleans()),
+        ("userId", STRINGS | st.none() | NUMBERS | st.booleans()),
+        ("properties", _SECTION | JSON),
+        ("traits", _SECTION),
+        ("context", _SECTION),
+        ("h", st.dictionaries(st.sampled_from(["X-A", "x-a", "X-B"]), JSON, max_size=2) | JSON),
+        ("t", STRINGS),
+        ("s", STRINGS),
+        ("n", NUMBERS),
+    ):
+        if draw(st.booleans()):
+            event[key] = draw(values)
+    return event
+
+
+# Triggers -------------------------------------------------------------------------------------
+
+_PATH = st.lists(
+    st.sampled_from(["a", "b", "s", "n", "length", "\\0", "\\1", "x\\ y"]), min_size=1, max_size=3
+)
+_FIELD = st.sampled_from(["type", "event", "name", "userId"]) | st.builds(
+    lambda root, path: f"{root}.{'.'.join(path)}",
+    st.sampled_from(["properties", "traits", "context"]),
+    _PATH,
+)
+_VALUE = st.sampled_from(
+    ["true", "false", "null", "0", "5", "-2.5", "10", "100000000000000000000000"]
+) | STRINGS.filter(lambda s: '"' not in s and "\\" not in s).map(lambda s: f'"{s}"')
+_OPERATOR = st.sampled_from(["=", "!=", "<", "<=", ">", ">="])
+_SPACING = st.sampled_from([(" ", " "), (" ", " "), ("", ""), ("", " "), (" ", "")])
+
+
+@st.composite
+def _comparison(draw: st.DrawFn) -> str:
+    before, after = draw(_SPACING)
+    return f"{draw(_FIELD)}{before}{draw(_OPERATOR)}{after}{draw(_VALUE)}"
+
+
+@st.composite
+def _function(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(["contains", "match", "!contains", "!match"]))
+    pattern = draw(STRINGS.filter(lambda s: '"' not in s and "\\" not in s))
+    if "match" in name:
+        pattern = draw(st.sampled_from([f"{pattern}*", f"*{pattern}", pattern]))
+    return f'{name}({draw(_FIELD)}, "{pattern}")'
+
+
+_CONDITION = _comparison() | _function()
+
+
+@st.composite
+def triggers(draw: st.DrawFn) -> str:
+    """Conditions joined by and/or, some grouped in one level of parentheses."""
+    items = []
+    for _ in range(draw(st.integers(1, 4))):
+        group = draw(st.lists(_CONDITION, min_size=1, max_size=3))
+        joined = (
+            " ".join(f"{c} {draw(st.sampled_from(['and', 'or']))}" for c in group[:-1])
+            + f" {group[-1]}"
+        )
+        items.append(
+            f"({joined.strip()})" if len(group) > 1 or draw(st.booleans()) else joined.strip()
+        )
+    return " ".join(f"{item} {draw(st.sampled_from(['and', 'or']))}" for item in items[:-1]) + (
+        f" {items[-1]}" if len(items) > 1 else items[-1]
+    )
+
+
+# Mappings -------------------------------------------------------------------------------------
+
+_PATHS = st.sampled_from(
+    ["$.", "", ".", "$.properties", "properties.a", "$.properties.a.b", "$.properties.s.length",
+     "$.properties.s[1]", "$.properties.a[0]", "$.properties['x y']", "$.traits.n", "$.h", "$.t",
+     "$.userId", "$.s", "$.n", "a$.properties", "$.nope", "$.properties.0", "$.event", "$.context"]
+)  # fmt: skip
+_TEMPLATES = st.sampled_from(
+    ["{{properties.a}}-{{userId}}", "{{{properties}}}", "{{ s }}!", "{{ }}", "{{n}}{{ t }}",
+     "plain", "{{properties.s.length}}", "{{$.s}}", "{{traits}}"]
+)  # fmt: skip
+_LIQUID = st.sampled_from(
+    ["{{ properties.s }}", "{{ userId | upcase }}", "{{ s | append: '!' }}",
+     "{% if properties.a %}y{% else %}n{% endif %}", "{{ t | default: 'none' }}",
+     "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}"]
+)  # fmt: skip
+
+
+def _directive(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """One directive of each kind, with valid and some invalid options."""
+    maybe = st.one_of(inner, st.just(None))
+    text_or_directive = _PATHS | st.builds(lambda p: {"@path": p}, _PATHS)
+    return st.one_of(
+        st.builds(lambda p: {"@path": p}, _PATHS | st.builds(lambda p: {"@path": p}, _PATHS)),
+        st.builds(
+            lambda t: {"@template": t}, _TEMPLATES | st.builds(lambda p: {"@path": p}, _PATHS)
+        ),
+        st.builds(lambda v: {"@literal": v}, inner),
+        st.builds(
+            lambda keys, cond, then, other: {
+                "@if": {
+                    k: {"exists": cond, "blank": cond, "then": then, "else": other}[k]
+                    for k in sorted(keys)
+                }
+            },
+            st.sets(st.sampled_from(["exists", "blank", "then", "else"]), min_size=1),
+            inner,
+            inner,
+            maybe,
+        ),
+        st.builds(
+            lambda op, v: {"@case": {"operator": op, "value": v}},
+            st.sampled_from(["lower", "upper", "lower", "title"]),
+            text_or_directive | st.just(""),
+        ),
+        st.builds(
+            lambda p, r, v, g, i, p2: {
+                "@replace": {
+                    "pattern": p,
+                    "replacement": r,
+                    "value": v,
+                    "global": g,
+                    "ignorecase": i,
+                    **p2,
+                }
+            },
+            st.sampled_from(["a", "A", ".", "$", "é", "5", "x y", "*"]),
+            st.sampled_from(["", "-", "$&", "$$", "$'", "$`", "$1", "b"]),
+            text_or_directive,
+            st.booleans(),
+            st.booleans(),
+            st.sampled_from([{}, {"pattern2": "b", "replacement2": "c"}, {"pattern2": "b"}]),
+        ),
+        st.builds(
+            lambda mode, v: {"@json": {"mode": mode, "value": v}},
+            st.sampled_from(["encode", "decode", "ENCODE"]),
+            inner,
+        ),
+        st.builds(
+            lambda sep, v, omit: {"@flatten": {"separator": sep, "value": v, **omit}},
+            st.sampled_from([".", "_", "-"]),
+            inner,
+            st.sampled_from([{}, {"omitArrays": True}]),
+        ),
+        st.builds(
+            lambda d, objs: {"@merge": {"direction": d, "objects": objs}},
+            st.sampled_from(["left", "right", "LEFT"]),
+            st.lists(
+                st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
+                | st.builds(lambda p: {"@path": p}, _PATHS),
+                max_size=3,
+            ),
+        ),
+        st.builds(
+            lambda a, m: {"@transform": {"apply": a, "mapping": m}},
+            st.dictionaries(st.sampled_from(KEYS), inner, min_size=1, max_size=3),
+            st.dictionaries(st.sampled_from(KEYS), inner, min_size=1, max_size=3)
+            | st.builds(lambda p: {"@path": p}, _PATHS),
+        ),
+        st.builds(lambda v: {"@excludeWhenNull": v}, inner),
+        st.builds(lambda t: {"@liquid": t}, _LIQUID),
+        st.builds(
+            lambda p, shape: {"@arrayPath": [p, shape]},
+            text_or_directive,
+            st.dictionaries(st.sampled_from(KEYS), inner, max_size=2)
+            | st.builds(lambda p: {"@path": p}, _PATHS),
+        ),
+    )
+
+
+MAPPING_VALUES: st.SearchStrategy[Any] = st.recursive(
+    SCALARS,
+    lambda inner: (
+        _directive(inner)
+        | st.lists(inner, max_size=2)
+        | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+DATA = MAPPING_VALUES | _directive(MAPPING_VALUES)
+HEADERS = (
+    st.none()
+    | st.dictionaries(
+        st.sampled_from(
+            ["X-A", "x-a", "X-B", "Content-Type", "Authorization", "User-Agent", "a b"]
+        ),
+        MAPPING_VALUES,
+        max_size=3,
+    )
+    | st.builds(lambda p: {"@path": p}, _PATHS)
+)
