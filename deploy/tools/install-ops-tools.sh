@@ -55,13 +55,18 @@ crds="$tools/crds/keda-$KEDA_VERSION-prometheus-operator-$PROMETHEUS_OPERATOR_VE
 if [ ! -d "$crds" ]; then
     command -v go >/dev/null || fail "fetching the CRDs needs Go on PATH (go mod download)."
     module_dir() {  # module@version -> its folder in the Go module cache
-        (cd "$(mktemp -d)" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$1") |
-            sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+        local empty dir
+        empty="$(mktemp -d)"  # outside any go.mod
+        dir="$(cd "$empty" && GOTOOLCHAIN=local go mod download -json "$1" |
+            sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+        rmdir "$empty"
+        echo "$dir"
     }
     echo "install-ops-tools: fetching the KEDA and prometheus-operator CRDs (go mod download)"
     keda="$(module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")"
     operator="$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")"
     [ -n "$keda" ] && [ -n "$operator" ] || fail "go mod download found no module folder."
+    rm -rf "$tools/crds"  # only one version's CRDs: the tests read every file there
     mkdir -p "$crds.partial"
     cp "$keda"/config/crd/bases/keda.sh_{scaledobjects,triggerauthentications}.yaml \
         "$operator"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml \
