@@ -7,8 +7,8 @@ over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` wit
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +21,8 @@ from consumer.records import Headers, Record
 
 log = logging.getLogger(__name__)
 TopicPartition = tuple[str, int]
+LEAVE_TIMEOUT_S = 5.0  # for a static member to leave on close, within the shutdown budget
+SERVE_S = 0.05
 
 CONSUMER_OVERRIDES: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -224,15 +226,28 @@ class Consumer:
     def close(self) -> None:
         """Leave the group and close.
 
-        A static member's close alone does not leave (KIP-345): its partitions would wait out
-        the session for a restart under the same instance id. A clean close means this member
-        is going away (a Deployment's replacement pod has another name), so it unsubscribes
-        first, which does leave; only a crash keeps the assignment for a restarted container.
+        A static member's close does not leave (KIP-345): its partitions would wait out the
+        session for a restart under the same instance id. A clean close means this member is
+        going away (a Deployment's replacement pod has another name), so it leaves first; only
+        a crash keeps the assignment for a restarted container.
         """
         if self._static:
-            with contextlib.suppress(confluent_kafka.KafkaException):  # after a fatal error
-                self._consumer.unsubscribe()
+            self._leave()
         self._consumer.close()
+
+    def _leave(self) -> None:
+        """Unsubscribe and serve the revocation until the LeaveGroup is sent.
+
+        librdkafka sends it once the revocation is done, and resets the member id then; it skips
+        it for a static member once `close` has begun, so this has to happen before.
+        """
+        deadline = time.monotonic() + LEAVE_TIMEOUT_S
+        try:
+            self._consumer.unsubscribe()
+            while self._consumer.memberid() and time.monotonic() < deadline:
+                self._consumer.poll(SERVE_S)  # runs the revoke callback; a record is dropped
+        except confluent_kafka.KafkaException:
+            return  # after a fatal error the client cannot leave; close still frees it
 
 
 class Producer:
