@@ -2,7 +2,8 @@
 
 It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
 cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
-over the pass-through `[kafka.properties]`. Kafka errors become `KafkaError` with one sentence.
+over the pass-through `[kafka.properties]`. It also makes a static member (group.instance.id)
+leave on a clean close. Kafka errors become `KafkaError` with one sentence.
 """
 
 from __future__ import annotations
