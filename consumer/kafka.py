@@ -2,7 +2,8 @@
 
 It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
 cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
-over the pass-through `[kafka.properties]`. Kafka errors become `BrokerError` with one sentence.
+over the pass-through `[kafka.properties]`. It also makes a static member (group.instance.id)
+leave on a clean close. Kafka errors become `BrokerError` with one sentence.
 librdkafka's own log lines go to the `librdkafka` Python logger (its `logger` setting), so they
 come out in the process's log format instead of as raw text on standard error; a line repeated
 within 30 s is counted, not written again.
@@ -10,9 +11,9 @@ within 30 s is counted, not written again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ LIBRDKAFKA_LOG.addFilter(RepeatFilter())
 log.addFilter(RepeatFilter())
 TopicPartition = tuple[str, int]
 T = TypeVar("T")
+LEAVE_TIMEOUT_S = 5.0  # for a static member to leave on close, within the shutdown budget
+SERVE_S = 0.05
 
 CONSUMER_OVERRIDES: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -281,15 +284,28 @@ class Consumer:
     def close(self) -> None:
         """Leave the group and close.
 
-        A static member's close alone does not leave (KIP-345): its partitions would wait out
-        the session for a restart under the same instance id. A clean close means this member
-        is going away (a Deployment's replacement pod has another name), so it unsubscribes
-        first, which does leave; only a crash keeps the assignment for a restarted container.
+        A static member's close does not leave (KIP-345): its partitions would wait out the
+        session for a restart under the same instance id. A clean close means this member is
+        going away (a Deployment's replacement pod has another name), so it leaves first; only
+        a crash keeps the assignment for a restarted container.
         """
         if self._static:
-            with contextlib.suppress(confluent_kafka.KafkaException):  # after a fatal error
-                self._consumer.unsubscribe()
+            self._leave()
         self._consumer.close()
+
+    def _leave(self) -> None:
+        """Unsubscribe and serve the revocation until the LeaveGroup is sent.
+
+        librdkafka sends it once the revocation is done, and resets the member id then; it skips
+        it for a static member once `close` has begun, so this has to happen before.
+        """
+        deadline = time.monotonic() + LEAVE_TIMEOUT_S
+        try:
+            self._consumer.unsubscribe()
+            while self._consumer.memberid() and time.monotonic() < deadline:
+                self._consumer.poll(SERVE_S)  # runs the revoke callback; a record is dropped
+        except confluent_kafka.KafkaException:
+            return  # after a fatal error the client cannot leave; close still frees it
 
 
 class Producer:

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from standin import StandIn, lost
 
-from tests.pipeline import ConsumerProcess, committed, produce, wait_for, write_config
+from tests.pipeline import ConsumerProcess, produce, wait_for, write_config
 
 SESSION_TIMEOUT_MS = 45_000
 WELL_UNDER_THE_SESSION_S = 15.0
@@ -38,7 +40,7 @@ class Group:
 
     def __init__(self, tmp_path: Path, topic: str, config: Path, standin: StandIn) -> None:
         self.tmp_path, self.topic, self.config, self.standin = tmp_path, topic, config, standin
-        self.name = config.read_text().split('group_id = "')[1].split('"')[0]
+        self.name = topic  # the group is named after its topic
         self.members: list[ConsumerProcess] = []
 
     def start(self, instance_id: str) -> ConsumerProcess:
@@ -46,6 +48,12 @@ class Group:
         member = ConsumerProcess(self.config, log, env={INSTANCE_ID: instance_id})
         self.members.append(member)
         return member
+
+    def owners(self, bootstrap: str) -> int:
+        """Members of the group that own at least one partition (the broker's view)."""
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        found = admin.describe_consumer_groups([self.name])[self.name].result(timeout=10)
+        return sum(1 for m in found.members if m.assignment.topic_partitions)
 
     def deliver(self, bootstrap: str, events: list[dict[str, Any]], within_s: float) -> None:
         """Produce `events` and wait until each has arrived."""
@@ -96,6 +104,7 @@ def test_a_static_member_stopped_with_sigterm_leaves_and_its_partitions_move_at_
     partitions for the session timeout (librdkafka's close alone would not leave)."""
     stays, goes = group.start("member-a"), group.start("member-b")
     group.deliver(kafka_bootstrap, burst("both", people=60), 60)
+    wait_for(lambda: group.owners(kafka_bootstrap) == 2, 60, "both members to own partitions")
     goes.signal(signal.SIGTERM)
     assert goes.wait(30) == 0
 
@@ -110,16 +119,19 @@ def test_finished_offsets_are_committed_within_a_fraction_of_a_second(
 ) -> None:
     """The default cadence (not a SIGTERM or a revoke): what a crash would send again."""
     member = group.start("member-a")
+    reader = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group.name})
+    partitions = [TopicPartition(group.topic, p) for p in range(4)]
 
     def total() -> int:
-        return sum(
-            max(o, 0) for o in committed(kafka_bootstrap, group.name, group.topic, 4).values()
-        )
+        return sum(max(p.offset, 0) for p in reader.committed(partitions, timeout=10))
 
-    for round_ in range(3):
-        group.deliver(kafka_bootstrap, burst(f"round{round_}"), 60)
-        delivered = time.monotonic()
-        while total() < 20 * (round_ + 1):
-            assert time.monotonic() - delivered < 2.0, "commits should follow within ~0.2 s"
-            time.sleep(0.05)
+    try:
+        for round_ in range(3):
+            group.deliver(kafka_bootstrap, burst(f"round{round_}"), 60)
+            delivered = time.monotonic()
+            while total() < 20 * (round_ + 1):
+                assert time.monotonic() - delivered < 2.0, "commits should follow within ~0.2 s"
+                time.sleep(0.05)
+    finally:
+        reader.close()
     assert member.proc.poll() is None
