@@ -22,12 +22,12 @@ from consumer.movableink import (
     send_entire_event,
 )
 from consumer.triggers import parse
-from tests.differential.conftest import COMPARED, DIFFERENCES, Oracle
 from tests.differential.grammar import DATA, HEADERS, events
+from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle
 
 URL = "https://collector.movableink-dmz.com/behavioral/KEY"
 SETTINGS = {"username": "id", "password": "pw", "movable_ink_url": URL}
-EVENTS_PER_MAPPING = 5
+EVENTS_PER_MAPPING = 8
 SEGMENT_USER_AGENT = "Segment (Actions)"
 
 
@@ -40,7 +40,7 @@ def _subscription(data: Any, headers: Any) -> Subscription:
     )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     data=DATA,
     headers=HEADERS,
