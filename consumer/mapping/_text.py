@@ -234,7 +234,8 @@ class _JsOutput(Output):
 
 
 class _SegmentLiquid(Environment):
-    """Segment's engine: the same tags and filters off (its limits need no loop tags)."""
+    """Segment's engine: the same tags off, the same filters failing when used, and, as in
+    liquidjs, an unknown filter ignored (its limits need no loop tags)."""
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
@@ -242,7 +243,14 @@ class _SegmentLiquid(Environment):
         for tag in _DISABLED_TAGS:
             self.tags.pop(tag, None)
         for name in _DISABLED_FILTERS:
-            self.filters.pop(name, None)
+            self.filters[name] = _disabled(name)
+
+
+def _disabled(name: str) -> Callable[..., Any]:
+    def fail(*_: Any, **__: Any) -> Any:
+        raise ValueError(f'filter "{name}" is disabled')
+
+    return fail
 
 
 _DISABLED_TAGS: Iterable[str] = ("case", "for", "include", "layout", "render", "tablerow")
@@ -268,4 +276,4 @@ _DISABLED_FILTERS: Iterable[str] = (
     "where_exp",
     "type",
 )
-_ENGINE = _SegmentLiquid()
+_ENGINE = _SegmentLiquid(strict_filters=False)

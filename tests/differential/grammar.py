@@ -126,7 +126,8 @@ _TEMPLATES = st.sampled_from(
 _LIQUID = st.sampled_from(
     ["{{ properties.s }}", "{{ userId | upcase }}", "{{ s | append: '!' }}",
      "{% if properties.a %}y{% else %}n{% endif %}", "{{ t | default: 'none' }}",
-     "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}"]
+     "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}",
+     "{{ s | nosuch }}", "{{ s | sort }}"]
 )  # fmt: skip
 
 
@@ -212,16 +213,37 @@ def _directive(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
+def _refused(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Forms Segment's validate refuses (or fails on), to check that we refuse them too."""
+    return st.one_of(
+        st.builds(lambda v: {"@path": "$.a", "@template": v}, inner),
+        st.builds(lambda v: {"@path": "$.a", "extra": v}, inner),
+        st.builds(lambda v: {"@nope": v}, inner),
+        st.sampled_from(
+            [{"@path": 5}, {"@template": ["x"]}, {"@if": "x"}, {"@case": {"operator": 1}},
+             {"@replace": {"pattern": "abcdefghijk", "value": "x"}},
+             {"@replace": {"pattern": "a", "replacement": "abcdefghijk", "value": "a"}},
+             {"@replace": {"pattern": "a", "value": "a", "global": "yes"}},
+             {"@json": {"mode": "both", "value": 1}}, {"@json": {"mode": "encode"}},
+             {"@flatten": {"separator": 1, "value": 1}}, {"@merge": {"objects": {}, "direction": "left"}},
+             {"@merge": {"objects": [1], "direction": "right"}}, {"@transform": {"apply": 1, "mapping": {}}},
+             {"@liquid": 5}, {"@liquid": "{% for x in y %}{% endfor %}"}, {"@liquid": "{{ a | sort }}"},
+             {"@arrayPath": "x"}, {"@arrayPath": []}, {"@if": {"then": 1}}]
+        ),
+    )  # fmt: skip
+
+
 MAPPING_VALUES: st.SearchStrategy[Any] = st.recursive(
     SCALARS,
     lambda inner: (
         _directive(inner)
+        | _refused(inner)
         | st.lists(inner, max_size=2)
         | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
     ),
     max_leaves=6,
 )
-DATA = MAPPING_VALUES | _directive(MAPPING_VALUES)
+DATA = MAPPING_VALUES | _directive(MAPPING_VALUES) | _refused(MAPPING_VALUES)
 HEADERS = (
     st.none()
     | st.dictionaries(

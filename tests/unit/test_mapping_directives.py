@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consumer.mapping import UNDEFINED, compile_mapping
+from consumer.mapping import UNDEFINED, MappingFailure, compile_mapping
 
 EVENT: dict[str, Any] = {
     "type": "track",
@@ -25,6 +25,7 @@ EVENT: dict[str, Any] = {
     },
 }
 SEGMENT: list[tuple[Any, Any]] = [
+    ({"@liquid": "{{ s | nosuch | upcase }}"}, "ABC😀"),  # liquidjs ignores an unknown filter
     ({"@path": "properties.list.length"}, 2),
     ({"@path": "$.s[3]"}, "\ud83d"),
     ({"@path": ""}, EVENT),  # Segment sends n as 10, equal to 10.0
@@ -128,3 +129,8 @@ SEGMENT: list[tuple[Any, Any]] = [
 @pytest.mark.parametrize(("mapping", "expected"), SEGMENT)
 def test_directive_gives_what_segment_gives(mapping: Any, expected: Any) -> None:
     assert compile_mapping(mapping).apply(EVENT) == expected
+
+
+def test_a_liquid_filter_segment_disables_fails_the_event() -> None:
+    with pytest.raises(MappingFailure, match='filter "sort" is disabled'):
+        compile_mapping({"@liquid": "{{ s | sort }}"}).apply(EVENT)
