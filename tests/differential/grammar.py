@@ -14,7 +14,7 @@ KEYS = ["a", "b", "s", "n", "0", "1", "length", "x y", "A"]
 _TEXT = st.text(alphabet="aAbZ 5.-$é\u2028😀\n\t\x7f{}\"'*", max_size=6)
 STRINGS = _TEXT | st.sampled_from(
     ["", "track", "5", " 5 ", "0x10", "1e3", "abc", "true", "null", "Infinity", "a.b", "$.a",
-     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0"]
+     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0", "[1,1e400]", "1e400"]
 )  # fmt: skip
 NUMBERS = st.integers(-(2**53), 2**53) | st.sampled_from([0, 1, 5, 10, -1, 0.5, 1e21, 1e-7, 10.0])
 SCALARS = st.none() | st.booleans() | NUMBERS | STRINGS
