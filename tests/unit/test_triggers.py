@@ -403,6 +403,7 @@ REJECTED: list[tuple[str, int, list[str]]] = [
     ("userId = 100000000000000000000000", 9, ['the text "1e+23"']),
     ("properties.price >= null", 20, ["compares numbers", "NaN", "never match"]),
     ('properties.price > "ten"', 19, ["compares numbers", "NaN", "write a number"]),
+    ("userId > true", 9, ["compares numbers", "reads true as NaN"]),
     ("properties.price > 5 and properties.price<9", 41, ["put spaces around <", "cannot parse"]),
     ('properties = "x"', 0, ["read properties alone as properties.properties"]),
     ('type.name = "x"', 0, ["type has no parts", "ignore .name"]),
