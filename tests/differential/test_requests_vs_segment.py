@@ -44,7 +44,7 @@ def _subscription(data: Any, headers: Any) -> Subscription:
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     data=DATA,
     headers=HEADERS,
