@@ -22,8 +22,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from consumer import movableink
 from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 from consumer.errors import ConfigError
-from consumer.mapping import MappingError, compile_mapping
-from consumer.mapping._tree import is_directive
+from consumer.mapping import MappingError, compile_mapping, is_directive
 from consumer.movableink import (
     BatchSettings,
     DeadLetterPolicy,

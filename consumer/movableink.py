@@ -21,8 +21,7 @@ from consumer.jsvalues import (
     js_string,
     json_stringify,
 )
-from consumer.mapping import FieldMapping, MappingFailure
-from consumer.mapping._tree import kind
+from consumer.mapping import FieldMapping, MappingFailure, kind
 from consumer.signals import SignalsPolicy
 from consumer.triggers import Trigger
 
