@@ -336,7 +336,11 @@ class _Parser:
             f'as in {function}({argument.text}, "text")',
         )
         close = self.expect(Kind.RPAREN, f"expected ) to close {function}(")
-        if in_group and not self.at(Kind.RPAREN, Kind.END):
+        if (
+            in_group
+            and not self.at(Kind.RPAREN, Kind.END)
+            and not _flattening_is_harmless(self.text)
+        ):
             self.fail(
                 close.start,
                 f"Segment ends a group at the ) of {function}(), so the rest of this group would "
@@ -348,6 +352,22 @@ class _Parser:
             return Condition(field, prefix + "contains", pattern.string)
         operator = _match_operator(self, pattern, argument.text)
         return Condition(field, prefix + operator, pattern.string.strip("*"))
+
+
+def _flattening_is_harmless(text: str) -> bool:
+    """Segment flattens a group whose contains()/match() is not last into the whole trigger,
+    joined by the last and/or; with one group and one kind of and/or that reads as written."""
+    try:
+        tokens = list(tokenize(text))
+    except TriggerSyntaxError:
+        return False
+    conjunctions = {t.kind for t in tokens if t.kind in (Kind.AND, Kind.OR)}
+    groups = sum(
+        1
+        for before, token in zip([None, *tokens], tokens, strict=False)
+        if token.kind is Kind.LPAREN and (before is None or before.kind is not Kind.NAME)
+    )
+    return len(conjunctions) <= 1 and groups == 1
 
 
 def _is_function(token: Token) -> bool:
