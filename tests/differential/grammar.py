@@ -127,7 +127,9 @@ _LIQUID = st.sampled_from(
     ["{{ properties.s }}", "{{ userId | upcase }}", "{{ s | append: '!' }}",
      "{% if properties.a %}y{% else %}n{% endif %}", "{{ t | default: 'none' }}",
      "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}",
-     "{{ s | nosuch }}", "{{ s | sort }}"]
+     "{{ s | nosuch }}", "{{ s | sort }}", "{{ n | divided_by: 4 }}", "{{ n | round: 1 }}",
+     "{{ s | split: 'a' | first }}", "{{ n | plus: 0.1 | times: 3 }}", "{{ n | modulo: 3 }}",
+     "{{ properties.a | upcase }}", "{{ userId | append: n }}"]
 )  # fmt: skip
 
 

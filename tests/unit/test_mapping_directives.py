@@ -26,6 +26,11 @@ EVENT: dict[str, Any] = {
 }
 SEGMENT: list[tuple[Any, Any]] = [
     ({"@liquid": "{{ s | nosuch | upcase }}"}, "ABC😀"),  # liquidjs ignores an unknown filter
+    ({"@liquid": "{{ n | append: '$' }} {{ properties.list | upcase }}"}, "10$ PQ"),
+    (
+        {"@liquid": "{{ n | divided_by: 4 }} {{ 2.5 | round }} {{ t | split: 'a' | size }}"},
+        "2.5 3 3",
+    ),
     ({"@path": "properties.list.length"}, 2),
     ({"@path": "$.s[3]"}, "\ud83d"),
     ({"@path": ""}, EVENT),  # Segment sends n as 10, equal to 10.0
