@@ -29,7 +29,7 @@ SEGMENT: list[tuple[Any, Any]] = [
     ({"@liquid": "{{ n | append: '$' }} {{ properties.list | upcase }}"}, "10$ PQ"),
     (
         {"@liquid": "{{ n | divided_by: 4 }} {{ 2.5 | round }} {{ t | split: 'a' | size }}"},
-        "2.5 3 3",
+        "2.5 3 2",
     ),
     ({"@path": "properties.list.length"}, 2),
     ({"@path": "$.s[3]"}, "\ud83d"),
