@@ -23,8 +23,7 @@ from urllib.parse import urlsplit
 from consumer import logs, movableink
 from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 from consumer.errors import ConfigError
-from consumer.mapping import MappingError, compile_mapping
-from consumer.mapping._tree import is_directive
+from consumer.mapping import MappingError, compile_mapping, is_directive
 from consumer.movableink import (
     BatchSettings,
     DeadLetterPolicy,

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from consumer.jsvalues import UNDEFINED, escape_lone_surrogates, js_entries, js_string
-from consumer.mapping import FieldMapping, MappingFailure
-from consumer.mapping._tree import kind
+from consumer.jsvalues import (
+    UNDEFINED,
+    escape_lone_surrogates,
+    js_entries,
+    js_string,
+    json_stringify,
+)
+from consumer.mapping import FieldMapping, MappingFailure, kind
 from consumer.signals import SignalsPolicy
 from consumer.triggers import Trigger
 
@@ -117,16 +123,34 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 
 
 def body_bytes(body: Any) -> bytes:
-    """The exact bytes POSTed for a mapped body, empty for none (raises ValueError for NaN or
-    infinity). A lone UTF-16 surrogate (JavaScript splits strings into them, as in `@merge` of
-    a string) is written as a `\\udXXX` escape, as JSON.stringify writes it."""
+    """The exact bytes POSTed for a mapped body, empty for none; raises ValueError for NaN.
+
+    As JSON.stringify writes them: a number a mapping made infinite (`@json` decoding `1e400`)
+    is null, and a lone UTF-16 surrogate (JavaScript splits strings into them, as in `@merge`
+    of a string) is a `\\udXXX` escape. NaN never comes from a mapping: it is bad input.
+    """
     if body is None:
         return b""
-    text = _encode(body)
+    try:
+        text = _encode(body)
+    except ValueError:
+        if _has_nan(body):
+            raise
+        text = json_stringify(body) or "null"
     try:
         return text.encode()
     except UnicodeEncodeError:
         return escape_lone_surrogates(text).encode()
+
+
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, dict | list):
+        return any(
+            _has_nan(item) for item in (value.values() if isinstance(value, dict) else value)
+        )
+    return False
 
 
 def mask_url(url: str) -> str:

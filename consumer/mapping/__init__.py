@@ -19,10 +19,20 @@ from consumer.mapping._tree import (
     MappingFailure,
     Node,
     compile_tree,
+    is_directive,
+    kind,
     remove_undefined,
 )
 
-__all__ = ["UNDEFINED", "FieldMapping", "MappingError", "MappingFailure", "compile_mapping"]
+__all__ = [
+    "UNDEFINED",
+    "FieldMapping",
+    "MappingError",
+    "MappingFailure",
+    "compile_mapping",
+    "is_directive",
+    "kind",
+]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from consumer.jsvalues import (
     truthy,
     utf16_units,
 )
-from consumer.mapping._text import case, liquid, replace, template
+from consumer.mapping._liquid import liquid
+from consumer.mapping._text import case, replace, template
 from consumer.mapping._tree import (
     Const,
     MappingFailure,

@@ -1,22 +1,15 @@
-"""The directives that produce text: `@template`, `@case`, `@replace` and `@liquid`.
+"""The directives that produce text: `@template`, `@case` and `@replace`.
 
 They follow JavaScript string semantics: lengths count UTF-16 units, `@replace` matches its
 pattern literally with JavaScript's case-insensitive rule and expands `$&`, `$$`, `` $` `` and
 `$'` in the replacement, and values are written as JavaScript's String(...) writes them.
-Liquid is rendered by python-liquid, set up like Segment's liquidjs engine (same disabled tags
-and filters, same limits) and writing values as liquidjs does.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import Any, TextIO
-
-from liquid import Environment
-from liquid.builtin.output import Output, OutputNode
-from liquid.context import RenderContext
-from liquid.exceptions import LiquidError
+from collections.abc import Callable
+from typing import Any
 
 from consumer.jsvalues import (
     JS_SPACE,
@@ -26,11 +19,10 @@ from consumer.jsvalues import (
     truthy,
     utf16_length,
 )
-from consumer.mapping._tree import Const, MappingFailure, Node, Part, has_directive_key, kind
+from consumer.mapping._tree import Const, MappingFailure, Node, Part, kind
 
 MAX_PATTERN_LENGTH = 10
 MAX_REPLACEMENT_LENGTH = 10
-MAX_LIQUID_LENGTH = 1000
 _TRIPLE = re.compile(r"\{\{\{([^}]+)\}\}\}")
 _DOUBLE = re.compile(r"\{\{([^}]+)\}\}")
 Reader = Callable[[Any, str], Any]
@@ -186,86 +178,3 @@ def _substitution(replacement: str, text: str, start: int, end: int) -> str:
         return replacement
     parts = {"$": "$", "&": text[start:end], "`": text[:start], "'": text[end:]}
     return _SPECIAL.sub(lambda match: parts[match.group(1)], replacement)
-
-
-def liquid(arg: Any, part: Part) -> Node:
-    part.check(isinstance(arg, str), f"expected a Liquid template, found {kind(arg)}")
-    if not isinstance(arg, str):
-        hint = " (a directive is not allowed here)" if has_directive_key(arg) else ""
-        part.always_fails(f"liquid template value must be a string{hint}")
-    if not arg:
-        return Const("")
-    if utf16_length(arg) > MAX_LIQUID_LENGTH:
-        part.always_fails(f"a Liquid template is limited to {MAX_LIQUID_LENGTH} characters")
-    try:
-        compiled = _ENGINE.from_string(arg)
-    except LiquidError as exc:
-        part.always_fails(f"the Liquid template does not parse ({exc})")
-
-    def render(scope: Any) -> str:
-        try:
-            return compiled.render(**scope) if isinstance(scope, dict) else compiled.render()
-        except (LiquidError, ValueError, TypeError, ArithmeticError, RecursionError) as exc:
-            raise MappingFailure(f"@liquid: {exc}") from exc
-
-    return render
-
-
-def _liquid_text(value: Any) -> str:
-    """What liquidjs writes for a value: nothing for nil, arrays joined with no separator."""
-    if value is None or value is UNDEFINED:
-        return ""
-    if isinstance(value, list):
-        return "".join(_liquid_text(item) for item in value)
-    if isinstance(value, str | bool | int | float | dict):
-        return js_string(value)
-    return str(value)
-
-
-class _JsOutputNode(OutputNode):
-    """An output statement that writes values as liquidjs does."""
-
-    def render_to_output(self, context: RenderContext, buffer: TextIO) -> int:
-        return buffer.write(_liquid_text(self.expression.evaluate(context)))
-
-
-class _JsOutput(Output):
-    node_class = _JsOutputNode
-
-
-class _SegmentLiquid(Environment):
-    """Segment's engine: the same tags and filters off (its limits need no loop tags)."""
-
-    def setup_tags_and_filters(self, *, extra: bool = False) -> None:
-        super().setup_tags_and_filters(extra=extra)
-        self.add_tag(_JsOutput)
-        for tag in _DISABLED_TAGS:
-            self.tags.pop(tag, None)
-        for name in _DISABLED_FILTERS:
-            self.filters.pop(name, None)
-
-
-_DISABLED_TAGS: Iterable[str] = ("case", "for", "include", "layout", "render", "tablerow")
-_DISABLED_FILTERS: Iterable[str] = (
-    "array_to_sentence_string",
-    "concat",
-    "find",
-    "find_exp",
-    "find_index",
-    "find_index_exp",
-    "group_by",
-    "group_by_exp",
-    "has",
-    "has_exp",
-    "map",
-    "newline_to_br",
-    "reject",
-    "reject_exp",
-    "reverse",
-    "sort",
-    "sort_natural",
-    "uniq",
-    "where_exp",
-    "type",
-)
-_ENGINE = _SegmentLiquid()

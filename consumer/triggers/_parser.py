@@ -270,7 +270,7 @@ class _Parser:
         root = field.root
         literal = float(value.text) if value.kind is Kind.NUMBER else value.string
         if op in _ORDERINGS:
-            return Condition(field, op, self.ordering_operand(op, value, word, literal))
+            return Condition(field, op, self.ordering_operand(field, op, value, word, literal))
         if word == "null" and root not in _NULL_AS_TEXT:
             return Condition(field, "not_exists" if op == "=" else "exists", None)
         if word in ("true", "false") and op == "=" and root not in _TRUE_AS_TEXT:
@@ -290,13 +290,20 @@ class _Parser:
         return Condition(field, op, literal if word is None else word)
 
     def ordering_operand(
-        self, op: str, value: Token, word: str | None, literal: str | float
+        self, field: Field, op: str, value: Token, word: str | None, literal: str | float
     ) -> float:
-        """The number Segment compares with: JavaScript's Number() of the value as written."""
+        """The number Segment compares with: JavaScript's Number() of the value as written.
+
+        On a path `true`/`false` are booleans (1 and 0); on a plain field Segment first makes
+        them text, which Number() reads as NaN.
+        """
         if isinstance(literal, float):
             return literal
-        words = {"true": 1.0, "false": 0.0, "null": math.nan}
-        number = words[word] if word is not None else js_to_number(literal)
+        words = {"true": 1.0, "false": 0.0}
+        if word is not None:
+            number = words.get(word, math.nan) if field.root in PATH_FIELDS else math.nan
+        else:
+            number = js_to_number(literal)
         if math.isnan(number):
             self.fail(
                 value.start,
@@ -329,7 +336,11 @@ class _Parser:
             f'as in {function}({argument.text}, "text")',
         )
         close = self.expect(Kind.RPAREN, f"expected ) to close {function}(")
-        if in_group and not self.at(Kind.RPAREN, Kind.END):
+        if (
+            in_group
+            and not self.at(Kind.RPAREN, Kind.END)
+            and not _flattening_is_harmless(self.text)
+        ):
             self.fail(
                 close.start,
                 f"Segment ends a group at the ) of {function}(), so the rest of this group would "
@@ -341,6 +352,22 @@ class _Parser:
             return Condition(field, prefix + "contains", pattern.string)
         operator = _match_operator(self, pattern, argument.text)
         return Condition(field, prefix + operator, pattern.string.strip("*"))
+
+
+def _flattening_is_harmless(text: str) -> bool:
+    """Segment flattens a group whose contains()/match() is not last into the whole trigger,
+    joined by the last and/or; with one group and one kind of and/or that reads as written."""
+    try:
+        tokens = list(tokenize(text))
+    except TriggerSyntaxError:
+        return False
+    conjunctions = {t.kind for t in tokens if t.kind in (Kind.AND, Kind.OR)}
+    groups = sum(
+        1
+        for before, token in zip([None, *tokens], tokens, strict=False)
+        if token.kind is Kind.LPAREN and (before is None or before.kind is not Kind.NAME)
+    )
+    return len(conjunctions) <= 1 and groups == 1
 
 
 def _is_function(token: Token) -> bool:

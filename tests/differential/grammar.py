@@ -14,7 +14,7 @@ KEYS = ["a", "b", "s", "n", "0", "1", "length", "x y", "A"]
 _TEXT = st.text(alphabet="aAbZ 5.-$é\u2028😀\n\t\x7f{}\"'*", max_size=6)
 STRINGS = _TEXT | st.sampled_from(
     ["", "track", "5", " 5 ", "0x10", "1e3", "abc", "true", "null", "Infinity", "a.b", "$.a",
-     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0"]
+     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0", "[1,1e400]", "1e400"]
 )  # fmt: skip
 NUMBERS = st.integers(-(2**53), 2**53) | st.sampled_from([0, 1, 5, 10, -1, 0.5, 1e21, 1e-7, 10.0])
 SCALARS = st.none() | st.booleans() | NUMBERS | STRINGS
@@ -24,9 +24,9 @@ JSON: st.SearchStrategy[Any] = st.recursive(
         st.lists(inner, max_size=3)
         | st.dictionaries(st.sampled_from(KEYS) | _TEXT, inner, max_size=4)
     ),
-    max_leaves=12,
+    max_leaves=6,
 )
-_SECTION = st.dictionaries(st.sampled_from(KEYS), JSON, max_size=5)
+_SECTION = st.dictionaries(st.sampled_from(KEYS), JSON, max_size=3)
 
 
 @st.composite
@@ -60,26 +60,33 @@ _FIELD = st.sampled_from(["type", "event", "name", "userId"]) | st.builds(
     st.sampled_from(["properties", "traits", "context"]),
     _PATH,
 )
-_VALUE = st.sampled_from(
-    ["true", "false", "null", "0", "5", "-2.5", "10", "100000000000000000000000"]
-) | STRINGS.filter(lambda s: '"' not in s and "\\" not in s).map(lambda s: f'"{s}"')
-_OPERATOR = st.sampled_from(["=", "!=", "<", "<=", ">", ">="])
-_SPACING = st.sampled_from([(" ", " "), (" ", " "), ("", ""), ("", " "), (" ", "")])
+_TEXT_VALUE = STRINGS.filter(lambda s: '"' not in s and "\\" not in s).map(lambda s: f'"{s}"')
+_NUMBER_VALUE = st.sampled_from(["0", "5", "-2.5", "10", "100000000000000000000000"])
+_NUMERIC_TEXT = st.sampled_from(['"5"', '" 10 "', '"0x10"', '""', '"1e3"', '"abc"'])
+_WORDS = st.sampled_from(["true", "false", "null"])
+# Mostly the spacing every operator reads as written; the others now and then.
+_SPACING = st.sampled_from([(" ", " ")] * 12 + [("", ""), ("", " "), (" ", "")])
 
 
 @st.composite
 def _comparison(draw: st.DrawFn) -> str:
+    op = draw(st.sampled_from(["=", "!=", "=", "!=", "<", "<=", ">", ">="]))
+    if op in ("=", "!="):
+        value = draw(_TEXT_VALUE | _NUMBER_VALUE | _WORDS)
+    else:
+        value = draw(_NUMBER_VALUE | _NUMERIC_TEXT | _WORDS)
     before, after = draw(_SPACING)
-    return f"{draw(_FIELD)}{before}{draw(_OPERATOR)}{after}{draw(_VALUE)}"
+    return f"{draw(_FIELD)}{before}{op}{after}{value}"
 
 
 @st.composite
 def _function(draw: st.DrawFn) -> str:
     name = draw(st.sampled_from(["contains", "match", "!contains", "!match"]))
-    pattern = draw(STRINGS.filter(lambda s: '"' not in s and "\\" not in s))
+    pattern = draw(STRINGS.filter(lambda s: '"' not in s and "\\" not in s and "*" not in s))
     if "match" in name:
-        pattern = draw(st.sampled_from([f"{pattern}*", f"*{pattern}", pattern]))
-    return f'{name}({draw(_FIELD)}, "{pattern}")'
+        pattern = draw(st.sampled_from([f"{pattern}*", f"*{pattern}", f"{pattern}*", pattern]))
+    field = draw(_FIELD.filter(lambda f: f != "type"))
+    return f'{name}({field}, "{pattern}")'
 
 
 _CONDITION = _comparison() | _function()
@@ -89,8 +96,10 @@ _CONDITION = _comparison() | _function()
 def triggers(draw: st.DrawFn) -> str:
     """Conditions joined by and/or, some grouped in one level of parentheses."""
     items = []
-    for _ in range(draw(st.integers(1, 4))):
-        group = draw(st.lists(_CONDITION, min_size=1, max_size=3))
+    for _ in range(draw(st.integers(1, 3))):
+        group = draw(st.lists(_CONDITION, min_size=1, max_size=2))
+        if draw(st.integers(0, 3)):  # mostly a function last in its group, as Segment reads it
+            group.sort(key=lambda c: c.lstrip("!").startswith(("contains", "match")))
         joined = (
             " ".join(f"{c} {draw(st.sampled_from(['and', 'or']))}" for c in group[:-1])
             + f" {group[-1]}"
@@ -117,7 +126,10 @@ _TEMPLATES = st.sampled_from(
 _LIQUID = st.sampled_from(
     ["{{ properties.s }}", "{{ userId | upcase }}", "{{ s | append: '!' }}",
      "{% if properties.a %}y{% else %}n{% endif %}", "{{ t | default: 'none' }}",
-     "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}"]
+     "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}",
+     "{{ s | nosuch }}", "{{ s | sort }}", "{{ n | divided_by: 4 }}", "{{ n | round: 1 }}",
+     "{{ s | split: 'a' | first }}", "{{ n | plus: 0.1 | times: 3 }}", "{{ n | modulo: 3 }}",
+     "{{ properties.a | upcase }}", "{{ userId | append: n }}"]
 )  # fmt: skip
 
 
@@ -203,16 +215,37 @@ def _directive(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
+def _refused(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Forms Segment's validate refuses (or fails on), to check that we refuse them too."""
+    return st.one_of(
+        st.builds(lambda v: {"@path": "$.a", "@template": v}, inner),
+        st.builds(lambda v: {"@path": "$.a", "extra": v}, inner),
+        st.builds(lambda v: {"@nope": v}, inner),
+        st.sampled_from(
+            [{"@path": 5}, {"@template": ["x"]}, {"@if": "x"}, {"@case": {"operator": 1}},
+             {"@replace": {"pattern": "abcdefghijk", "value": "x"}},
+             {"@replace": {"pattern": "a", "replacement": "abcdefghijk", "value": "a"}},
+             {"@replace": {"pattern": "a", "value": "a", "global": "yes"}},
+             {"@json": {"mode": "both", "value": 1}}, {"@json": {"mode": "encode"}},
+             {"@flatten": {"separator": 1, "value": 1}}, {"@merge": {"objects": {}, "direction": "left"}},
+             {"@merge": {"objects": [1], "direction": "right"}}, {"@transform": {"apply": 1, "mapping": {}}},
+             {"@liquid": 5}, {"@liquid": "{% for x in y %}{% endfor %}"}, {"@liquid": "{{ a | sort }}"},
+             {"@arrayPath": "x"}, {"@arrayPath": []}, {"@if": {"then": 1}}]
+        ),
+    )  # fmt: skip
+
+
 MAPPING_VALUES: st.SearchStrategy[Any] = st.recursive(
     SCALARS,
     lambda inner: (
         _directive(inner)
+        | _refused(inner)
         | st.lists(inner, max_size=2)
         | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
     ),
     max_leaves=6,
 )
-DATA = MAPPING_VALUES | _directive(MAPPING_VALUES)
+DATA = MAPPING_VALUES | _directive(MAPPING_VALUES) | _refused(MAPPING_VALUES)
 HEADERS = (
     st.none()
     | st.dictionaries(

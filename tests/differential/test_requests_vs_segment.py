@@ -19,15 +19,19 @@ from consumer.movableink import (
     Secret,
     Subscription,
     body_bytes,
+    normalise_url,
     send_entire_event,
 )
 from consumer.triggers import parse
-from tests.differential.conftest import COMPARED, DIFFERENCES, Oracle
 from tests.differential.grammar import DATA, HEADERS, events
+from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle
 
-URL = "https://collector.movableink-dmz.com/behavioral/KEY"
-SETTINGS = {"username": "id", "password": "pw", "movable_ink_url": URL}
-EVENTS_PER_MAPPING = 5
+URLS = [
+    "https://collector.movableink-dmz.com/behavioral/KEY",
+    " https://Collector.MovableInk-dmz.com:443/behavioral/KEY/ ",
+    "HTTPS://collector.movableink-dmz.com/behavioral/KEY\t",
+]
+EVENTS_PER_MAPPING = 8
 SEGMENT_USER_AGENT = "Segment (Actions)"
 
 
@@ -40,17 +44,19 @@ def _subscription(data: Any, headers: Any) -> Subscription:
     )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     data=DATA,
     headers=HEADERS,
     batch=st.lists(events(), min_size=EVENTS_PER_MAPPING, max_size=EVENTS_PER_MAPPING),
+    url=st.sampled_from(URLS),
 )
 def test_requests_are_built_as_segment_builds_them(
-    oracle: Oracle, data: Any, headers: Any, batch: list[dict[str, Any]]
+    oracle: Oracle, data: Any, headers: Any, batch: list[dict[str, Any]], url: str
 ) -> None:
     mapping = {"data": data} if headers is None else {"data": data, "headers": headers}
-    answers = oracle.ask({"op": "send", "settings": SETTINGS, "mapping": mapping, "events": batch})
+    settings_ = {"username": "id", "password": "pw", "movable_ink_url": url}
+    answers = oracle.ask({"op": "send", "settings": settings_, "mapping": mapping, "events": batch})
     try:
         subscription = _subscription(data, headers)
     except MappingError as error:
@@ -61,7 +67,7 @@ def test_requests_are_built_as_segment_builds_them(
         assert not sent, f"we refuse the mapping ({error}); Segment sends {sent[0]}"
         COMPARED["refused mappings"] += 1
         return
-    destination = Destination("mi", URL, "id", Secret("pw"), (subscription,))
+    destination = Destination("mi", normalise_url(url), "id", Secret("pw"), (subscription,))
     for event, theirs in zip(batch, answers["results"], strict=True):
         COMPARED["requests"] += 1
         _compare(destination, subscription, event, theirs)

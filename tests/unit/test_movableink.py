@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from consumer.mapping import compile_mapping
@@ -8,6 +10,7 @@ from consumer.movableink import (
     InvalidRequest,
     Secret,
     Subscription,
+    body_bytes,
     custom_headers,
     mask_url,
     normalise_url,
@@ -146,3 +149,10 @@ def test_secret_hides_itself() -> None:
     assert (str(secret), repr(secret), f"{secret}") == ("***", "Secret('***')", "***")
     assert secret.reveal() == "pw"
     assert "pw" not in repr(destination())
+
+
+def test_body_bytes_writes_what_json_stringify_writes_for_mapped_values() -> None:
+    assert body_bytes({"a": [1, math.inf], "s": "\ud83d"}) == b'{"a":[1,null],"s":"\\ud83d"}'
+    assert body_bytes(None) == b""
+    with pytest.raises(ValueError):
+        body_bytes({"a": math.nan})

@@ -349,6 +349,14 @@ def test_orderings_convert_quoted_numbers_and_booleans_with_number(
     assert not any(trigger.matches({"properties": {"n": n}}) for n in misses)
 
 
+def test_a_function_inside_a_group_where_segment_s_flattening_means_the_same() -> None:
+    trigger = parse('(contains(event, "a") and type = "x") and name = "n"')
+    assert trigger.matches({"event": "ab", "type": "x", "name": "n"})
+    assert not trigger.matches({"event": "ab", "type": "y", "name": "n"})
+    with pytest.raises(TriggerSyntaxError, match="ends a group"):
+        parse('(contains(event, "a") and type = "x") or name = "n"')
+
+
 def test_a_function_may_end_a_group() -> None:
     trigger = 'type = "track" and (properties.price >= 100 or contains(event, "Order"))'
     assert matches(trigger, {"type": "track", "event": "Order Completed"})
@@ -403,6 +411,7 @@ REJECTED: list[tuple[str, int, list[str]]] = [
     ("userId = 100000000000000000000000", 9, ['the text "1e+23"']),
     ("properties.price >= null", 20, ["compares numbers", "NaN", "never match"]),
     ('properties.price > "ten"', 19, ["compares numbers", "NaN", "write a number"]),
+    ("userId > true", 9, ["compares numbers", "reads true as NaN"]),
     ("properties.price > 5 and properties.price<9", 41, ["put spaces around <", "cannot parse"]),
     ('properties = "x"', 0, ["read properties alone as properties.properties"]),
     ('type.name = "x"', 0, ["type has no parts", "ignore .name"]),
