@@ -172,9 +172,11 @@ class InvalidRequest(ValueError):
 
 
 # node-fetch's header rules (what actions-core sends with): a token for the name; for the
-# value no control character but tab. We keep the spec's stricter ASCII-only rule for values.
+# value no control character but tab, and nothing past Latin-1. For the values we send we keep
+# the spec's stricter ASCII-only rule; a reserved header, dropped anyway, gets node-fetch's.
 _HEADER_NAME = re.compile(r"[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_FETCH_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _NOTHING = (UNDEFINED, None, "")  # actions-core's removeEmptyValues drops these fields
 
 
@@ -212,7 +214,8 @@ def header_problem(name: str, text: str) -> str | None:
     """Why a header cannot be sent (None if it can)."""
     if not _HEADER_NAME.fullmatch(name):
         return f"{name!r} is not a legal header name"
-    if not _HEADER_VALUE.fullmatch(text):
+    sent = name.lower() not in RESERVED_HEADERS
+    if not (_HEADER_VALUE if sent else _FETCH_HEADER_VALUE).fullmatch(text):
         return (
             f"header {name!r} has a value with a line break, a control character or non-ASCII text"
         )

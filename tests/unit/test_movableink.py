@@ -156,3 +156,15 @@ def test_body_bytes_writes_what_json_stringify_writes_for_mapped_values() -> Non
     assert body_bytes(None) == b""
     with pytest.raises(ValueError):
         body_bytes({"a": math.nan})
+
+
+def test_a_reserved_header_is_checked_as_node_fetch_checks_it_then_dropped() -> None:
+    """Segment builds the Headers (node-fetch refuses control characters, takes Latin-1), then
+    sets its own Content-Type: a non-ASCII value there never reaches the wire."""
+    from consumer.movableink import InvalidRequest, custom_headers
+
+    assert custom_headers({"Content-Type": "\u00c0B", "X-A": "1"}) == {"X-A": "1"}
+    with pytest.raises(InvalidRequest):
+        custom_headers({"Content-Type": "a\nb"})
+    with pytest.raises(InvalidRequest):
+        custom_headers({"X-A": "\u00c0B"})  # sent: the ASCII-only rule (a deliberate difference)
