@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
-
 from consumer.config import RegistrySettings
 from consumer.errors import ConfigError, DecodeError, Unavailable
 
@@ -21,6 +18,10 @@ class RegistryLookup:
     """A `SchemaLookup` backed by confluent-kafka's `SchemaRegistryClient`."""
 
     def __init__(self, settings: RegistrySettings) -> None:
+        # Imported here: the client (with httpx and authlib) costs 0.3 s of every start-up,
+        # and most deployments name no registry. Start-up time is recovery time after a crash.
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
         try:
             self._client = SchemaRegistryClient({**settings.properties, "url": settings.url})
         except Exception as exc:  # ValueError, TypeError, AttributeError, as the client has it
@@ -32,6 +33,8 @@ class RegistryLookup:
             ) from None
 
     def __call__(self, schema_id: int) -> str:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
         try:
             schema: Any = self._client.get_schema(schema_id)
         except SchemaRegistryError as exc:
