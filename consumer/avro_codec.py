@@ -83,7 +83,7 @@ def to_record(message: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _parse_field(text: str, _what: str) -> Any:
+def _parse_field(text: str, _field: str) -> Any:
     """Python's own JSON reader, for records this module wrote itself."""
     return json.loads(text)
 
@@ -93,7 +93,7 @@ def from_record(
 ) -> dict[str, Any]:
     """The Segment message for a decoded record (ours, or any record shaped like one).
 
-    `parse(text, what)` reads the JSON-text fields; the decoder passes its strict reader, so
+    `parse(text, field)` reads the JSON-text fields; the decoder passes its strict reader, so
     a field that is not JSON is that record's error, not the process's.
     """
     message: dict[str, Any] = {}
@@ -102,9 +102,9 @@ def from_record(
         if value is None:
             continue
         if key == EXTRA_FIELD and isinstance(value, str):
-            extra = parse(value, f"The Avro field {key!r}")
+            extra = parse(value, key)
         elif key in FREEFORM_FIELDS and isinstance(value, str):
-            message[key] = parse(value, f"The Avro field {key!r}")
+            message[key] = parse(value, key)
         else:
             message[key] = value
     if isinstance(extra, dict):

@@ -93,15 +93,28 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(text: str | bytes, what: str = "The record value") -> Any:
-    """Strict JSON: NaN and Infinity (which Python's reader takes) are refused, as is nesting
-    deeper than the interpreter can walk, each as a `DecodeError` with its own reason code."""
+# One decoder, made once: json.loads with any option builds a new one at every call.
+_strict = json.JSONDecoder(parse_constant=_no_constant).decode
+
+
+def parse_json(text: str | bytes, field: str = "") -> Any:
+    """Strict JSON (UTF-8): NaN and Infinity (which Python's reader takes) are refused, as is
+    nesting deeper than the interpreter can walk, each as a `DecodeError` with its own reason
+    code. `field` names the Avro field the text came from ('' for the record value)."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return _strict(text if isinstance(text, str) else text.decode())
     except RecursionError as exc:
-        raise DecodeError("decode.too_deep", f"{what} is nested too deeply to read.") from exc
+        raise DecodeError(
+            "decode.too_deep", f"{_what(field)} is nested too deeply to read."
+        ) from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        raise DecodeError("decode.invalid_json", f"{what} is not valid JSON: {exc}") from exc
+        raise DecodeError(
+            "decode.invalid_json", f"{_what(field)} is not valid JSON: {exc}"
+        ) from exc
+
+
+def _what(field: str) -> str:
+    return f"The Avro field {field!r}" if field else "The record value"
 
 
 def _json(value: bytes) -> Any:
