@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from consumer.deadletter import TRUNCATION_LEVELS, Failure, original_topic, topic_for, truncated
-from consumer.decision import Decision
+from consumer.decision import INTERNAL_ERROR, MAX_DETAIL_CHARS, Decision
 from consumer.delivery import DeliverySettings, DestinationWorker, Job
 from consumer.kafka import ProduceError, Producer
 from consumer.metrics import Metrics
@@ -124,9 +124,19 @@ class Outcomes:
         self._jobs: dict[Job, Work] = {}
 
     def accept(self, batch: list[Work]) -> None:
-        """Take a batch of decided records (called on the loop, in consumption order)."""
+        """Take a batch of decided records (called on the loop, in consumption order). A bug
+        in handing one over costs that record (`internal.error`), never the rest of the batch."""
         for work in batch:
-            self._accept(work)
+            try:
+                self._accept(work)
+            except Exception as exc:
+                log.error("unexpected error accepting a record", exc_info=exc)
+                work.remaining = 1
+                detail = f"{type(exc).__name__}: {exc}"[:MAX_DETAIL_CHARS]
+                failure = Failure(
+                    INTERNAL_ERROR, detail, work.decision.message_id, exception=type(exc).__name__
+                )
+                self._dead_letter(work, failure)
 
     def _accept(self, work: Work) -> None:
         decision = work.decision

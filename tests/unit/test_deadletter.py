@@ -135,3 +135,55 @@ def test_every_reason_names_an_exception_class_that_exists() -> None:
         module, _, name = named.decode().rpartition(".")
         found = getattr(importlib.import_module(module), name)
         assert issubclass(found, ConsumerError), named
+
+
+def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() -> None:
+    """A bug between the decision and the workers costs one record, never the batch."""
+    from consumer.decision import decide_message
+    from consumer.delivery import DeliverySettings
+    from consumer.mapping import compile_mapping
+    from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
+    from consumer.offsets import OffsetTracker
+    from consumer.outcome import Outcomes, Work
+    from consumer.triggers import parse
+
+    class Never:
+        async def post(self, request: Any, content: bytes) -> Any:
+            raise AssertionError("nothing is sent in this test")
+
+        async def aclose(self) -> None:
+            pass
+
+    subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
+    destination = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), (subscription,))
+    producer = FakeProducer([])
+    metrics = Metrics(CollectorRegistry())
+    tracker = OffsetTracker()
+    finished: list[int] = []
+
+    async def scenario() -> None:
+        writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
+        outcomes = Outcomes(tracker, writer, metrics, [(destination, Never())], DeliverySettings())
+
+        def explode(job: Any) -> None:
+            raise KeyError("boom")
+
+        outcomes._workers["mi"].submit = explode  # type: ignore[method-assign]
+        works = []
+        for offset in range(3):
+            record = Record("in", 0, offset, None, b"{}", [])
+            message = {"type": "track", "userId": f"u{offset}", "messageId": f"m{offset}"}
+            decision = decide_message(message, (destination,), topic="in", offset=offset)
+            works.append(Work(record, decision, tracker.add("in", 0, offset, None)))
+        outcomes.accept(works)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if tracker.pending() == 0:
+                break
+        finished.append(tracker.pending())
+
+    asyncio.run(scenario())
+    assert finished == [0]
+    reasons = [dict(headers)[deadletter.REASON] for _, headers in producer.sent]
+    assert reasons == [b"internal.error"] * 3
+    assert dict(producer.sent[0][1])[deadletter.CONNECT_CLASS] == b"KeyError"
