@@ -25,7 +25,8 @@ import variants
 from workload import event
 
 from consumer.movableink import Request, body_bytes
-from consumer.transport import HttpClient, open_transport
+from consumer.settings import HttpClient
+from consumer.transport import open_transport
 
 Post = Callable[[int], Awaitable[int]]
 

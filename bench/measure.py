@@ -33,6 +33,7 @@ from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
 from consumer.movableink import Request
+from consumer.settings import DeliverySettings
 from consumer.transport import open_transport
 
 BATCH = {"enabled": True, "max_events": 1000, "linger": "50ms"}
@@ -175,7 +176,7 @@ def decision_core(ctx: Context) -> dict[str, Any]:
         decision = decide_record(
             value, decoder, destinations, topic=ctx.topic, partition=0, offset=offset
         )
-        outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
+        outcomes[decision.action] = outcomes.get(decision.action, 0) + 1
     elapsed = time.perf_counter() - t0
     rate = len(values) / elapsed
     h.say(f"  decision core: {rate:,.0f} events/s, {elapsed / len(values) * 1e6:.1f} us/event")
@@ -318,7 +319,7 @@ def end_to_end(
 def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
     """The consumer's HTTP client alone (`delivery.http_client`), `max_in_flight` concurrent
     POSTs, no Kafka."""
-    client = dict(ctx.args.delivery_setting).get("http_client", config.DeliveryTable.http_client)
+    client = dict(ctx.args.delivery_setting).get("http_client", DeliverySettings.http_client)
     ctx.standin.reset()
     auth = base64.b64encode(f"{h.USERNAME}:{h.PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}

@@ -176,7 +176,7 @@ def _preset() -> Destination:
 def expected_reason(value: bytes | None, decoder: Decoder) -> str:
     """The reason the consumer's decision core gives this value (it must be dead-lettered)."""
     decision = decide_record(value, decoder, (_preset(),))
-    if decision.outcome != "invalid" or decision.first_reason is None:
+    if decision.action != "invalid" or decision.first_reason is None:
         raise ValueError("a poison record that is a valid Segment message")
     return decision.first_reason
 

@@ -18,13 +18,14 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from consumer import status
 from consumer.config import Settings
-from consumer.deadletter import topic_for
 from consumer.errors import BrokerError
-from consumer.kafka import Admin, Consumer, record_limit
+from consumer.kafka import Consumer
 from consumer.metrics import LagCollector, Metrics
 from consumer.pipeline import Pipeline
+from consumer.readers import GroupReader
 from consumer.source import KafkaSource
 from consumer.status import Health
+from consumer.topics import ensure_dead_letter_topics
 
 log = logging.getLogger(__name__)
 STARTUP_BACKOFF_S = (1.0, 30.0)
@@ -35,17 +36,6 @@ async def _heartbeat(health: Health) -> None:
     while True:
         health.loop_beat = time.monotonic()
         await asyncio.sleep(1.0)
-
-
-def ensure_dead_letter_topics(settings: Settings) -> None:
-    """Create each input topic's dead-letter topic (same partition count) if it is missing,
-    able to take the largest record the consumer accepts, with its dead-letter headers."""
-    admin = Admin(settings.kafka)
-    limit = {"max.message.bytes": str(record_limit(settings.kafka))}
-    for topic in settings.kafka.topics:
-        target = topic_for(settings.kafka.dead_letter_topic, topic)
-        if admin.ensure_topic(target, admin.partitions(topic) or 1, limit):
-            log.info("created dead-letter topic", extra={"topic": target})
 
 
 async def _until_done(
@@ -103,7 +93,7 @@ async def run(
     beat = asyncio.create_task(_heartbeat(health))
     try:
         if settings.kafka.create_dead_letter_topic and not await _until_done(
-            lambda: ensure_dead_letter_topics(settings),
+            lambda: ensure_dead_letter_topics(settings.kafka),
             "create the dead-letter topics",
             health,
             stop,
@@ -129,7 +119,8 @@ async def _consume(
 ) -> int:
     """The Kafka thread's loop, until `stop`; the delivery loop runs meanwhile."""
     source = KafkaSource(
-        pipeline.source_settings(settings.kafka.topics),
+        GroupReader(settings.kafka.topics),
+        settings.delivery,
         consumer,
         pipeline.producer,
         pipeline.tracker,

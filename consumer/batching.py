@@ -1,6 +1,6 @@
 """Batch mode: ready events gathered into `{"events": [...]}` requests.
 
-A batch closes at `max_events`, at `max_bytes` of body, or `linger_s` after its first event,
+A batch closes at `max_events`, at `max_bytes` of body, or `linger` after its first event,
 whichever comes first. Only events whose requests would carry the same headers share a batch.
 Only *ready* events are batched (the scheduler releases one event per person at a time), so a
 person's consecutive events travel in consecutive batches, each sent after the previous one
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumer.movableink import BatchSettings
+from consumer.settings import BatchSettings
 
 ENVELOPE = (b'{"events":[', b"]}")
 
@@ -68,7 +68,7 @@ class Batcher:
         if batch is None:
             batch = self._open[signature] = _Open()
             loop = asyncio.get_running_loop()
-            batch.timer = loop.call_later(self._settings.linger_s, self._close, signature)
+            batch.timer = loop.call_later(self._settings.linger, self._close, signature)
         batch.append(item)
         if len(batch.items) >= self._settings.max_events:
             self._close(signature)

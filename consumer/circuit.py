@@ -21,9 +21,9 @@ State = Literal["closed", "open"]
 
 @dataclass
 class Circuit:
-    threshold: int = 10
-    probe_interval_s: float = 1.0
-    max_probe_interval_s: float = 30.0
+    threshold: int
+    probe_interval_s: float
+    max_probe_interval_s: float
     failures: int = 0
     state: State = "closed"
     opened_at: float = 0.0

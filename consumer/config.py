@@ -21,18 +21,19 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from urllib.parse import urlsplit
 
 from consumer import logs, movableink
-from consumer.decode import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 from consumer.errors import ConfigError
 from consumer.mapping import MappingError, compile_mapping, is_directive
-from consumer.movableink import (
+from consumer.movableink import DeadLetterPolicy, Destination, Secret, Subscription
+from consumer.settings import (
     BatchSettings,
-    DeadLetterPolicy,
-    Destination,
-    Secret,
-    Subscription,
+    DeliverySettings,
+    KafkaSettings,
+    LoggingSettings,
+    MetricsSettings,
+    RegistrySettings,
+    duration,
 )
 from consumer.signals import SignalsPolicy
-from consumer.transport import HttpClient
 from consumer.triggers import TriggerSyntaxError, parse
 
 ENV_PREFIX = "MIK__"
@@ -43,7 +44,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 T = TypeVar("T")
 
 
-def duration(value: Any, where: str) -> float:
+def parse_duration(value: Any, where: str) -> float:
     """Seconds from a number or a text such as `250ms`, `10s`, `5m`, `4h`, `30d`."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return float(value)
@@ -53,92 +54,23 @@ def duration(value: Any, where: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _duration_field(default: float | None) -> Any:
-    return field(default=default, metadata={"parse": duration})
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    bootstrap_servers: str
-    topics: tuple[str, ...]
-    group_id: str = "movableink-consumer"
-    group_instance_id: str = ""
-    value_format: ValueFormat = "confluent"
-    avro_schema: str = ""
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    dead_letter_topic: str = "{topic}.dlq"
-    create_dead_letter_topic: bool = True
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RegistrySettings:
-    url: str
-    properties: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DeliveryTable:
-    """`[delivery]`: how requests are made, retried and bounded (every destination alike)."""
-
-    max_in_flight: int = 256
-    timeout: float = _duration_field(10.0)
-    http_client: HttpClient = "aiohttp"
-    retry_window: float = _duration_field(4 * 3600.0)
-    max_attempts: int = 0
-    backoff_base: float = _duration_field(0.5)
-    backoff_cap: float = _duration_field(60.0)
-    circuit_threshold: int = 10
-    probe_interval: float = _duration_field(1.0)
-    max_probe_interval: float = _duration_field(30.0)
-    max_buffered: int = 10_000
-    commit_interval: float = _duration_field(0.2)
-    revoke_timeout: float = _duration_field(10.0)
-    shutdown_grace: float = _duration_field(25.0)
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    """`[metrics]`: /metrics, /healthz and /readyz (`port = 0`: any free port; -1: off)."""
-
-    host: str = "0.0.0.0"
-    port: int = 9464
-
-
-@dataclass(frozen=True)
-class LoggingSettings:
-    """`[logging]`: "auto" is text on a terminal, else JSON lines; "" the command's level."""
-
-    format: logs.LogFormat = "auto"
-    level: str = ""
-
-
 @dataclass(frozen=True)
 class DestinationTable:
-    """The raw `[[destinations]]` table, before its mappings are compiled."""
+    """The raw `[[destinations]]` table, before its mappings are compiled; the options it
+    passes on unchanged take their defaults from `Destination`."""
 
     name: str
     movable_ink_url: str
     username: str = ""
     password: Secret = Secret("")
     apiKey: Secret = Secret("")  # noqa: N815 - Segment's setting name
-    signals: SignalsPolicy = "enforce"
-    max_event_age: float | None = _duration_field(None)
-    on_dead_letter: DeadLetterPolicy = "continue"
+    signals: SignalsPolicy = Destination.signals
+    max_event_age: float | None = duration(Destination.max_event_age_s)
+    on_dead_letter: DeadLetterPolicy = Destination.on_dead_letter
     batch: dict[str, Any] = field(default_factory=dict)
-    max_requests_per_second: float = 0.0
-    adaptive_concurrency: bool = True
+    max_requests_per_second: float = Destination.max_requests_per_second
+    adaptive_concurrency: bool = Destination.adaptive_concurrency
     mappings: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class BatchTable:
-    """`[destinations.batch]`."""
-
-    enabled: bool = False
-    max_events: int = 1000
-    max_bytes: int = 1_000_000
-    linger: float = _duration_field(0.05)
 
 
 @dataclass(frozen=True)
@@ -155,7 +87,7 @@ class Settings:
     kafka: KafkaSettings
     destinations: tuple[Destination, ...]
     schema_registry: RegistrySettings | None = None
-    delivery: DeliveryTable = DeliveryTable()
+    delivery: DeliverySettings = DeliverySettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -198,7 +130,7 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     names = [d.name for d in destinations]
     if len(set(names)) != len(names):
         raise ConfigError(f"Destination names must be unique: {names}.")
-    delivery = _build(DeliveryTable, _table(data, "delivery"), "delivery")
+    delivery = _build(DeliverySettings, _table(data, "delivery"), "delivery")
     for name in ("max_in_flight", "max_buffered", "circuit_threshold"):
         if getattr(delivery, name) < 1:
             raise ConfigError(f"delivery.{name} must be at least 1.")
@@ -301,9 +233,9 @@ def _build(cls: type[T], table: Mapping[str, Any], where: str) -> T:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{path} is required.")
             continue
-        parse_fn = spec.metadata.get("parse")
         raw = table[name]
-        values[name] = parse_fn(raw, path) if parse_fn else _check(raw, hints[name], path)
+        is_duration = spec.metadata.get("duration")
+        values[name] = parse_duration(raw, path) if is_duration else _check(raw, hints[name], path)
     return cls(**values)
 
 
@@ -374,7 +306,7 @@ def _destination(raw: Any, index: int) -> Destination:
     names = [s.name for s in subscriptions]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.mappings names must be unique: {names}.")
-    batch = _build(BatchTable, table.batch, f"{where}.batch")
+    batch = _build(BatchSettings, table.batch, f"{where}.batch")
     if batch.max_events < 1 or batch.max_bytes < 1024:
         raise ConfigError(f"{where}.batch needs max_events >= 1 and max_bytes >= 1024.")
     if table.max_requests_per_second < 0:
@@ -388,7 +320,7 @@ def _destination(raw: Any, index: int) -> Destination:
         signals=table.signals,
         max_event_age_s=table.max_event_age,
         on_dead_letter=table.on_dead_letter,
-        batch=BatchSettings(batch.enabled, batch.max_events, batch.max_bytes, batch.linger),
+        batch=batch,
         max_requests_per_second=table.max_requests_per_second,
         adaptive_concurrency=table.adaptive_concurrency,
     )

@@ -27,7 +27,9 @@ from consumer.movableink import (
     send_entire_event,
 )
 
-Action = Literal["deliver", "filtered", "invalid"]  # a verdict: what to do with the event
+# A verdict of the decision core: what to do with the event. Not an outcome: a "deliver"
+# verdict ends delivered or dead-lettered (see `outcome`).
+Action = Literal["deliver", "filtered", "invalid"]
 INTERNAL_ERROR = "internal.error"
 MAX_DETAIL_CHARS = 500  # an exception's text in a dead letter, bounded
 
@@ -48,7 +50,7 @@ class Verdict:
     """What one destination does with the message."""
 
     destination: str
-    outcome: Action
+    action: Action
     reason: str | None = None
     deliveries: tuple[Delivery, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -67,18 +69,19 @@ class Decision:
     event_time: float | None = None  # epoch seconds of the event, if it says
 
     @property
-    def outcome(self) -> Action:
-        outcomes = {v.outcome for v in self.verdicts}
-        if self.message is None or ("deliver" not in outcomes and "invalid" in outcomes):
+    def action(self) -> Action:
+        """The record's verdict across destinations: delivered if any destination delivers."""
+        actions = {v.action for v in self.verdicts}
+        if self.message is None or ("deliver" not in actions and "invalid" in actions):
             return "invalid"
-        return "deliver" if "deliver" in outcomes else "filtered"
+        return "deliver" if "deliver" in actions else "filtered"
 
     @property
     def first_reason(self) -> str | None:
         if self.reason is not None:
             return self.reason
-        outcome = self.outcome
-        return next((v.reason for v in self.verdicts if v.outcome == outcome), None)
+        action = self.action
+        return next((v.reason for v in self.verdicts if v.action == action), None)
 
     @property
     def deliveries(self) -> tuple[Delivery, ...]:

@@ -13,16 +13,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import fastavro
 
 from consumer import avro_codec
 from consumer.errors import DecodeError
+from consumer.settings import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 
-ValueFormat = Literal["confluent", "avro", "json"]
-VALUE_FORMATS: tuple[ValueFormat, ...] = ("confluent", "avro", "json")
-DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 _BLANK = b" \t\r\n"
 
 SchemaLookup = Callable[[int], str]

@@ -41,7 +41,7 @@ def describe(decision: Decision) -> dict[str, Any]:
     """The JSON line for one decision; the Authorization header is masked."""
     return {
         "messageId": decision.message_id,
-        "outcome": decision.outcome,
+        "outcome": decision.action,
         "reason": decision.first_reason,
         "deliveries": [
             {
@@ -58,7 +58,7 @@ def describe(decision: Decision) -> dict[str, Any]:
             for d in decision.deliveries
         ],
         "destinations": {
-            v.destination: {"outcome": v.outcome, "reason": v.reason, "warnings": list(v.warnings)}
+            v.destination: {"outcome": v.action, "reason": v.reason, "warnings": list(v.warnings)}
             for v in decision.verdicts
         },
     }

@@ -1,4 +1,4 @@
-"""The one module that imports confluent_kafka: consumer, producer and admin, typed and thin.
+"""The Kafka clients, typed and thin: consumer and producer (the admin side is in `topics`).
 
 It owns the librdkafka settings correctness depends on (no auto-commit, no auto offset store,
 cooperative-sticky assignment, an idempotent producer that waits for all replicas); those win
@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import confluent_kafka
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
-from consumer.config import KafkaSettings
 from consumer.errors import BrokerError, ConfigError
 from consumer.logs import RepeatFilter
 from consumer.records import Headers, Record
+from consumer.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
@@ -75,7 +73,7 @@ def record_limit(settings: KafkaSettings) -> int:
     return max(1_000_000, settings.max_message_bytes + DEAD_LETTER_HEADROOM)
 
 
-def _common(settings: KafkaSettings) -> dict[str, Any]:
+def common_config(settings: KafkaSettings) -> dict[str, Any]:
     shared = {
         k: v for k, v in settings.properties.items() if not k.startswith(_CONSUMER_ONLY_PREFIXES)
     }
@@ -85,7 +83,7 @@ def _common(settings: KafkaSettings) -> dict[str, Any]:
 _SECRET_WORDS = ("password", "secret", "token", "key", "jaas", "credentials", "user.info")
 
 
-def _client(
+def build_client(
     factory: Callable[[dict[str, Any]], T], conf: dict[str, Any], given: dict[str, Any]
 ) -> T:
     """Build a librdkafka client. A property it refuses is a `ConfigError` naming the one in
@@ -138,7 +136,7 @@ class Consumer:
         if conf.get("group.protocol") == "consumer":
             del conf["partition.assignment.strategy"]  # KIP-848: the broker assigns
         self.brokers_reachable = True
-        self._consumer = _client(confluent_kafka.Consumer, conf, settings.properties)
+        self._consumer = build_client(confluent_kafka.Consumer, conf, settings.properties)
 
     def _on_error(self, err: Any) -> None:
         """librdkafka's client-wide errors: it retries them itself; we only keep score."""
@@ -313,8 +311,8 @@ class Producer:
 
     def __init__(self, settings: KafkaSettings) -> None:
         limit = {"message.max.bytes": record_limit(settings)}
-        conf = {**PRODUCER_DEFAULTS, **limit, **_common(settings), **PRODUCER_OVERRIDES}
-        self._producer = _client(confluent_kafka.Producer, conf, settings.properties)
+        conf = {**PRODUCER_DEFAULTS, **limit, **common_config(settings), **PRODUCER_OVERRIDES}
+        self._producer = build_client(confluent_kafka.Producer, conf, settings.properties)
 
     def send(
         self,
@@ -364,42 +362,3 @@ def _produce_error(err: Any) -> ProduceError:
         confluent_kafka.KafkaError.INVALID_RECORD,
     )
     return ProduceError(err.str(), too_large)
-
-
-class Admin:
-    """The few admin operations the consumer needs."""
-
-    def __init__(self, settings: KafkaSettings) -> None:
-        self._admin = _client(AdminClient, _common(settings), settings.properties)
-
-    def partitions(self, topic: str, timeout_s: float = 10.0) -> int | None:
-        """The topic's partition count, or None if it does not exist."""
-        try:
-            metadata = self._admin.list_topics(topic, timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise BrokerError(f"Kafka did not answer a metadata request: {exc}.") from exc
-        found = metadata.topics.get(topic)
-        if found is None or found.error is not None:
-            return None
-        return len(found.partitions)
-
-    def ensure_topic(
-        self,
-        topic: str,
-        partitions: int,
-        config: dict[str, str] | None = None,
-        timeout_s: float = 30.0,
-    ) -> bool:
-        """Create the topic unless it exists; True if it was created."""
-        if self.partitions(topic, timeout_s) is not None:
-            return False
-        new = NewTopic(topic, num_partitions=partitions, config=config or {})
-        future = self._admin.create_topics([new], operation_timeout=timeout_s)[topic]
-        try:
-            future.result(timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            err = exc.args[0]
-            if err.code() == confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
-                return False
-            raise BrokerError(f"Kafka refused to create topic {topic}: {err.str()}.") from exc
-        return True

@@ -22,6 +22,7 @@ from consumer.jsvalues import (
     json_stringify,
 )
 from consumer.mapping import FieldMapping, MappingFailure, kind
+from consumer.settings import BatchSettings
 from consumer.signals import SignalsPolicy
 from consumer.triggers import Trigger
 
@@ -61,16 +62,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """Batch mode (off by default): `{"events": [...]}` requests (RudderStack's shape)."""
-
-    enabled: bool = False
-    max_events: int = 1000
-    max_bytes: int = 1_000_000
-    linger_s: float = 0.05
 
 
 @dataclass(frozen=True)

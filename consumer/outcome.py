@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from consumer.deadletter import TRUNCATION_LEVELS, Failure, original_topic, topic_for, truncated
 from consumer.decision import INTERNAL_ERROR, MAX_DETAIL_CHARS, Decision
-from consumer.delivery import DeliverySettings, DestinationWorker, Job
+from consumer.delivery import DestinationWorker, Job
 from consumer.kafka import ProduceError, Producer
 from consumer.metrics import Metrics
-from consumer.movableink import Destination
 from consumer.offsets import OffsetTracker, PartitionOffsets
 from consumer.records import Record
-from consumer.transport import Transport
+from consumer.sender import Sender
 
 log = logging.getLogger(__name__)
 REQUEUE_FULL_S = 0.05
 RETRY_DEAD_LETTER_S = 1.0
+# How a record ends at one destination; the words of the `events_total` metric and summaries.
+FinalOutcome = Literal["delivered", "filtered", "dead_lettered"]
 
 
 @dataclass(eq=False)
@@ -111,17 +114,18 @@ class Outcomes:
         tracker: OffsetTracker,
         dead_letters: DeadLetterWriter,
         metrics: Metrics,
-        destinations: Iterable[tuple[Destination, Transport]],
-        settings: DeliverySettings,
+        senders: Iterable[Sender],
     ) -> None:
         self._tracker = tracker
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._workers = {
-            d.name: DestinationWorker(d, transport, settings, self, metrics)
-            for d, transport in destinations
+            sender.destination.name: DestinationWorker(sender, self, metrics) for sender in senders
         }
         self._jobs: dict[Job, Work] = {}
+        self.tally: Counter[tuple[FinalOutcome, str]] = (
+            Counter()
+        )  # (outcome, reason), all destinations
 
     def accept(self, batch: list[Work]) -> None:
         """Take a batch of decided records (called on the loop, in consumption order). A bug
@@ -148,7 +152,7 @@ class Outcomes:
         jobs: list[tuple[DestinationWorker, Job]] = []
         failures: list[Failure] = []
         for verdict in decision.verdicts:
-            if verdict.outcome == "deliver":
+            if verdict.action == "deliver":
                 job = Job(
                     decision.message_id,
                     decision.identity_keys,
@@ -157,12 +161,12 @@ class Outcomes:
                     (work.record.topic, work.record.partition),
                 )
                 jobs.append((self._workers[verdict.destination], job))
-            elif verdict.outcome == "invalid":
+            elif verdict.action == "invalid":
                 detail = "; ".join(verdict.warnings) or (verdict.reason or "")
                 reason = verdict.reason or "invalid"
                 failures.append(Failure(reason, detail, decision.message_id, verdict.destination))
             else:
-                self._metrics.events.labels(verdict.destination, "filtered", verdict.reason).inc()
+                self._count(verdict.destination, "filtered", verdict.reason or "")
         work.remaining = len(jobs) + len(failures)
         if work.remaining == 0:
             self._finish(work)
@@ -178,7 +182,7 @@ class Outcomes:
         work = self._jobs.pop(job)
         destination = job.deliveries[0].destination.name
         if not job.failures:
-            self._metrics.events.labels(destination, "delivered", "").inc()
+            self._count(destination, "delivered", "")
             self._part_done(work)
             return
         work.remaining += len(job.failures) - 1
@@ -197,10 +201,14 @@ class Outcomes:
         )
 
         def acked() -> None:
-            self._metrics.events.labels(failure.destination, "dead_lettered", failure.reason).inc()
+            self._count(failure.destination, "dead_lettered", failure.reason)
             self._part_done(work)
 
         self._dead_letters.send(work.record, failure, acked)
+
+    def _count(self, destination: str, outcome: FinalOutcome, reason: str) -> None:
+        self._metrics.events.labels(destination, outcome, reason).inc()
+        self.tally[(outcome, reason)] += 1
 
     def _part_done(self, work: Work) -> None:
         work.remaining -= 1

@@ -1,5 +1,24 @@
 """The stages after the decision, wired once for `run` and `replay`: decoder, delivery workers,
-outcomes, offsets and dead letters, and the hand-over from the Kafka thread to the loop."""
+outcomes, offsets and dead letters, and the hand-over from the Kafka thread to the loop.
+
+One record's way, hop by hop (Kafka thread, then the asyncio loop from `Pipeline.accept`):
+
+    source.KafkaSource._step        kafka.Consumer.consume -> records.Record
+    source.KafkaSource._take        readers.GroupReader.wanted (RangeReader for a replay)
+    pipeline.Pipeline.decide        decision.decide_record: decode.Decoder.decode,
+                                    segment.check, route (triggers, signals, mapping),
+                                    decision._delivery (each body encoded once)
+                                    -> decision.Decision (id, keys, event time, bodies)
+    offsets.OffsetTracker.add       -> outcome.Work (record, decision, offset handle)
+    pipeline.Pipeline.accept        hop to the loop
+    outcome.Outcomes.accept         filtered / invalid counted or dead-lettered here;
+                                    one delivery.Job per delivering destination
+    delivery.DestinationWorker      submit -> ordering.Scheduler (per person) -> _run,
+                                    or batching.Batcher -> _run_batch
+    sender.Sender.send              circuit, limits, retries -> transport.post -> Result
+    outcome.Outcomes.job_finished   delivered, or _dead_letter -> DeadLetterWriter.send
+    offsets.OffsetTracker.finish    then source.KafkaSource._commit -> GroupReader.save
+"""
 
 from __future__ import annotations
 
@@ -11,15 +30,13 @@ from consumer.avro_codec import segment_schema
 from consumer.config import Settings
 from consumer.decision import Decision, decide_record
 from consumer.decode import Decoder
-from consumer.delivery import DeliverySettings
 from consumer.kafka import Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
 from consumer.outcome import DeadLetterWriter, Outcomes, Work
 from consumer.records import Record
 from consumer.registry import RegistryLookup
-from consumer.retry import RetryPolicy
-from consumer.source import SourceSettings
+from consumer.sender import Sender
 from consumer.transport import open_transport
 
 
@@ -36,22 +53,6 @@ def build_decoder(settings: Settings) -> Decoder:
         lookup=lookup,
         local_schema=local,
         max_message_bytes=settings.kafka.max_message_bytes,
-    )
-
-
-def delivery_settings(settings: Settings) -> DeliverySettings:
-    d = settings.delivery
-    return DeliverySettings(
-        max_in_flight=d.max_in_flight,
-        policy=RetryPolicy(
-            base_s=d.backoff_base,
-            cap_s=d.backoff_cap,
-            window_s=d.retry_window,
-            max_attempts=d.max_attempts,
-        ),
-        circuit_threshold=d.circuit_threshold,
-        probe_interval_s=d.probe_interval,
-        max_probe_interval_s=d.max_probe_interval,
     )
 
 
@@ -75,19 +76,19 @@ class Pipeline:
         tracker = OffsetTracker()
         producer = Producer(settings.kafka)
         writer = DeadLetterWriter(producer, settings.kafka.dead_letter_topic, metrics, replay)
-        how = delivery_settings(settings)
-        destinations = [
-            (
+        how = settings.delivery
+        senders = [
+            Sender(
                 d,
                 open_transport(
-                    settings.delivery.http_client,
-                    max_connections=how.max_in_flight,
-                    timeout_s=settings.delivery.timeout,
+                    how.http_client, max_connections=how.max_in_flight, timeout_s=how.timeout
                 ),
+                how,
+                metrics,
             )
             for d in settings.destinations
         ]
-        outcomes = Outcomes(tracker, writer, metrics, destinations, how)
+        outcomes = Outcomes(tracker, writer, metrics, senders)
         loop = asyncio.get_running_loop()
         return cls(settings, tracker, producer, writer, outcomes, decoder, loop)
 
@@ -99,16 +100,6 @@ class Pipeline:
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-        )
-
-    def source_settings(self, topics: tuple[str, ...]) -> SourceSettings:
-        d = self.settings.delivery
-        return SourceSettings(
-            topics=topics,
-            max_buffered=d.max_buffered,
-            commit_interval_s=d.commit_interval,
-            revoke_timeout_s=d.revoke_timeout,
-            shutdown_grace_s=d.shutdown_grace,
         )
 
     def accept(self, batch: list[Work]) -> None:

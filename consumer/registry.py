@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.config import RegistrySettings
 from consumer.errors import ConfigError, DecodeError, Unavailable
+from consumer.settings import RegistrySettings
 
 NOT_FOUND = 404
 

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from prometheus_client import CollectorRegistry
 
@@ -43,8 +43,9 @@ from consumer.explain import describe
 from consumer.kafka import Consumer, ProduceError, Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
-from consumer.outcome import Work
+from consumer.outcome import Outcomes, Work
 from consumer.pipeline import Pipeline
+from consumer.readers import RangeReader, Ranges
 from consumer.records import Record
 from consumer.source import KafkaSource
 from consumer.status import Health
@@ -57,7 +58,6 @@ PROGRESS_EVERY_S = 0.5
 PROGRESS_LOG_EVERY_S = 10.0
 progress_log = logging.getLogger("consumer.replay.progress")
 progress_log.setLevel(logging.INFO)  # shown even under the replay's default WARNING
-Ranges = dict[TopicPartition, tuple[int, int]]
 Submit = Callable[[list[Work]], None]
 
 
@@ -128,40 +128,6 @@ def plan(consumer: Consumer, request: ReplayRequest) -> Ranges:
     return ranges
 
 
-class RangeSource(KafkaSource):
-    """A `KafkaSource` over fixed partition ranges: assigned, never committed, ends by itself."""
-
-    def __init__(self, ranges: Ranges, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
-        self.next_offsets = {tp: start for tp, (start, _) in ranges.items()}
-
-    def _begin(self) -> None:
-        self._consumer.assign({tp: start for tp, (start, _) in self.ranges.items()})
-        self.assigned.update(self.ranges)
-        self._health.joined = True
-
-    def _wanted(self, record: Record) -> bool:
-        return record.offset < self.ranges[(record.topic, record.partition)][1]
-
-    def _finished(self) -> bool:
-        if self._tracker.pending():
-            return False
-        return all(
-            (self._consumer.position(*tp) or start) >= end
-            for tp, (start, end) in self.ranges.items()
-        )
-
-    def _commit(self, only: set[TopicPartition] | None = None) -> None:
-        """No group to commit to: remember how far each partition is finished."""
-        offsets = self._tracker.committable(only)
-        self._tracker.mark_committed(offsets)
-        self.next_offsets.update(offsets)
-
-    def resume_offsets(self) -> dict[int, int]:
-        return {p: o for (_, p), o in sorted(self.next_offsets.items())}
-
-
 @dataclass(frozen=True)
 class _ReplaySink:
     """The pipeline as a replay uses it: decided through the filter, handed over by mode."""
@@ -211,8 +177,8 @@ class Replay:
         def submit(batch: list[Work]) -> None:
             for work in batch:
                 decision = work.decision
-                self.counts[decision.outcome] += 1
-                if decision.outcome == "deliver":
+                self.counts[decision.action] += 1
+                if decision.action == "deliver":
                     self.out.write(json.dumps(describe(decision), ensure_ascii=False) + "\n")
                 tracker.finish(work.handle, work.record.offset)
 
@@ -224,7 +190,7 @@ class Replay:
         def submit(batch: list[Work]) -> None:
             for work in batch:
                 decision, record = work.decision, work.record
-                if self.request.filter is not None and decision.outcome != "deliver":
+                if self.request.filter is not None and decision.action != "deliver":
                     self.counts["filtered"] += 1
                     tracker.finish(work.handle, record.offset)
                     continue
@@ -273,9 +239,10 @@ class Replay:
             accept = self._republish_submit(pipeline.tracker, pipeline.producer)
         else:
             accept = pipeline.accept
-        source = RangeSource(
-            ranges,
-            pipeline.source_settings((self.request.topic,)),
+        reader = RangeReader(ranges)
+        source = KafkaSource(
+            reader,
+            self.settings.delivery,
             consumer,
             pipeline.producer,
             pipeline.tracker,
@@ -293,7 +260,8 @@ class Replay:
             await pipeline.aclose()
         interrupted = stop.is_set()
         seconds = time.monotonic() - started
-        return self._summary(source, pipeline.tracker.finished, total, seconds, interrupted)
+        counts = self._outcome_counts(pipeline.outcomes)
+        return self._summary(reader, counts, pipeline.tracker.finished, total, seconds, interrupted)
 
     async def _progress(self, tracker: OffsetTracker, total: int, started: float) -> None:
         """Records done of total, rate, time left: a bar on a terminal, else log lines."""
@@ -321,24 +289,26 @@ class Replay:
             )
             sys.stderr.flush()
 
-    def _outcome_counts(self) -> Counter[str]:
+    def _outcome_counts(self, outcomes: Outcomes) -> Counter[str]:
+        """This run's counts, with the final outcomes and each dead-letter reason (indented)."""
         counts = Counter(self.counts)
-        for metric in self.registry.collect():
-            if metric.name != "movableink_consumer_events":
-                continue
-            for sample in metric.samples:
-                if sample.name.endswith("_total"):
-                    counts[sample.labels["outcome"]] += int(sample.value)
-                    if sample.labels["outcome"] == "dead_lettered":
-                        counts[f"  {sample.labels['reason']}"] += int(sample.value)
+        for (outcome, reason), n in outcomes.tally.items():
+            counts[outcome] += n
+            if outcome == "dead_lettered":
+                counts[f"  {reason}"] += n
         return counts
 
     def _summary(
-        self, source: RangeSource, finished: int, total: int, seconds: float, interrupted: bool
+        self,
+        reader: RangeReader,
+        counts: Counter[str],
+        finished: int,
+        total: int,
+        seconds: float,
+        interrupted: bool,
     ) -> int:
         if sys.stderr.isatty():
             sys.stderr.write("\n")
-        counts = self._outcome_counts()
         rows: list[tuple[str, object]] = [
             ("records in range", total),
             ("records finished", finished),
@@ -354,8 +324,8 @@ class Replay:
         for name, value in rows:
             print(f"{name:<28} {value:>10}", file=sys.stderr)
         if interrupted:
-            offsets = ",".join(f"{p}:{o}" for p, o in source.resume_offsets().items())
-            ends = ",".join(f"{tp[1]}:{end}" for tp, (_, end) in sorted(source.ranges.items()))
+            offsets = ",".join(f"{p}:{o}" for p, o in reader.resume_offsets().items())
+            ends = ",".join(f"{tp[1]}:{end}" for tp, (_, end) in sorted(reader.ranges.items()))
             print("interrupted; resume with:", file=sys.stderr)
             print(self._resume_command(offsets, ends), file=sys.stderr)
             return EXIT_INTERRUPTED

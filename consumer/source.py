@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from consumer.decision import Decision
@@ -21,7 +20,9 @@ from consumer.kafka import Consumer, Producer, TopicPartition
 from consumer.metrics import Metrics, PartitionPosition
 from consumer.offsets import OffsetTracker
 from consumer.outcome import Work
+from consumer.readers import Reader
 from consumer.records import Record
+from consumer.settings import DeliverySettings
 from consumer.status import Health
 
 log = logging.getLogger(__name__)
@@ -30,15 +31,6 @@ POLL_S = 0.1
 SERVE_S = 0.05
 UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
 SNAPSHOT_EVERY_S = 1.0
-
-
-@dataclass(frozen=True)
-class SourceSettings:
-    topics: tuple[str, ...]
-    max_buffered: int = 10_000
-    commit_interval_s: float = 0.2
-    revoke_timeout_s: float = 10.0
-    shutdown_grace_s: float = 25.0
 
 
 class Sink(Protocol):
@@ -53,11 +45,15 @@ class Sink(Protocol):
 
 
 class KafkaSource:
-    """Feeds decided records to the sink in order; commits what the sink has finished."""
+    """Feeds decided records to the sink in order; saves (commits) what the sink has finished.
+
+    What is read, and where finished offsets go, is the reader's: a group subscription or
+    fixed offset ranges (see `readers`)."""
 
     def __init__(
         self,
-        settings: SourceSettings,
+        reader: Reader,
+        settings: DeliverySettings,
         consumer: Consumer,
         producer: Producer,
         tracker: OffsetTracker,
@@ -67,6 +63,7 @@ class KafkaSource:
         stop: threading.Event,
         health: Health,
     ) -> None:
+        self._reader = reader
         self._settings = settings
         self._consumer = consumer
         self._producer = producer
@@ -86,7 +83,7 @@ class KafkaSource:
 
     def run(self) -> None:
         """Consume until `stop` is set, then drain within the grace period and leave the group."""
-        self._begin()
+        self._reader.start(self._consumer, self)
         try:
             while not self._stop.is_set() and not self._finished():
                 self._step()
@@ -96,18 +93,9 @@ class KafkaSource:
             self._consumer.close()  # revokes (our callback commits what is finished), leaves
             self._producer.flush(5.0)
 
-    def _begin(self) -> None:
-        self._consumer.subscribe(
-            self._settings.topics, self._on_assign, self._on_revoke, self._on_lost
-        )
-
     def _finished(self) -> bool:
-        """A live consumer never is; a bounded reader (replay) is at the end of its range."""
-        return False
-
-    def _wanted(self, record: Record) -> bool:
-        """Whether a consumed record is in scope (a bounded reader drops what is past its end)."""
-        return True
+        """Nothing pending and the reader has read all it will (a live consumer never has)."""
+        return self._tracker.pending() == 0 and self._reader.done(self._consumer)
 
     # -- one turn of the loop ------------------------------------------------------------
 
@@ -124,7 +112,7 @@ class KafkaSource:
         self._apply_backpressure()
         if now >= self._next_commit:
             self._commit()
-            self._next_commit = now + self._settings.commit_interval_s
+            self._next_commit = now + self._settings.commit_interval
         if now >= self._next_snapshot:
             self._positions = self._snapshot_positions()
             self._next_snapshot = now + SNAPSHOT_EVERY_S
@@ -134,7 +122,7 @@ class KafkaSource:
         batch: list[Work] = []
         for record in records:
             tp = (record.topic, record.partition)
-            if tp in self._blocked or not self._wanted(record):
+            if tp in self._blocked or not self._reader.wanted(record):
                 continue
             self._metrics.records_consumed.labels(record.topic).inc()
             try:
@@ -186,7 +174,7 @@ class KafkaSource:
         if not offsets:
             return
         try:
-            self._consumer.commit(offsets)
+            self._reader.save(self._consumer, offsets)
         except BrokerError as exc:
             log.warning("commit failed; it is tried again: %s", exc)
             return
@@ -216,7 +204,7 @@ class KafkaSource:
         """
         self._consumer.pause(list(self.assigned))
         drained = self._serve_until(
-            lambda: self._tracker.pending() == 0, self._settings.shutdown_grace_s
+            lambda: self._tracker.pending() == 0, self._settings.shutdown_grace
         )
         self._commit()
         log.info(
@@ -244,21 +232,21 @@ class KafkaSource:
 
     # -- rebalance callbacks (run inside consume) ---------------------------------------
 
-    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("assigned").inc()
         self._health.joined = True
         self.assigned.update(partitions)
         self._assignment_changed = True
 
-    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("revoked").inc()
         revoked = set(partitions)
-        wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout_s
+        wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout
         self._serve_until(lambda: self._tracker.pending(revoked) == 0, wait)
         self._commit(revoked)
         self._release(revoked)
 
-    def _on_lost(self, partitions: list[TopicPartition]) -> None:
+    def on_lost(self, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("lost").inc()
         self._release(set(partitions))
 

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
@@ -26,12 +26,11 @@ from yarl import URL
 
 from consumer.errors import ConfigError
 from consumer.movableink import Request
+from consumer.settings import HttpClient
 
 if TYPE_CHECKING:
     import httpx
 
-HttpClient = Literal["aiohttp", "httpx"]
-DEFAULT_TIMEOUT_S = 10.0
 HTTPX_CONNECTIONS_PER_CLIENT = 2
 logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at INFO
 logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -54,9 +53,7 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-def open_transport(
-    client: HttpClient, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S
-) -> Transport:
+def open_transport(client: HttpClient, *, max_connections: int, timeout_s: float) -> Transport:
     """Keep-alive connections to Movable Ink, shared by one destination's requests."""
     if client == "httpx":
         return HttpxTransport(max_connections=max_connections, timeout_s=timeout_s)
@@ -72,7 +69,7 @@ class AiohttpTransport:
     every request (measured: the consumer's delivery rate halved).
     """
 
-    def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, *, max_connections: int, timeout_s: float) -> None:
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -148,7 +145,7 @@ class HttpxTransport:
     small client with a free connection.
     """
 
-    def __init__(self, *, max_connections: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, *, max_connections: int, timeout_s: float) -> None:
         try:
             import httpx
         except ImportError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumer.jsvalues import UNDEFINED
+from consumer.mapping._directives import DIRECTIVES
 from consumer.mapping._tree import (
     MappingError,
     MappingFailure,
@@ -59,4 +60,4 @@ def compile_mapping(value: Any, *, name: str = "mapping") -> FieldMapping:
         and isinstance(value.get("@path"), str)
         and set(value) <= {"@path", "_metadata"}
     )
-    return FieldMapping(value, compile_tree(value, name), reads_only)
+    return FieldMapping(value, compile_tree(value, name, DIRECTIVES), reads_only)

@@ -106,7 +106,7 @@ def _template(arg: Any, part: Part) -> Node:
 
 def _literal(arg: Any, part: Part) -> Node:
     """Its value, evaluated; `validate` does not look inside a plain object given here."""
-    return Part(part.loc, part.validated and has_directive_key(arg)).compile(arg)
+    return Part(part.loc, part.validated and has_directive_key(arg), part.directives).compile(arg)
 
 
 def _array_path(arg: Any, part: Part) -> Node:
@@ -314,7 +314,7 @@ def _transform(arg: Any, part: Part) -> Node:
     if not isinstance(apply_source, dict):
         part.always_fails('@transform "apply" key should be an object')
     # Segment runs `transform(apply, ...)`, which validates `apply` at every event.
-    apply = compile_tree(apply_source, part.at("apply").loc)
+    apply = compile_tree(apply_source, part.at("apply").loc, part.directives)
     mapping = part.at("mapping").compile(mapping_source)
 
     def transformed(scope: Any) -> Any:

@@ -8,7 +8,7 @@ fails at every evaluation is refused, as our stricter rule; the rest follows eva
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -69,16 +69,20 @@ def kind(value: Any) -> str:
     return dict(zip(types, names, strict=True)).get(type(value), f"a {type(value).__name__}")
 
 
+Directives = Mapping[str, Callable[[Any, "Part"], Node]]
+
+
 @dataclass(frozen=True)
 class Part:
     """Where a part sits in the mapping and whether Segment's `validate` looks at it."""
 
     loc: str
     validated: bool
+    directives: Directives  # name -> compiler, handed down (the compilers call back in here)
 
     def at(self, key: str | int, *, validated: bool | None = None) -> Part:
         loc = f"{self.loc}[{key}]" if isinstance(key, int) else f"{self.loc}.{key}"
-        return Part(loc, self.validated if validated is None else validated)
+        return Part(loc, self.validated if validated is None else validated, self.directives)
 
     def compile(self, value: Any) -> Node:
         return compile_part(value, self)
@@ -115,14 +119,12 @@ class Part:
         return value
 
 
-def compile_tree(value: Any, name: str) -> Node:
+def compile_tree(value: Any, name: str, directives: Directives) -> Node:
     """The node for a whole field mapping (validated, as Segment validates a mapping)."""
-    return compile_part(value, Part(name, validated=True))
+    return compile_part(value, Part(name, True, directives))
 
 
 def compile_part(value: Any, part: Part) -> Node:
-    from consumer.mapping._directives import DIRECTIVES
-
     if isinstance(value, dict):
         if has_directive_key(value) and (part.validated or is_directive(value)):
             names = [k for k in value if k.startswith("@")]
@@ -133,9 +135,9 @@ def compile_part(value: Any, part: Part) -> Node:
                 + ", ".join(value),
             )
             name = names[0]
-            compiler = DIRECTIVES.get(name)
+            compiler = part.directives.get(name)
             if compiler is None:
-                supported = ", ".join(DIRECTIVES)
+                supported = ", ".join(part.directives)
                 part.check(False, f"{name} is not a directive (supported: {supported})")
                 part.always_fails(f"{name} is not a directive (supported: {supported})")
             return compiler(value[name], part.at(name))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from consumer.triggers._parser import Condition, Field, Node
+from consumer.triggers._tree import Condition, Field, Node
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 _ValueTest = Callable[[Any], bool]

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 from consumer.jsvalues import js_number_text, js_to_number
 from consumer.triggers._lexer import BLANKS, Kind, Token, TriggerSyntaxError, tokenize
+from consumer.triggers._tree import PATH_FIELDS, PLAIN_FIELDS, Condition, Field, Group, Node
 
-PLAIN_FIELDS = frozenset({"type", "event", "name", "userId"})
-PATH_FIELDS = frozenset({"properties", "traits", "context"})
 _FUNCTIONS = frozenset({"contains", "match"})
 _ORDERINGS = frozenset({"<", "<=", ">", ">="})
 _NULL_AS_TEXT = frozenset({"type", "event"})  # `= null` is the text "null" there
@@ -24,28 +22,6 @@ _TRUE_AS_TEXT = frozenset({"type", "event", "name"})  # `= true` is the text "tr
 _WORDS = frozenset({"true", "false", "null"})
 _STARTERS = frozenset({Kind.NAME, Kind.NOT, Kind.LPAREN})
 _FIELD_LIST = "type, event, name, userId, properties.*, traits.* or context.*"
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    root: str  # one of PLAIN_FIELDS or PATH_FIELDS
-    path: tuple[str, ...]  # the parts after `properties.` etc.; empty for PLAIN_FIELDS
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    field: Field
-    op: str  # Segment's operator name
-    value: str | float | None  # text for text tests, a number for numeric ones, None for checks
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    op: Literal["and", "or"]
-    children: tuple[Node, ...]
-
-
-Node = Condition | Group
 
 
 def parse_tree(text: str) -> Node:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from consumer.config import duration, parse_settings
+from consumer.config import parse_duration, parse_settings
 from tests.integration.ops import CONFIG_DIR, DEPLOY, K8S_VERSIONS, RULES, kubeconform, run, tool
 from tests.integration.test_kubernetes import OVERLAYS, build
 
@@ -97,7 +97,7 @@ def test_every_topic_gets_a_keda_trigger_from_the_one_configuration() -> None:
     }
     assert refs == {"movableink-from-vault"}
     # terminationGracePeriodSeconds follows [delivery] shutdown_grace (1m) plus the margin.
-    assert pod["terminationGracePeriodSeconds"] == math.ceil(duration("1m", "")) + 5 == 65
+    assert pod["terminationGracePeriodSeconds"] == math.ceil(parse_duration("1m", "")) + 5 == 65
     egress = {
         p["port"]
         for rule in pod and kinds["NetworkPolicy"][0]["spec"]["egress"]

@@ -9,10 +9,10 @@ from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from consumer import avro_codec
-from consumer.config import RegistrySettings
 from consumer.decode import Decoder
 from consumer.errors import Rejected, Unavailable
 from consumer.registry import RegistryLookup
+from consumer.settings import RegistrySettings
 from tests.pipeline import read_topic
 
 MESSAGE = {

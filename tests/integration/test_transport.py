@@ -12,7 +12,8 @@ import pytest
 from standin import Faults, RateLimit, StandIn
 
 from consumer.movableink import Request, body_bytes
-from consumer.transport import Answer, HttpClient, open_transport
+from consumer.settings import HttpClient
+from consumer.transport import Answer, open_transport
 from tests.pipeline import PASSWORD, USERNAME
 
 CLIENTS: tuple[HttpClient, ...] = ("aiohttp", "httpx")
@@ -104,4 +105,4 @@ def test_httpx_is_an_extra_imported_only_when_chosen(monkeypatch: pytest.MonkeyP
     subprocess.run([sys.executable, "-c", without], check=True, timeout=60)
     monkeypatch.setitem(sys.modules, "httpx", None)
     with pytest.raises(ConfigError, match=r"movableink-kafka-consumer\[httpx\]"):
-        open_transport("httpx", max_connections=1)
+        open_transport("httpx", max_connections=1, timeout_s=1.0)

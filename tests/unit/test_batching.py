@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consumer.batching import Batcher, Item, content
-from consumer.movableink import BatchSettings, body_bytes
+from consumer.movableink import body_bytes
+from consumer.settings import BatchSettings
 
 HEADERS = {"Authorization": "Basic x", "Content-Type": "application/json"}
 
@@ -33,24 +34,24 @@ def run(
 
 
 def test_a_batch_closes_at_max_events() -> None:
-    settings = BatchSettings(True, max_events=3, linger_s=10)
+    settings = BatchSettings(True, max_events=3, linger=10)
     assert run(settings, [(HEADERS, {"n": i}) for i in range(7)]) == [[0, 1, 2], [3, 4, 5]]
 
 
 def test_a_batch_closes_after_the_linger_time() -> None:
-    settings = BatchSettings(True, max_events=100, linger_s=0.01)
+    settings = BatchSettings(True, max_events=100, linger=0.01)
     assert run(settings, [(HEADERS, {"n": i}) for i in range(4)], wait=0.05) == [[0, 1, 2, 3]]
 
 
 def test_a_batch_never_exceeds_max_bytes() -> None:
     one = len(json.dumps({"n": 0}, separators=(",", ":")))
-    settings = BatchSettings(True, max_events=100, max_bytes=13 + 3 * (one + 1), linger_s=10)
+    settings = BatchSettings(True, max_events=100, max_bytes=13 + 3 * (one + 1), linger=10)
     assert run(settings, [(HEADERS, {"n": i}) for i in range(5)]) == [[0, 1, 2]]
 
 
 def test_different_headers_never_share_a_batch() -> None:
     other = {**HEADERS, "X-Brand": "b"}
-    settings = BatchSettings(True, max_events=2, linger_s=10)
+    settings = BatchSettings(True, max_events=2, linger=10)
     adds = [(HEADERS, {"n": 0}), (other, {"n": 1}), (other, {"n": 2}), (HEADERS, {"n": 3})]
     assert run(settings, adds) == [[1, 2], [0, 3]]
 
@@ -71,7 +72,7 @@ def test_every_batch_fits_max_bytes_and_closes_only_when_the_next_would_not(
     async def scenario() -> list[list[Item]]:
         flushed: list[list[Item]] = []
         batcher = Batcher(
-            BatchSettings(True, max_events=1000, max_bytes=max_bytes, linger_s=10),
+            BatchSettings(True, max_events=1000, max_bytes=max_bytes, linger=10),
             lambda _, items: flushed.append(items),
         )
         for n, size in enumerate(sizes):

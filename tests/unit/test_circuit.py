@@ -4,7 +4,7 @@ from consumer.circuit import Circuit
 
 
 def test_opens_after_consecutive_failures_only() -> None:
-    c = Circuit(threshold=3, probe_interval_s=1.0)
+    c = Circuit(3, 1.0, 30.0)
     c.failed(0.0)
     c.failed(0.1)
     c.succeeded(0.2)  # a success between resets the count
@@ -16,7 +16,7 @@ def test_opens_after_consecutive_failures_only() -> None:
 
 
 def test_open_circuit_lets_one_probe_through_at_growing_intervals() -> None:
-    c = Circuit(threshold=1, probe_interval_s=1.0, max_probe_interval_s=4.0)
+    c = Circuit(1, 1.0, 4.0)
     c.failed(10.0)
     assert c.wait_s(10.5) == 0.5
     assert c.wait_s(11.0) == 0
@@ -32,7 +32,7 @@ def test_open_circuit_lets_one_probe_through_at_growing_intervals() -> None:
 
 
 def test_answers_to_requests_sent_before_it_opened_do_not_delay_the_first_probe() -> None:
-    c = Circuit(threshold=2, probe_interval_s=1.0, max_probe_interval_s=30.0)
+    c = Circuit(2, 1.0, 30.0)
     c.failed(10.0)
     c.failed(10.1)  # opens: the first probe is due at 11.1
     for late in range(50):  # answers of requests that were in flight when it opened
@@ -42,7 +42,7 @@ def test_answers_to_requests_sent_before_it_opened_do_not_delay_the_first_probe(
 
 
 def test_a_probe_that_got_no_answer_of_the_destination_lets_the_next_one_go() -> None:
-    c = Circuit(threshold=1, probe_interval_s=1.0)
+    c = Circuit(1, 1.0, 30.0)
     c.failed(0.0)
     assert c.begin(1.0) is True
     c.abandon_probe()
@@ -50,7 +50,7 @@ def test_a_probe_that_got_no_answer_of_the_destination_lets_the_next_one_go() ->
 
 
 def test_a_successful_probe_closes_and_down_time_is_summed() -> None:
-    c = Circuit(threshold=1, probe_interval_s=1.0)
+    c = Circuit(1, 1.0, 30.0)
     c.failed(100.0)
     assert c.down_total(130.0) == 30.0
     c.begin(130.0)
@@ -63,7 +63,7 @@ def test_a_successful_probe_closes_and_down_time_is_summed() -> None:
 
 
 def test_retry_after_throttles_everything_until_it_passes() -> None:
-    c = Circuit(threshold=10)
+    c = Circuit(10, 1.0, 30.0)
     c.failed(50.0, retry_after_s=5.0)
     assert c.state == "closed"
     assert c.wait_s(51.0) == 4.0

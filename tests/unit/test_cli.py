@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from consumer import app, cli, config
+from consumer.settings import LoggingSettings
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def test_run_collects_garbage_less_often(
         assert gc.get_freeze_count() > 0
         return 0
 
-    settings = SimpleNamespace(logging=config.LoggingSettings())
+    settings = SimpleNamespace(logging=LoggingSettings())
     monkeypatch.setattr(config, "load", lambda path: settings)
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD

@@ -7,6 +7,7 @@ import pytest
 
 from consumer import config, movableink
 from consumer.errors import ConfigError
+from consumer.settings import LoggingSettings
 
 BASE = """
 [kafka]
@@ -266,6 +267,11 @@ def test_delivery_defaults_and_checks(tmp_path: Path) -> None:
     assert (delivery.max_in_flight, delivery.timeout, delivery.retry_window) == (256, 10.0, 14400.0)
     assert (delivery.max_attempts, delivery.shutdown_grace) == (0, 25.0)
     assert delivery.commit_interval == 0.2  # a crash sends again what finished since
+    assert delivery.max_retry_after == 300.0
+    text = BASE.replace(
+        "[[destinations]]", '[delivery]\nmax_retry_after = "1m"\n\n[[destinations]]'
+    )
+    assert load(tmp_path, text).delivery.max_retry_after == 60.0
     text = BASE.replace("[[destinations]]", "[delivery]\nmax_attempts = 5\n\n[[destinations]]")
     assert error(tmp_path, text).startswith("delivery.circuit_threshold must be below")
     text = BASE.replace("[[destinations]]", "[delivery]\nmax_in_flight = 0\n\n[[destinations]]")
@@ -312,10 +318,10 @@ def test_masked_urls_never_show_credentials_or_the_key() -> None:
 
 
 def test_logging_format_and_level_from_the_file_or_the_environment(tmp_path: Path) -> None:
-    assert load(tmp_path, BASE).logging == config.LoggingSettings("auto", "")
+    assert load(tmp_path, BASE).logging == LoggingSettings("auto", "")
     chosen = BASE.replace("[[destinations]]", '[logging]\nformat = "text"\n\n[[destinations]]')
     env = {**ENV, "MIK__LOGGING__LEVEL": "debug"}
-    assert load(tmp_path, chosen, env).logging == config.LoggingSettings("text", "debug")
+    assert load(tmp_path, chosen, env).logging == LoggingSettings("text", "debug")
     assert error(tmp_path, BASE, {**ENV, "MIK__LOGGING__LEVEL": "loud"}) == (
         "logging.level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'loud'."
     )

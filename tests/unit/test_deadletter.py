@@ -140,11 +140,12 @@ def test_every_reason_names_an_exception_class_that_exists() -> None:
 def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() -> None:
     """A bug between the decision and the workers costs one record, never the batch."""
     from consumer.decision import decide_message
-    from consumer.delivery import DeliverySettings
     from consumer.mapping import compile_mapping
     from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
     from consumer.offsets import OffsetTracker
     from consumer.outcome import Outcomes, Work
+    from consumer.sender import Sender
+    from consumer.settings import DeliverySettings
     from consumer.triggers import parse
 
     class Never:
@@ -163,7 +164,8 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
 
     async def scenario() -> None:
         writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
-        outcomes = Outcomes(tracker, writer, metrics, [(destination, Never())], DeliverySettings())
+        sender = Sender(destination, Never(), DeliverySettings(), metrics)
+        outcomes = Outcomes(tracker, writer, metrics, [sender])
 
         def explode(job: Any) -> None:
             raise KeyError("boom")

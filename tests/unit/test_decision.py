@@ -35,7 +35,7 @@ def track(event: str = "Signed Up", **extra: Any) -> dict[str, Any]:
 
 def test_a_matching_event_is_delivered_unchanged() -> None:
     decision = decide_message(track(), (dest(),), now=NOW)
-    assert decision.outcome == "deliver" and decision.first_reason is None
+    assert decision.action == "deliver" and decision.first_reason is None
     (delivery,) = decision.deliveries
     assert delivery.request.body == track()
     assert decision.identity_keys == ("u1",)
@@ -44,12 +44,12 @@ def test_a_matching_event_is_delivered_unchanged() -> None:
 def test_alias_is_not_in_the_preset() -> None:
     alias = {"type": "alias", "messageId": "m", "userId": "u", "previousId": "p"}
     decision = decide_message(alias, (dest(),), now=NOW)
-    assert (decision.outcome, decision.first_reason) == ("filtered", "trigger.no_match")
+    assert (decision.action, decision.first_reason) == ("filtered", "trigger.no_match")
 
 
 def test_integrations_false_filters() -> None:
     decision = decide_message(track(integrations={"All": False}), (dest(),), now=NOW)
-    assert (decision.outcome, decision.first_reason) == ("filtered", "integrations.disabled")
+    assert (decision.action, decision.first_reason) == ("filtered", "integrations.disabled")
 
 
 def test_several_matching_mappings_deliver_once_each() -> None:
@@ -62,30 +62,30 @@ def test_several_matching_mappings_deliver_once_each() -> None:
 def test_signals_policies() -> None:
     bad = track("Product Viewed", properties={"sku": "s"})
     enforce = decide_message(bad, (dest(),), now=NOW)
-    assert (enforce.outcome, enforce.first_reason) == (
+    assert (enforce.action, enforce.first_reason) == (
         "invalid",
         "signals.product_viewed.url_missing",
     )
     warn = decide_message(bad, (dest(signals="warn"),), now=NOW)
-    assert warn.outcome == "deliver"
+    assert warn.action == "deliver"
     assert warn.verdicts[0].warnings == ("signals.product_viewed.url_missing",)
     off = decide_message(bad, (dest(signals="off"),), now=NOW)
-    assert off.outcome == "deliver" and off.verdicts[0].warnings == ()
+    assert off.action == "deliver" and off.verdicts[0].warnings == ()
 
 
 def test_max_event_age() -> None:
     old = track(timestamp="2026-10-01T00:00:00Z")
     assert decide_message(old, (dest(max_age=30 * 86400),), now=NOW).first_reason == "too_old"
     recent = track(timestamp="2026-11-20T00:00:00.000Z")
-    assert decide_message(recent, (dest(max_age=30 * 86400),), now=NOW).outcome == "deliver"
-    assert decide_message(old, (dest(),), now=NOW).outcome == "deliver"
+    assert decide_message(recent, (dest(max_age=30 * 86400),), now=NOW).action == "deliver"
+    assert decide_message(old, (dest(),), now=NOW).action == "deliver"
 
 
 def test_each_destination_has_its_own_verdict() -> None:
     bad = track("Product Viewed", properties={"sku": "s"})
     decision = decide_message(bad, (dest("a"), dest("b", signals="warn")), now=NOW)
-    assert [v.outcome for v in decision.verdicts] == ["invalid", "deliver"]
-    assert decision.outcome == "deliver"
+    assert [v.action for v in decision.verdicts] == ["invalid", "deliver"]
+    assert decision.action == "deliver"
     assert [d.destination.name for d in decision.deliveries] == ["b"]
 
 
@@ -98,7 +98,7 @@ def test_a_missing_message_id_is_derived_and_sent() -> None:
 
 def test_invalid_messages_carry_their_reason() -> None:
     decision = decide_message({"type": "track", "messageId": "x"}, (dest(),), now=NOW)
-    assert (decision.message_id, decision.outcome, decision.first_reason) == (
+    assert (decision.message_id, decision.action, decision.first_reason) == (
         "x",
         "invalid",
         "message.missing_identity",
@@ -107,9 +107,9 @@ def test_invalid_messages_carry_their_reason() -> None:
 
 def test_records_are_decoded_first() -> None:
     value = avro_codec.frame(1, avro_codec.encode(track()))
-    assert decide_record(value, Decoder(), (dest(),), now=NOW).outcome == "deliver"
+    assert decide_record(value, Decoder(), (dest(),), now=NOW).action == "deliver"
     garbage = decide_record(b"\x07junk", Decoder(), (dest(),), topic="t", partition=0, offset=5)
-    assert (garbage.message_id, garbage.outcome, garbage.first_reason) == (
+    assert (garbage.message_id, garbage.action, garbage.first_reason) == (
         "kafka-t-0-5",
         "invalid",
         "decode.bad_magic_byte",
@@ -121,13 +121,13 @@ def test_a_header_value_with_a_line_break_makes_the_event_invalid() -> None:
     subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA), headers)
     destination = Destination("mi", URL, "u", Secret("p"), (subscription,))
     decision = decide_message(track("a\r\nX-Injected: 1"), (destination,), now=NOW)
-    assert (decision.outcome, decision.first_reason) == ("invalid", "mapping.invalid_header")
+    assert (decision.action, decision.first_reason) == ("invalid", "mapping.invalid_header")
 
 
 def test_a_body_json_cannot_carry_makes_the_event_invalid() -> None:
     # NaN cannot come from JSON input (the reader refuses it) but can from an Avro double.
     decision = decide_message(track(properties={"x": float("nan")}), (dest(),), now=NOW)
-    assert (decision.outcome, decision.first_reason) == ("invalid", "mapping.unencodable")
+    assert (decision.action, decision.first_reason) == ("invalid", "mapping.unencodable")
 
 
 def test_the_decision_carries_the_encoded_body_keys_and_event_time() -> None:

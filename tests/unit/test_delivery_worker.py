@@ -4,6 +4,7 @@ a 2xx, holds are capped, and the first probe after an outage is not pushed back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,14 +12,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from consumer.decision import INTERNAL_ERROR, Delivery
-from consumer.delivery import DeliverySettings, DestinationWorker, Job
+from consumer.delivery import DestinationWorker, Job
 from consumer.metrics import Metrics
-from consumer.movableink import BatchSettings, Destination, Request, Secret
-from consumer.retry import RetryPolicy
-from consumer.transport import Answer
+from consumer.movableink import Destination, Request, Secret
+from consumer.sender import Sender
+from consumer.settings import BatchSettings, DeliverySettings
+from consumer.transport import Answer, Transport
 
 URL = "http://127.0.0.1:1/behavioral/KEY123"
-FAST = RetryPolicy(base_s=0.01, cap_s=0.05, max_retry_after_s=0.3)
+FAST = DeliverySettings(backoff_base=0.01, backoff_cap=0.05, max_retry_after=0.3)
 
 
 class FakeTransport:
@@ -55,6 +57,18 @@ def job(n: int, destination: Destination) -> Job:
     return Job(f"m{n}", (f"person-{n}",), (delivery,))
 
 
+def worker(
+    destination: Destination,
+    transport: Transport,
+    finished: Finished,
+    metrics: Metrics,
+    settings: DeliverySettings = FAST,
+    clock: Callable[[], float] = time.time,
+) -> DestinationWorker:
+    sender = Sender(destination, transport, settings, metrics, clock=clock)
+    return DestinationWorker(sender, finished, metrics)
+
+
 def run(
     transport: FakeTransport,
     jobs: int,
@@ -64,24 +78,18 @@ def run(
     timeout: float = 10.0,
 ) -> tuple[list[Job], Metrics]:
     destination = Destination(
-        "mi", URL, "u", Secret("p"), (), batch=BatchSettings(batch, linger_s=0.01)
+        "mi", URL, "u", Secret("p"), (), batch=BatchSettings(batch, linger=0.01)
     )
     metrics = Metrics(CollectorRegistry())
     finished = Finished()
 
     async def scenario() -> None:
-        worker = DestinationWorker(
-            destination,
-            transport,
-            settings or DeliverySettings(policy=FAST),
-            finished,
-            metrics,
-        )
+        w = worker(destination, transport, finished, metrics, settings or FAST)
         for n in range(jobs):
-            worker.submit(job(n, destination))
+            w.submit(job(n, destination))
         while len(finished) < jobs:
             await asyncio.sleep(0.01)
-        await worker.aclose()
+        await w.aclose()
 
     asyncio.run(asyncio.wait_for(scenario(), timeout))
     return finished, metrics
@@ -132,9 +140,7 @@ def test_the_first_probe_after_an_outage_comes_after_probe_interval() -> None:
         return Answer(503 if n < 22 else 200)
 
     transport = FakeTransport(answer)
-    settings = DeliverySettings(
-        policy=FAST, circuit_threshold=2, probe_interval_s=0.3, max_probe_interval_s=30.0
-    )
+    settings = dataclasses.replace(FAST, circuit_threshold=2, probe_interval=0.3)
     finished, _ = run(transport, 22, settings=settings)
     assert all(not f.failures for f in finished)
     opened_at = transport.sent[21]  # the last of the first wave
@@ -153,16 +159,10 @@ def test_a_shutdown_never_finishes_an_unsent_job() -> None:
     finished = Finished()
 
     async def scenario() -> None:
-        worker = DestinationWorker(
-            destination,
-            FakeTransport(hang),
-            DeliverySettings(policy=FAST),
-            finished,
-            Metrics(CollectorRegistry()),
-        )
-        worker.submit(job(0, destination))
+        w = worker(destination, FakeTransport(hang), finished, Metrics(CollectorRegistry()))
+        w.submit(job(0, destination))
         await asyncio.sleep(0.05)
-        await worker.aclose()
+        await w.aclose()
 
     asyncio.run(scenario())
     assert finished == []
@@ -174,15 +174,14 @@ def test_a_hold_is_exported_while_it_lasts() -> None:
     now = [100.0]
 
     async def scenario() -> None:
-        worker = DestinationWorker(
+        w = worker(
             destination,
             FakeTransport(lambda n: Answer(200)),
-            DeliverySettings(policy=FAST),
             Finished(),
             metrics,
             clock=lambda: now[0],
         )
-        worker.circuit.failed(100.0, retry_after_s=30.0)
+        w.sender.circuit.failed(100.0, retry_after_s=30.0)
         now[0] = 110.0
 
     asyncio.run(scenario())
@@ -190,3 +189,57 @@ def test_a_hold_is_exported_while_it_lasts() -> None:
         "movableink_consumer_hold_seconds", {"destination": "mi"}
     )
     assert value == 20.0
+
+
+def test_a_retrying_event_holds_back_only_its_own_person() -> None:
+    """Person 0's first event fails twice; person 0's later events wait for it, in order,
+    while person 1's go at once."""
+    destination = Destination("mi", URL, "u", Secret("p"), ())
+    sent: list[str] = []
+    failures = {"a1": 2}
+
+    class Recording(FakeTransport):
+        async def post(self, request: Request, content: bytes) -> Answer:
+            message = content.decode()
+            sent.append(message)
+            if failures.get(message, 0) > 0:
+                failures[message] -= 1
+                return Answer(503)
+            return Answer(200)
+
+    def person_job(message: str, person: str) -> Job:
+        request = Request(URL, {}, {})
+        delivery = Delivery(destination, "m", request, message.encode())
+        return Job(message, (person,), (delivery,))
+
+    finished = Finished()
+
+    async def scenario() -> None:
+        w = worker(destination, Recording(lambda n: None), finished, Metrics(CollectorRegistry()))
+        for message, person in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("a3", "A"), ("b2", "B")]:
+            w.submit(person_job(message, person))
+        while len(finished) < 5:
+            await asyncio.sleep(0.01)
+        await w.aclose()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert [m for m in sent if m.startswith("a")] == ["a1", "a1", "a1", "a2", "a3"]
+    assert sent.index("b2") < sent.index("a2")  # B was not held back by A's retries
+    assert all(not job.failures for job in finished)
+
+
+def test_a_refused_batch_is_split_until_only_the_event_at_fault_is_dead_lettered() -> None:
+    def answer(batch: bytes) -> Answer:
+        return Answer(400) if b'"n":5' in batch else Answer(200)
+
+    class Judging(FakeTransport):
+        async def post(self, request: Request, content: bytes) -> Answer:
+            self.sent.append(time.monotonic())
+            return answer(content)
+
+    transport = Judging(lambda n: None)
+    finished, _ = run(transport, 8, batch=True)
+    failed = {job.message_id: job.failures for job in finished if job.failures}
+    assert list(failed) == ["m5"]
+    assert failed["m5"][0].reason == "http.rejected"
+    assert len(transport.sent) == 7  # 8, then 4+4, then 2+2 of the refused half, then 1+1

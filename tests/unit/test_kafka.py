@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from consumer.config import KafkaSettings
 from consumer.kafka import Consumer
+from consumer.settings import KafkaSettings
 
 
 def settings(**properties: object) -> KafkaSettings:

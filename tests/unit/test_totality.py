@@ -59,7 +59,7 @@ def _refuse(constant: str) -> None:
 def assert_one_outcome(decision: Decision) -> None:
     """Exactly one outcome, with a reason wherever something is not delivered, and bodies that
     strict JSON readers accept."""
-    assert decision.outcome in ("deliver", "filtered", "invalid")
+    assert decision.action in ("deliver", "filtered", "invalid")
     assert decision.first_reason != INTERNAL_ERROR, decision.detail or decision.verdicts
     if decision.message is None:
         assert decision.reason and not decision.verdicts
@@ -67,7 +67,7 @@ def assert_one_outcome(decision: Decision) -> None:
     assert len(decision.verdicts) == len(DESTINATIONS)
     for verdict in decision.verdicts:
         assert verdict.reason != INTERNAL_ERROR, verdict.warnings
-        if verdict.outcome == "deliver":
+        if verdict.action == "deliver":
             assert verdict.deliveries
             for delivery in verdict.deliveries:
                 if delivery.content:  # empty: data resolved to nothing, sent with no body

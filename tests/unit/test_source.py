@@ -1,0 +1,287 @@
+"""The Kafka source in-process, over a fake consumer and a sink the test finishes by hand:
+commit watermarks, revoke mid-flight, shutdown draining, back-pressure and a paused partition.
+No broker; each test takes milliseconds to a second."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from consumer.decision import Decision
+from consumer.errors import Unavailable
+from consumer.kafka import TopicPartition
+from consumer.metrics import Metrics
+from consumer.offsets import OffsetTracker
+from consumer.outcome import Work
+from consumer.readers import GroupReader, RangeReader
+from consumer.records import Record
+from consumer.settings import DeliverySettings
+from consumer.source import KafkaSource
+from consumer.status import Health
+
+P0: TopicPartition = ("in", 0)
+P1: TopicPartition = ("in", 1)
+
+
+class FakeConsumer:
+    """Hands out the records put in `waiting`, honouring pause and seek; records commits."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[TopicPartition, list[Record]] = {}
+        self.paused: set[TopicPartition] = set()
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.closed = False
+        self.brokers_reachable = True
+        self.lock = threading.Lock()
+        self.positions: dict[TopicPartition, int] = {}
+
+    def put(self, tp: TopicPartition, *offsets: int) -> None:
+        with self.lock:
+            for offset in offsets:
+                record = Record(tp[0], tp[1], offset, None, b"{}", [], None)
+                self.waiting.setdefault(tp, []).append(record)
+
+    def subscribe(
+        self, topics: tuple[str, ...], on_assign: Any, on_revoke: Any, on_lost: Any
+    ) -> None:
+        on_assign([P0, P1])
+
+    def assign(self, starts: dict[TopicPartition, int]) -> None:
+        self.positions.update(starts)
+
+    def consume(self, max_records: int, timeout_s: float) -> list[Record]:
+        with self.lock:
+            out: list[Record] = []
+            for tp, records in self.waiting.items():
+                if tp in self.paused:
+                    continue
+                out += records[: max_records - len(out)]
+                del records[: len(out)]
+                if out:
+                    self.positions[tp] = out[-1].offset + 1
+        if not out:
+            time.sleep(0.005)
+        return out
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        self.seeks.append(((topic, partition), offset))
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused.update(partitions)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused.difference_update(partitions)
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        return 0, 0
+
+    def position(self, topic: str, partition: int) -> int | None:
+        return self.positions.get((topic, partition))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        """The last offset committed for `tp`."""
+        return next((c[tp] for c in reversed(self.commits) if tp in c), None)
+
+
+class FakeProducer:
+    def poll(self, timeout_s: float = 0.0) -> None:
+        time.sleep(min(timeout_s, 0.005))
+
+    def flush(self, timeout_s: float) -> int:
+        return 0
+
+
+class Sink:
+    """Keeps what it is given; the test finishes records with `finish`."""
+
+    def __init__(self, tracker: OffsetTracker, refuse: Callable[[Record], bool] = lambda r: False):
+        self.tracker = tracker
+        self.refuse = refuse
+        self.works: dict[tuple[TopicPartition, int], Work] = {}
+        self.abandoned: list[set[TopicPartition]] = []
+
+    def decide(self, record: Record) -> Decision:
+        if self.refuse(record):
+            raise Unavailable("the schema registry is down")
+        return Decision(str(record.offset), {}, ())
+
+    def accept(self, batch: list[Work]) -> None:
+        for work in batch:
+            self.works[((work.record.topic, work.record.partition), work.record.offset)] = work
+
+    def abandon(self, partitions: set[TopicPartition]) -> None:
+        self.abandoned.append(partitions)
+
+    def finish(self, tp: TopicPartition, *offsets: int) -> None:
+        for offset in offsets:
+            work = self.works[(tp, offset)]
+            self.tracker.finish(work.handle, offset)
+
+
+class Running:
+    """A source running on its own thread, as in the consumer."""
+
+    def __init__(
+        self,
+        reader: Any = None,
+        refuse: Callable[[Record], bool] = lambda r: False,
+        **settings: Any,
+    ):
+        self.consumer = FakeConsumer()
+        self.tracker = OffsetTracker()
+        self.sink = Sink(self.tracker, refuse)
+        self.stop = threading.Event()
+        defaults: dict[str, Any] = {
+            "commit_interval": 0.01,
+            "revoke_timeout": 1.0,
+            "shutdown_grace": 1.0,
+        }
+        self.source = KafkaSource(
+            reader or GroupReader(("in",)),
+            DeliverySettings(**{**defaults, **settings}),
+            self.consumer,  # type: ignore[arg-type]
+            FakeProducer(),  # type: ignore[arg-type]
+            self.tracker,
+            Metrics(CollectorRegistry()),
+            sink=self.sink,
+            stop=self.stop,
+            health=Health(),
+        )
+        self.thread = threading.Thread(target=self.source.run)
+        self.thread.start()
+
+    def until(self, what: Callable[[], bool], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not what():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.005)
+
+    def read(self, tp: TopicPartition, *offsets: int) -> None:
+        """Offer records and wait until the sink has them."""
+        self.consumer.put(tp, *offsets)
+        self.until(lambda: all((tp, o) in self.sink.works for o in offsets))
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def test_commits_stop_below_the_first_unfinished_record() -> None:
+    run = Running()
+    try:
+        run.read(P0, 0, 1, 2, 3, 4)
+        run.sink.finish(P0, 0, 1, 3)
+        run.until(lambda: run.consumer.committed(P0) == 2)
+        time.sleep(0.05)
+        assert run.consumer.committed(P0) == 2  # 3 is finished, but 2 is not
+        run.sink.finish(P0, 2)
+        run.until(lambda: run.consumer.committed(P0) == 4)
+        run.sink.finish(P0, 4)
+        run.until(lambda: run.consumer.committed(P0) == 5)
+    finally:
+        run.end()
+
+
+def test_a_revoke_waits_for_work_under_way_then_commits_and_lets_go() -> None:
+    run = Running(revoke_timeout=0.3)
+    try:
+        run.read(P0, 0, 1)
+        run.read(P1, 0)
+        run.sink.finish(P0, 0)
+        started = time.monotonic()
+        run.source.on_revoke([P0])  # as librdkafka calls it, inside consume
+        waited = time.monotonic() - started
+        assert 0.25 < waited < 2.0  # waited for offset 1, bounded by revoke_timeout
+        assert run.consumer.committed(P0) == 1  # what was finished, and no further
+        assert run.sink.abandoned == [{P0}]  # unstarted jobs of P0 are dropped
+        assert run.tracker.pending({P0}) == 0  # forgotten: its new owner redelivers it
+        assert P0 not in run.source.assigned and P1 in run.source.assigned
+    finally:
+        run.end()
+
+
+def test_a_revoke_does_not_wait_once_every_record_is_finished() -> None:
+    run = Running(revoke_timeout=5.0)
+    try:
+        run.read(P0, 0, 1)
+        threading.Timer(0.1, run.sink.finish, (P0, 0, 1)).start()
+        started = time.monotonic()
+        run.source.on_revoke([P0])
+        assert time.monotonic() - started < 2.0
+        assert run.consumer.committed(P0) == 2
+    finally:
+        run.end()
+
+
+def test_shutdown_drains_what_was_read_then_commits_and_closes() -> None:
+    run = Running(shutdown_grace=5.0)
+    run.read(P0, 0, 1, 2)
+    threading.Timer(0.2, run.sink.finish, (P0, 0, 1, 2)).start()
+    run.end()
+    assert run.consumer.committed(P0) == 3
+    assert run.consumer.closed
+    assert P0 in run.consumer.paused  # nothing more was fetched while draining
+
+
+def test_past_the_grace_period_the_rest_is_left_for_redelivery() -> None:
+    run = Running(shutdown_grace=0.2)
+    run.read(P0, 0, 1, 2)
+    run.sink.finish(P0, 0)
+    started = time.monotonic()
+    run.end()
+    assert time.monotonic() - started < 3.0
+    assert run.consumer.committed(P0) == 1
+    assert run.consumer.closed
+
+
+def test_intake_pauses_at_the_buffer_bound_and_resumes_at_half() -> None:
+    run = Running(max_buffered=4)
+    try:
+        run.read(P0, 0, 1, 2, 3)
+        run.until(lambda: {P0, P1} <= run.consumer.paused)
+        run.sink.finish(P0, 0)
+        time.sleep(0.05)
+        assert {P0, P1} <= run.consumer.paused  # 3 pending: above half
+        run.sink.finish(P0, 1)
+        run.until(lambda: not run.consumer.paused)
+    finally:
+        run.end()
+
+
+def test_an_unavailable_dependency_rewinds_and_pauses_only_its_partition() -> None:
+    down = threading.Event()
+    down.set()
+    run = Running(refuse=lambda r: r.partition == 0 and down.is_set())
+    try:
+        run.consumer.put(P0, 0, 1)
+        run.read(P1, 0)
+        run.until(lambda: (P0, 0) in run.consumer.seeks)
+        assert P0 in run.consumer.paused and P1 not in run.consumer.paused
+        assert (P0, 0) not in run.sink.works  # not decided, not counted: read again later
+    finally:
+        run.end()
+
+
+def test_a_range_reader_ends_by_itself_and_keeps_what_it_reached() -> None:
+    reader = RangeReader({P0: (0, 3), P1: (5, 5)})
+    run = Running(reader=reader)
+    run.read(P0, 0, 1, 2)
+    run.consumer.put(P0, 3)  # past the end of the range: not taken
+    run.sink.finish(P0, 0, 1, 2)
+    run.thread.join(5)
+    assert not run.thread.is_alive()  # finished without a stop
+    assert (P0, 3) not in run.sink.works
+    assert run.consumer.commits == []  # no group: nothing committed
+    assert reader.resume_offsets() == {0: 3, 1: 5}
