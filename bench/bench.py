@@ -29,11 +29,11 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
+import kit
+import broker
 import commit_cost
-import harness as h
 import measure
 import report
 
@@ -78,9 +78,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a [delivery] setting for every consumer, e.g. max_buffered=5000, repeatable",
     )
-    parser.add_argument(
-        "--variant", default="", help="run the consumer with bench/variants.py changes (a,b)"
-    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.events = args.events or (20_000 if quick else 200_000)
@@ -98,17 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.variant:
-        import variants
-
-        variants.apply(args.variant)  # for the in-process figures (a), (b) and the HTTP ceiling
-        h.VARIANT = args.variant
     wanted = set(args.only.split(",")) if args.only else None
     started = time.monotonic()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = h.STATE / stamp
+    run_dir = kit.STATE / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
-    h.RESULTS.mkdir(parents=True, exist_ok=True)
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "started": stamp,
         "settings": {
@@ -119,16 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     failures: list[str] = []
-    h.say(f"bench: {args.events:,} events, {args.people:,} people, {args.partitions} partitions")
-    h.say("bench: starting the local broker and the stand-in ...")
-    kafka = h.broker.start(h.STATE / "kafka")
-    standin = h.StandInProcess(log=run_dir / "standin.log")
+    kit.say(f"bench: {args.events:,} events, {args.people:,} people, {args.partitions} partitions")
+    kit.say("bench: starting the local broker and the stand-in ...")
+    kafka = broker.start(kit.STATE / "kafka")
+    standin = kit.StandInProcess(log=run_dir / "standin.log")
     ctx = measure.Context(args, kafka.bootstrap, standin, run_dir)
 
     def phase(key: str, name: str, work: Any, *extra: Any) -> None:
         if wanted is not None and name not in wanted:
             return
-        h.say(f"bench: {key} ...")
+        kit.say(f"bench: {key} ...")
         try:
             results[key] = work(ctx, *extra)
         except Exception as exc:  # one failed figure should not cost the others
@@ -165,17 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         standin.stop()
         if not args.keep_broker:
-            h.broker.stop(h.STATE / "kafka")
+            broker.stop(kit.STATE / "kafka")
     results["seconds"] = time.monotonic() - started
     results["failures"] = failures
     results["profiles"] = ctx.profiles
-    json_path = h.RESULTS / f"bench-{stamp}.json"
-    png_path = h.RESULTS / f"bench-{stamp}.png"
+    json_path = kit.RESULTS / f"bench-{stamp}.json"
+    png_path = kit.RESULTS / f"bench-{stamp}.png"
     report.write_json(results, json_path)
     drawn = report.chart(results, png_path)
-    if wanted is None and not (args.variant or args.quick):  # the last full, unmodified run
-        report.write_json(results, h.RESULTS / "bench-latest.json")
-        report.chart(results, h.RESULTS / "bench-latest.png")
+    if wanted is None and not args.quick:  # the last full run
+        report.write_json(results, kit.RESULTS / "bench-latest.json")
+        report.chart(results, kit.RESULTS / "bench-latest.png")
     print()
     print(report.table(results))
     print()
@@ -191,5 +183,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())
