@@ -121,7 +121,11 @@ class Metrics:
     samples: tuple[Sample, ...] = ()
 
     @classmethod
-    def parse(cls, text: str) -> Metrics:
+    def parse(cls, text: str, names: tuple[str, ...] = ()) -> Metrics:
+        """The exposition's samples; only those of the families `names` when given (parsing
+        is ~50 us a line, and a bench polling one counter should not cost a core's tenth)."""
+        if names:
+            text = "\n".join(line for line in text.splitlines() if _family(line).startswith(names))
         families = text_string_to_metric_families(text)
         return cls(tuple(s for family in families for s in family.samples))
 
@@ -143,10 +147,16 @@ class Metrics:
         return found
 
 
-def scrape(port: int, timeout: float = 5) -> Metrics:
-    """The /metrics of the status server on a loopback port (OSError when it does not answer)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as answer:
-        return Metrics.parse(answer.read().decode())
+def _family(line: str) -> str:
+    """The metric a line of the exposition is about (its HELP, its TYPE or a sample)."""
+    return line.split(maxsplit=3)[2] if line.startswith(("# HELP ", "# TYPE ")) else line
+
+
+def scrape(port: int, *names: str) -> Metrics:
+    """The /metrics of the status server on a loopback port, only the families `names` when
+    given (OSError when it does not answer)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        return Metrics.parse(answer.read().decode(), names)
 
 
 # -- the consumer as a process ------------------------------------------------------------------
@@ -212,10 +222,11 @@ class ConsumerProcess:
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def metrics(self) -> Metrics:
-        """Its /metrics now; empty while it does not answer."""
+    def metrics(self, *names: str) -> Metrics:
+        """Its /metrics now (only the families `names` when given); empty while it does not
+        answer."""
         try:
-            return scrape(self.metrics_port)
+            return scrape(self.metrics_port, *names)
         except OSError:
             return Metrics()
 
@@ -230,12 +241,13 @@ class ConsumerProcess:
 
     def outcomes(self, outcome: str = "delivered", **labels: str) -> int:
         """Records with this outcome so far (every destination unless `destination=` is given)."""
-        found = self.metrics().total("movableink_consumer_events_total", outcome=outcome, **labels)
-        return int(found)
+        name = "movableink_consumer_events_total"
+        return int(self.metrics(name).total(name, outcome=outcome, **labels))
 
     def in_flight(self) -> int:
         """Requests under way now, every destination (0 while it does not answer)."""
-        return int(self.metrics().total("movableink_consumer_in_flight_requests"))
+        name = "movableink_consumer_in_flight_requests"
+        return int(self.metrics(name).total(name))
 
 
 # -- Kafka --------------------------------------------------------------------------------------
