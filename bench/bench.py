@@ -8,6 +8,7 @@ measures, in order:
   (b) the decision core alone: decode, route, validate, map
   (c) end to end with a 0 ms stand-in, and the raw HTTP ceiling of the same HTTP client
   (g) batch mode, 0 ms (compared with (c))
+  (i) scale-out: 2 consumer processes in one group (compared with (c))
   (d) end to end with 50 ms latency (single-event and batch mode) and a partition-serial
       baseline (bench/serial_baseline.py)
   (e) end-to-end latency p50/p95/p99 at half of (c)'s rate
@@ -16,8 +17,10 @@ measures, in order:
   (h) the consumer's and the broker's CPU, and offset records written, when committing every
       5 s and every 200 ms (bench/commit_cost.py)
 
-It prints a table and a final line starting `bench:`, and writes `bench/results/bench-*.json`
-and `.png` (plus `bench-latest.*`). See bench/README.md for what each figure means.
+Every end-to-end figure comes with the consumer's CPU per delivered event (with `--profile`, by
+stage). It prints a table and a final line starting `bench:`, and writes
+`bench/results/bench-*.json` and `.png` (plus `bench-latest.*`). See bench/README.md for what
+each figure means.
 
     .venv/bin/python bench/bench.py [--quick] [--events N] [--people N] [--partitions N] ...
 """
@@ -55,11 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=float, default=50.0, help="(d) stand-in latency")
     parser.add_argument(
-        "--only", help="comma-separated phases: ceiling,decision,e2e,http,batch,latency50,"
-        "serial,latency,catchup,onedown,commits (default: all)",
+        "--only", help="comma-separated phases: ceiling,decision,e2e,http,batch,scaleout,"
+        "latency50,serial,latency,catchup,onedown,commits (default: all)",
     )  # fmt: skip
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the consumer in each end-to-end phase"
+        "--profile",
+        action="store_true",
+        help="py-spy the consumer in each end-to-end phase: its CPU per event by stage",
     )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.add_argument(
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 c, "batch_0ms", options={"batch": measure.BATCH}, cap_s=4 * args.phase_seconds
             ),
         )  # fmt: skip
+        phase("scaleout", "scaleout", measure.scale_out)
         phase("e2e_50ms", "latency50", measure.end_to_end, "e2e_50ms")
         phase(
             "batch_50ms", "latency50",

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import kit
 import harness
 import processes
 from harness import ConsumerProcess, Destination, Record
+from profiling import Profiler
 from workload import event
 
 from consumer import config, pipeline, segment
@@ -70,14 +70,16 @@ class Context:
         topic: str,
         destinations: list[Destination],
         delivery: dict[str, Any] | None = None,
+        group: str | None = None,
     ) -> tuple[Path, int]:
+        """A config file of its own (default: a fresh group) and its status server's port."""
         self.phase += 1
         port = processes.free_port()
         path = harness.write_config(
             self.run_dir / f"{self.phase:02d}-{name}.toml",
             bootstrap=self.bootstrap,
             topic=topic,
-            group=f"bench-{name}-{time.time_ns()}",
+            group=group or f"bench-{name}-{time.time_ns()}",
             destinations=destinations,
             metrics_port=port,
             delivery={**dict(self.args.delivery_setting), **(delivery or {})},
@@ -91,13 +93,24 @@ class Context:
         topic: str,
         destinations: list[Destination],
         delivery: dict[str, Any] | None = None,
+        group: str | None = None,
     ) -> ConsumerProcess:
-        path, port = self.config(name, topic, destinations, delivery)
+        path, port = self.config(name, topic, destinations, delivery, group)
         log = self.run_dir / f"{self.phase:02d}-{name}.log"
         return ConsumerProcess(path, log, metrics_port=port)
 
     def mi(self, options: dict[str, Any] | None = None) -> list[Destination]:
         return [Destination("mi", self.standin.url, options or {})]
+
+    def profiler(
+        self, proc: ConsumerProcess, name: str, cap_s: float, events: Callable[[], int]
+    ) -> Profiler | None:
+        """With `--profile`: py-spy on `proc` while it is measured, its stages at the end."""
+        if not self.args.profile:
+            return None
+        profiler = Profiler(proc.pid, name, cap_s, events)
+        self.profiles.append(str(profiler.raw))
+        return profiler
 
 
 # -- setup ------------------------------------------------------------------------------------
@@ -229,47 +242,6 @@ class Sampler:
             self._thread.join()
 
 
-def py_spy() -> str:
-    """py-spy: $PY_SPY, else next to this Python, else on PATH."""
-    beside = Path(sys.executable).with_name("py-spy")
-    found = os.environ.get("PY_SPY") or (str(beside) if beside.exists() else None)
-    found = found or shutil.which("py-spy")
-    if found is None:
-        raise RuntimeError("--profile needs py-spy: pip install py-spy (or set PY_SPY)")
-    return found
-
-
-def _profile(ctx: Context, pid: int, name: str, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """py-spy on the consumer while it is measured (`--profile`): raw stacks and a flame graph."""
-    if not ctx.args.profile:
-        return []
-    spy = py_spy()
-    out = kit.RESULTS / f"profile-{name}"
-    procs = []
-    # raw: only the thread holding the GIL (what the one busy core does); svg: every thread
-    for fmt, suffix, extra in (("raw", ".raw", ["--gil"]), ("flamegraph", ".svg", [])):
-        command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
-        command += ["--rate", "50", "--format", fmt, "-o", f"{out}{suffix}", *extra]
-        procs.append(
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-    ctx.profiles.append(f"{out}.raw")
-    return procs
-
-
-def _profiler(
-    ctx: Context, pid: int, name: str, cap_s: float
-) -> tuple[Callable[[float, int], None], list[subprocess.Popen[bytes]]]:
-    """A `follow` callback that starts py-spy 2 s into the measurement (with `--profile`)."""
-    spies: list[subprocess.Popen[bytes]] = []
-
-    def on_sample(elapsed: float, _: int) -> None:
-        if not spies and elapsed >= 2.0:
-            spies.extend(_profile(ctx, pid, name, max(5.0, min(20.0, cap_s - 3))))
-
-    return on_sample, spies
-
-
 def end_to_end(
     ctx: Context,
     name: str,
@@ -288,28 +260,76 @@ def end_to_end(
     cap_s = cap_s or ctx.args.phase_seconds
     proc = ctx.consumer(name, ctx.topic, ctx.mi(options), delivery)
     memory = Sampler(proc.pid).start()
-    first_sample, spies = _profiler(ctx, proc.pid, name, cap_s)
+    profiler = ctx.profiler(proc, name, cap_s, ctx.standin.accepted)
     cpu0 = ctx.standin.cpu_s()
     try:
         result = kit.follow(
-            ctx.standin.accepted, target, cap_s, name, pid=proc.pid, on_sample=first_sample
-        )
+            ctx.standin.accepted, target, cap_s, name, pids=[proc.pid],
+            on_sample=profiler.on_sample if profiler else None,
+        )  # fmt: skip
     finally:
         memory.stop()
-        for spy in spies:
-            spy.wait()
+        stages = profiler.finish() if profiler else None
         proc.kill()
     standin_busy = (ctx.standin.cpu_s() - cpu0) / max(result.seconds, 1e-9)
+    return {
+        **rates(result),
+        "standin_cpu": standin_busy,
+        "peak_rss_mb": memory.peak_kb / 1024,
+        **({"stages": stages} if stages else {}),
+        "timeline": result.samples,
+    }
+
+
+def rates(result: kit.RateResult) -> dict[str, Any]:
+    """The figures of every end-to-end phase: events, rates, and the consumer's CPU (its share
+    of one core, and per event)."""
     return {
         "events": result.events,
         "seconds": result.seconds,
         "rate": result.rate,
         "overall_rate": result.overall_rate,
         "consumer_cpu": result.cpu_s / max(result.seconds, 1e-9),
-        "standin_cpu": standin_busy,
-        "peak_rss_mb": memory.peak_kb / 1024,
-        "timeline": result.samples,
+        "cpu_us_per_event": result.cpu_us_per_event,
     }
+
+
+# -- (i) scale-out: consumers in one group ------------------------------------------------------
+
+SCALE_OUT = 2  # consumer processes in the group
+
+
+def owned(proc: ConsumerProcess) -> set[str]:
+    """The partitions a consumer owns now: those it reports a lag for."""
+    lag = "movableink_consumer_lag_messages"
+    return {s.labels["partition"] for s in proc.metrics(lag).samples if s.name == lag}
+
+
+def scale_out(ctx: Context) -> dict[str, Any]:
+    """`SCALE_OUT` consumers in one group on the main topic, as Kubernetes runs replicas: the
+    group's rate at the stand-in, from when the partitions are split between them, and their
+    CPU together."""
+    ctx.standin.reset()
+    group = f"bench-scaleout-{time.time_ns()}"
+    procs = [
+        ctx.consumer(f"scaleout-{i + 1}", ctx.topic, ctx.mi(), group=group)
+        for i in range(SCALE_OUT)
+    ]
+
+    def split() -> bool:
+        owners = [owned(proc) for proc in procs]
+        return all(owners) and sum(map(len, owners)) == ctx.args.partitions
+
+    try:
+        harness.wait_for(split, 60, "the partitions split between the consumers", poll=0.25)
+        result = kit.follow(
+            ctx.standin.accepted, len(ctx.values), ctx.args.phase_seconds,
+            f"scale-out, {SCALE_OUT} consumers", pids=[proc.pid for proc in procs],
+        )  # fmt: skip
+    finally:
+        for proc in procs:
+            proc.kill()
+    return {**rates(result), "processes": SCALE_OUT, "timeline": result.samples}
 
 
 # -- (c) the raw HTTP ceiling of the same client ----------------------------------------------
@@ -486,7 +506,7 @@ def catch_up(ctx: Context) -> dict[str, Any]:
 
     try:
         result = kit.follow(
-            finished, total, ctx.args.catchup_cap, "catch-up (batch mode)", pid=proc.pid,
+            finished, total, ctx.args.catchup_cap, "catch-up (batch mode)", pids=[proc.pid],
             on_sample=on_sample, start_timeout_s=120,
         )  # fmt: skip
         final = memory.sample(result.seconds)
@@ -495,11 +515,9 @@ def catch_up(ctx: Context) -> dict[str, Any]:
         proc.kill()
         ctx.standin.reset()
     return {
+        **rates(result),
         "events": total,
         "finished": result.samples[-1][1] if result.samples else 0,
-        "seconds": result.seconds,
-        "rate": result.rate,
-        "overall_rate": result.overall_rate,
         "mode": "batch",
         "peak_rss_mb": final.get("VmHWM", memory.peak_kb) / 1024,
         "rss_at": marks,
@@ -518,16 +536,15 @@ def one_down(ctx: Context, cap_s: float, max_buffered: int) -> dict[str, Any]:
         other.down()
         destinations = [Destination("healthy", ctx.standin.url), Destination("down", other.url)]
         proc = ctx.consumer("one-down", ctx.topic, destinations, {"max_buffered": max_buffered})
-        on_sample, spies = _profiler(ctx, proc.pid, "one_down", cap_s)
+        profiler = ctx.profiler(proc, "one_down", cap_s, ctx.standin.accepted)
         try:
             result = kit.follow(
                 ctx.standin.accepted, len(ctx.values), cap_s, "two destinations, one down",
-                pid=proc.pid, on_sample=on_sample,
+                pids=[proc.pid], on_sample=profiler.on_sample if profiler else None,
             )  # fmt: skip
             metrics = proc.metrics()
         finally:
-            for spy in spies:
-                spy.wait()
+            stages = profiler.finish() if profiler else None
             proc.kill()
     finally:
         other.stop()
@@ -535,12 +552,10 @@ def one_down(ctx: Context, cap_s: float, max_buffered: int) -> dict[str, Any]:
     wanted = ("_http_responses_total", "_retries_total", "_held_back_events", "_buffered")
     counters = {k: v for k, v in metrics.series().items() if any(w in k for w in wanted)}
     return {
+        **rates(result),
         "metrics": counters,
-        "events": result.events,
-        "seconds": result.seconds,
-        "rate": result.rate,
-        "overall_rate": result.overall_rate,
         "max_buffered": max_buffered,
         "down_circuit_open": circuit,
+        **({"stages": stages} if stages else {}),
         "timeline": result.samples,
     }
