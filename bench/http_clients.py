@@ -52,10 +52,10 @@ def with_transport(client: HttpClient) -> Callable[..., Awaitable[tuple[int, flo
     async def run(url: str, headers: dict[str, str], bodies: list[object], n: int,
                   seconds: float) -> tuple[int, float]:  # fmt: skip
         transport = open_transport(client, max_connections=n)
-        requests = [Request(url, headers, b) for b in bodies]
+        requests = [(Request(url, headers, b), body_bytes(b)) for b in bodies]
 
         async def post(i: int) -> int:
-            answer = await transport.post(requests[i % len(requests)])
+            answer = await transport.post(*requests[i % len(requests)])
             return answer.status or 0
 
         try:

@@ -34,7 +34,7 @@ from consumer import config, pipeline, segment
 from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
-from consumer.movableink import Request
+from consumer.movableink import Request, body_bytes
 from consumer.transport import open_transport
 
 BATCH = {"enabled": True, "max_events": 1000, "linger": "50ms"}
@@ -342,7 +342,8 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
     ctx.standin.reset()
     auth = base64.b64encode(f"{harness.USERNAME}:{harness.PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
-    requests = [Request(ctx.standin.url, headers, body) for body in ctx.bodies]
+    # as the consumer posts them: the body encoded once, before the request goes out
+    requests = [(Request(ctx.standin.url, headers, b), body_bytes(b)) for b in ctx.bodies]
     progress = kit.Progress(f"raw HTTP ceiling ({client}, no Kafka)")
 
     async def load() -> tuple[int, float, int]:
@@ -354,7 +355,7 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
             nonlocal done, failed
             i = k
             while time.monotonic() < deadline:
-                answer = await transport.post(requests[i % len(requests)])
+                answer = await transport.post(*requests[i % len(requests)])
                 if answer.status == 200:
                     done += 1
                 else:
