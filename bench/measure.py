@@ -87,15 +87,9 @@ class Context:
         )
         return path, port
 
-    def consumer(
-        self,
-        name: str,
-        topic: str,
-        destinations: list[Destination],
-        delivery: dict[str, Any] | None = None,
-        group: str | None = None,
-    ) -> ConsumerProcess:
-        path, port = self.config(name, topic, destinations, delivery, group)
+    def consumer(self, name: str, *args: Any, **kwargs: Any) -> ConsumerProcess:
+        """A consumer process on a config of its own (`config`'s arguments), its log beside."""
+        path, port = self.config(name, *args, **kwargs)
         log = self.run_dir / f"{self.phase:02d}-{name}.log"
         return ConsumerProcess(path, log, metrics_port=port)
 

@@ -194,30 +194,29 @@ def final_line(r: dict[str, Any]) -> str:
     q = ratios(r)
     parts = []
 
-    def rate(key: str, label: str) -> None:
+    def rate(key: str, label: str, cpu: bool = False) -> None:
+        """The phase's rate; with `cpu`, the consumer's CPU per event after it."""
         if key in r:
             parts.append(f"{label}={r[key]['rate']:.0f}/s")
+            if cpu:
+                parts.append(f"{key}_cpu={r[key]['cpu_us_per_event']:.0f}us")
 
-    def cpu_per_event(key: str) -> None:
-        if key in r:
-            parts.append(f"{key}_cpu={r[key]['cpu_us_per_event']:.0f}us")
+    def ratio(text: str, *phases: str) -> None:
+        """A ratio of `ratios`, when the phases it compares ran."""
+        if all(phase in r for phase in phases):
+            parts.append(text)
 
     rate("ceiling", "ceiling")
     rate("decision", "decision")
-    if "decision" in r:
-        parts.append(f"decision/ceiling={q['decision_vs_ceiling']:.0%}")
-    rate("e2e_0ms", "e2e_0ms")
-    cpu_per_event("e2e_0ms")
+    ratio(f"decision/ceiling={q['decision_vs_ceiling']:.0%}", "decision")
+    rate("e2e_0ms", "e2e_0ms", cpu=True)
     rate("http_ceiling", "http_ceiling")
-    if "http_ceiling" in r:
-        parts.append(f"e2e/http={q['e2e_vs_http']:.0%}")
+    ratio(f"e2e/http={q['e2e_vs_http']:.0%}", "http_ceiling")
     rate("e2e_50ms", "e2e_50ms")
     rate("serial_50ms", "serial_50ms")
-    if "serial_50ms" in r:
-        parts.append(f"e2e_50ms/serial={q['latency50_vs_serial']:.1f}x")
+    ratio(f"e2e_50ms/serial={q['latency50_vs_serial']:.1f}x", "serial_50ms")
     rate("batch_50ms", "batch_50ms")
-    if "batch_50ms" in r and "serial_50ms" in r:
-        parts.append(f"batch_50ms/serial={q['batch50_vs_serial']:.1f}x")
+    ratio(f"batch_50ms/serial={q['batch50_vs_serial']:.1f}x", "batch_50ms", "serial_50ms")
     if "latency" in r:
         lat = r["latency"]
         parts.append(
@@ -228,15 +227,11 @@ def final_line(r: dict[str, Any]) -> str:
         k = r["catchup"]
         parts.append(f"catchup_peak_rss={k['peak_rss_mb']:.0f}MB")
         parts.append(f"rss_100/25={rss_growth(k):.2f}")
-    rate("batch_0ms", "batch_0ms")
-    cpu_per_event("batch_0ms")
-    if "batch_0ms" in r:
-        parts.append(f"batch/single={q['batch_vs_single']:.1f}x")
+    rate("batch_0ms", "batch_0ms", cpu=True)
+    ratio(f"batch/single={q['batch_vs_single']:.1f}x", "batch_0ms")
     rate("scaleout", "scaleout")
-    if "scaleout" in r and "e2e_0ms" in r:
-        parts.append(f"scaleout/single={q['scaleout_vs_single']:.2f}x")
-    if "one_down" in r:
-        parts.append(f"healthy_with_one_down={q['healthy_vs_alone']:.0%}")
+    ratio(f"scaleout/single={q['scaleout_vs_single']:.2f}x", "scaleout", "e2e_0ms")
+    ratio(f"healthy_with_one_down={q['healthy_vs_alone']:.0%}", "one_down")
     for c in r.get("commits", {}).get("runs", []):
         parts.append(
             f"commits_{c['commit_interval']}={c['offset_records_per_s']:.1f}rec/s"
