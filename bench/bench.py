@@ -8,6 +8,7 @@ measures, in order:
   (b) the decision core alone: decode, route, validate, map
   (c) end to end with a 0 ms stand-in, and the raw HTTP ceiling of the same HTTP client
   (g) batch mode, 0 ms (compared with (c))
+  (i) scale-out: 2 consumer processes in one group (compared with (c))
   (d) end to end with 50 ms latency (single-event and batch mode) and a partition-serial
       baseline (bench/serial_baseline.py)
   (e) end-to-end latency p50/p95/p99 at half of (c)'s rate
@@ -16,8 +17,10 @@ measures, in order:
   (h) the consumer's and the broker's CPU, and offset records written, when committing every
       5 s and every 200 ms (bench/commit_cost.py)
 
-It prints a table and a final line starting `bench:`, and writes `bench/results/bench-*.json`
-and `.png` (plus `bench-latest.*`). See bench/README.md for what each figure means.
+Every end-to-end figure comes with the consumer's CPU per delivered event (with `--profile`, by
+stage). It prints a table and a final line starting `bench:`, and writes
+`bench/results/bench-*.json` and `.png` (plus `bench-latest.*`). See bench/README.md for what
+each figure means.
 
     .venv/bin/python bench/bench.py [--quick] [--events N] [--people N] [--partitions N] ...
 """
@@ -29,11 +32,11 @@ import os
 import sys
 import time
 import traceback
-from pathlib import Path
 from typing import Any
 
+import kit
+import broker
 import commit_cost
-import harness as h
 import measure
 import report
 
@@ -55,11 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=float, default=50.0, help="(d) stand-in latency")
     parser.add_argument(
-        "--only", help="comma-separated phases: ceiling,decision,e2e,http,batch,latency50,"
-        "serial,latency,catchup,onedown,commits (default: all)",
+        "--only", help="comma-separated phases: ceiling,decision,e2e,http,batch,scaleout,"
+        "latency50,serial,latency,catchup,onedown,commits (default: all)",
     )  # fmt: skip
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the consumer in each end-to-end phase"
+        "--profile",
+        action="store_true",
+        help="py-spy the consumer in each end-to-end phase: its CPU per event by stage",
     )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.add_argument(
@@ -78,9 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a [delivery] setting for every consumer, e.g. max_buffered=5000, repeatable",
     )
-    parser.add_argument(
-        "--variant", default="", help="run the consumer with bench/variants.py changes (a,b)"
-    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.events = args.events or (20_000 if quick else 200_000)
@@ -98,17 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.variant:
-        import variants
-
-        variants.apply(args.variant)  # for the in-process figures (a), (b) and the HTTP ceiling
-        h.VARIANT = args.variant
     wanted = set(args.only.split(",")) if args.only else None
     started = time.monotonic()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = h.STATE / stamp
+    run_dir = kit.STATE / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
-    h.RESULTS.mkdir(parents=True, exist_ok=True)
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "started": stamp,
         "settings": {
@@ -119,16 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     failures: list[str] = []
-    h.say(f"bench: {args.events:,} events, {args.people:,} people, {args.partitions} partitions")
-    h.say("bench: starting the local broker and the stand-in ...")
-    kafka = h.broker.start(h.STATE / "kafka")
-    standin = h.StandInProcess(log=run_dir / "standin.log")
+    kit.say(f"bench: {args.events:,} events, {args.people:,} people, {args.partitions} partitions")
+    kit.say("bench: starting the local broker and the stand-in ...")
+    kafka = broker.start(kit.STATE / "kafka")
+    standin = kit.StandInProcess(log=run_dir / "standin.log")
     ctx = measure.Context(args, kafka.bootstrap, standin, run_dir)
 
     def phase(key: str, name: str, work: Any, *extra: Any) -> None:
         if wanted is not None and name not in wanted:
             return
-        h.say(f"bench: {key} ...")
+        kit.say(f"bench: {key} ...")
         try:
             results[key] = work(ctx, *extra)
         except Exception as exc:  # one failed figure should not cost the others
@@ -147,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 c, "batch_0ms", options={"batch": measure.BATCH}, cap_s=4 * args.phase_seconds
             ),
         )  # fmt: skip
+        phase("scaleout", "scaleout", measure.scale_out)
         phase("e2e_50ms", "latency50", measure.end_to_end, "e2e_50ms")
         phase(
             "batch_50ms", "latency50",
@@ -165,17 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         standin.stop()
         if not args.keep_broker:
-            h.broker.stop(h.STATE / "kafka")
+            broker.stop(kit.STATE / "kafka")
     results["seconds"] = time.monotonic() - started
     results["failures"] = failures
     results["profiles"] = ctx.profiles
-    json_path = h.RESULTS / f"bench-{stamp}.json"
-    png_path = h.RESULTS / f"bench-{stamp}.png"
+    json_path = kit.RESULTS / f"bench-{stamp}.json"
+    png_path = kit.RESULTS / f"bench-{stamp}.png"
     report.write_json(results, json_path)
     drawn = report.chart(results, png_path)
-    if wanted is None and not (args.variant or args.quick):  # the last full, unmodified run
-        report.write_json(results, h.RESULTS / "bench-latest.json")
-        report.chart(results, h.RESULTS / "bench-latest.png")
+    if wanted is None and not args.quick:  # the last full run
+        report.write_json(results, kit.RESULTS / "bench-latest.json")
+        report.chart(results, kit.RESULTS / "bench-latest.png")
     print()
     print(report.table(results))
     print()
@@ -191,5 +189,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())

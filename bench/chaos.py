@@ -41,9 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import kit
+import broker
 import broker_restart
-import harness as h
+import harness
 import poison
+import processes
+from harness import ConsumerProcess, Destination, Record
 from standin import Received, duplicates, lost, order_violations
 from workload import event
 
@@ -89,7 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Arrivals:
     """The stand-in's recording, fetched page by page as the run goes (only ids are kept)."""
 
-    def __init__(self, standin: h.StandInProcess) -> None:
+    def __init__(self, standin: kit.StandInProcess) -> None:
         self._standin = standin
         self._next = 0
         self.items: list[Received] = []
@@ -125,20 +129,19 @@ class Group:
     config: Callable[[int], Path]  # metrics port -> config file
     log_dir: Path
     static: bool = True
-    members: list[h.ConsumerProcess] = field(default_factory=list)
-    instance_ids: dict[h.ConsumerProcess, str] = field(default_factory=dict)
+    members: list[ConsumerProcess] = field(default_factory=list)
+    instance_ids: dict[ConsumerProcess, str] = field(default_factory=dict)
     started: int = 0
     bad_exits: list[str] = field(default_factory=list)
 
-    def start(self, instance_id: str | None = None) -> h.ConsumerProcess:
+    def start(self, instance_id: str | None = None) -> ConsumerProcess:
         """A new member, or a restarted one when given the instance id it had."""
         self.started += 1
-        port = h.consumer_metrics_port()
+        port = processes.free_port()
         instance_id = instance_id or f"chaos-member-{self.started}"
         env = {INSTANCE_ID_ENV: instance_id} if self.static else {}
-        member = h.ConsumerProcess(
-            self.config(port), self.log_dir / f"consumer-{self.started}.log", port, env
-        )
+        log = self.log_dir / f"consumer-{self.started}.log"
+        member = ConsumerProcess(self.config(port), log, metrics_port=port, env=env)
         self.members.append(member)
         self.instance_ids[member] = instance_id
         return member
@@ -150,7 +153,7 @@ class Group:
         member.kill()
         return self.instance_ids[member], in_flight
 
-    def terminate(self, member: h.ConsumerProcess) -> None:
+    def terminate(self, member: ConsumerProcess) -> None:
         """SIGTERM: it must drain, commit, leave and exit 0."""
         self.members.remove(member)
         code = member.terminate(timeout=60)
@@ -187,7 +190,7 @@ class Run:
     args: argparse.Namespace
     bootstrap: str
     kafka_dir: Path
-    standin: h.StandInProcess
+    standin: kit.StandInProcess
     arrivals: Arrivals
     group: Group
     expected: int
@@ -195,13 +198,13 @@ class Run:
     log: list[str] = field(default_factory=list)
     kills: list[Kill] = field(default_factory=list)
     fault_starts: list[float] = field(default_factory=list)  # epoch seconds
-    progress: h.Progress | None = None
+    progress: kit.Progress | None = None
 
     def note(self, text: str) -> None:
         elapsed = time.monotonic() - (self.progress.started if self.progress else time.monotonic())
         line = f"[{elapsed:6.1f}s] {text}"
         self.log.append(line)
-        h.say(f"  chaos: {line}")
+        kit.say(f"  chaos: {line}")
 
     def wait(self, seconds: float) -> None:
         """Sleep while keeping the arrivals and the progress line current."""
@@ -238,7 +241,9 @@ class Run:
         self.note(f"stand-in down for {self.args.outage_s:g} s (connections refused)")
         self.standin.down(for_s=self.args.outage_s)
         self.wait(self.args.outage_s)
-        h.wait_until(lambda: not self.standin.stats()["down"], 30, "the stand-in to come back")
+        harness.wait_for(
+            lambda: not self.standin.stats()["down"], 30, "the stand-in to come back", poll=0.25
+        )
         self.note("stand-in up again")
 
     def errors(self) -> None:
@@ -273,19 +278,15 @@ class Run:
         ]
 
 
-Produced = tuple[bytes, bytes | None, tuple[tuple[str, bytes], ...]]  # key, value, headers
-
-
-def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[Produced], Any]:
+def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[Record], Any]:
     """The records to produce, in order (poison mixed in), and what is expected of them."""
     rnd = random.Random(1)
-    records: list[Produced] = []
+    records: list[Record] = []
     by_person: dict[str, list[str]] = {}
     for i in range(args.events):
         message = event(i, args.people, rnd)
-        key = segment.person_key(message)
-        records.append((key.encode(), avro_codec.frame(schema_id, avro_codec.encode(message)), ()))
-        by_person.setdefault(key, []).append(message["messageId"])
+        records.append(harness.keyed(message, schema_id))
+        by_person.setdefault(segment.person_key(message), []).append(message["messageId"])
     bad = poison.make(
         args.poison_per_kind,
         schema_id,
@@ -294,68 +295,54 @@ def stream(args: argparse.Namespace, schema_id: int) -> tuple[list[Produced], An
     )
     places = sorted(random.Random(3).sample(range(len(records)), len(bad)), reverse=True)
     for place, item in zip(places, bad, strict=True):
-        records.insert(place, (item.key, item.value, item.headers))
+        records.insert(place, (item.key, item.value, list(item.headers)))
     return records, (by_person, bad)
 
 
-def produce(run: Run, topic: str, records: list[Produced]) -> None:
+def produce(run: Run, topic: str, records: list[Record]) -> None:
     """Produce at `args.rate` per second with an idempotent producer (order and no duplicates
     per partition, through the broker restart too)."""
-    out = h.producer(run.bootstrap, **{"linger.ms": 5, "acks": "all"})
-    started = time.monotonic()
-    for i, (key, value, headers) in enumerate(records):
-        pause = started + i / run.args.rate - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        while True:
-            try:
-                out.produce(topic, value=value, key=key, headers=list(headers))
-                break
-            except BufferError:
-                out.poll(0.1)
-        out.poll(0)
-    if out.flush(300) != 0:
-        raise RuntimeError("the chaos stream could not be produced completely")
+    settings = kit.BULK | {"linger.ms": 5, "acks": "all"}
+    harness.produce_records(run.bootstrap, topic, records, rate=run.args.rate, settings=settings)
     run.stream_done.set()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
-    state = h.STATE.parent / "chaos"
+    state = kit.STATE.parent / "chaos"
     run_dir = state / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     topic = "chaos-events"
     registry_url = None
     reg = None
-    h.say(f"chaos: {args.events:,} events at {args.rate:g}/s, {args.people:,} people")
-    kafka = h.broker.start(state / "kafka")
-    standin = h.StandInProcess(log=run_dir / "standin.log")
+    kit.say(f"chaos: {args.events:,} events at {args.rate:g}/s, {args.people:,} people")
+    kafka = broker.start(state / "kafka")
+    standin = kit.StandInProcess(log=run_dir / "standin.log")
     group: Group | None = None
     try:
         schema_id = 1
         if not args.no_registry:
             import registry  # deploy/local
 
-            h.say("chaos: starting the local schema registry ...")
+            kit.say("chaos: starting the local schema registry ...")
             reg = registry.start(state / "registry")
             registry_url = reg.url
             schema_id = register_schema(registry_url, topic)
-        h.create_topic(kafka.bootstrap, topic, args.partitions)
+        harness.create_topic(kafka.bootstrap, topic, args.partitions)
         records, (by_person, bad) = stream(args, schema_id)
-        extra = f'[schema_registry]\nurl = "{registry_url}"\n' if registry_url else ""
 
         def config(port: int) -> Path:
-            return h.write_config(
+            return harness.write_config(
                 run_dir / f"consumer-{port}.toml",
                 bootstrap=kafka.bootstrap,
                 topic=topic,
                 group="chaos",
-                destinations=[h.Destination("mi", standin.url)],
+                destinations=[Destination("mi", standin.url)],
                 metrics_port=port,
                 kafka={"max_message_bytes": MAX_MESSAGE_BYTES},
                 delivery={"max_probe_interval": "5s"},
-                extra=extra,
+                schema_registry=registry_url,
             )
 
         group = Group(config, run_dir, static=args.membership == "static")
@@ -363,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         run = Run(args, kafka.bootstrap, state / "kafka", standin, arrivals, group, args.events)
         group.start()
         producer = threading.Thread(target=produce, args=(run, topic, records), daemon=True)
-        run.progress = h.Progress("chaos: unique events delivered", args.events)
+        run.progress = kit.Progress("chaos: unique events delivered", args.events)
         producer.start()
         production_s = len(records) / args.rate
         for at, fault in run.schedule():
@@ -384,15 +371,15 @@ def main(argv: list[str] | None = None) -> int:
         standin.stop()
         if reg is not None:
             reg.stop()
-        h.broker.stop(state / "kafka")
+        broker.stop(state / "kafka")
     for line in verdict["details"]:
         print(line)
     for exit_line in group.bad_exits:
         print(f"consumer: {exit_line}")
     print(f"took {(time.monotonic() - started) / 60:.1f} min; logs in {run_dir}")
     figures = verdict["figures"]
-    h.RESULTS.mkdir(parents=True, exist_ok=True)
-    (h.RESULTS / f"chaos-{run_dir.name}.json").write_text(
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
+    (kit.RESULTS / f"chaos-{run_dir.name}.json").write_text(
         json.dumps(
             {"settings": vars(args), "fault_starts": run.fault_starts, **verdict},
             indent=2,
@@ -422,8 +409,7 @@ def finish(run: Run, topic: str, timeout_s: float) -> None:
         run.wait(2.0)
         if not run.stream_done.is_set() or len(run.arrivals.unique) < run.expected:
             continue
-        ends = h.end_offsets(run.bootstrap, topic)
-        if h.committed_total(run.bootstrap, "chaos", topic, len(ends)) >= sum(ends.values()):
+        if harness.drained(run.bootstrap, "chaos", topic):
             run.note("everything delivered and committed")
             return
     run.note(f"gave up waiting after {timeout_s:.0f} s")
@@ -438,7 +424,7 @@ def judge(
     missing = lost(received, expected_ids)
     violations = order_violations(received, by_person)
     extra_arrivals = sum(n - 1 for n in duplicates(received).values())
-    dead = h.read_all(run.bootstrap, f"{topic}.dlq", idle_s=5.0)
+    dead = harness.read_topic(run.bootstrap, f"{topic}.dlq", timeout=120, idle_s=5.0)
     poison_by_key = {p.key: p for p in bad}
     found: dict[bytes, str] = {}
     outage: Counter[str] = Counter()
@@ -520,5 +506,4 @@ def after_kill(
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())

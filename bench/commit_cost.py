@@ -10,39 +10,45 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import harness as h
-from measure import Context, ready
+import kit
+import harness
+from measure import Context
 
 INTERVALS = ("5s", "200ms")  # the old default, the new one
 
 
 def broker_pid() -> int:
     """The bench broker's PID (written by `deploy/local/broker.py` into its state folder)."""
-    return int((h.STATE / "kafka" / "pid").read_text().split()[0])
+    return int((kit.STATE / "kafka" / "pid").read_text().split()[0])
 
 
 def offsets_written(bootstrap: str) -> int:
     """Records in `__consumer_offsets` so far (its end offsets, summed)."""
-    return sum(h.end_offsets(bootstrap, "__consumer_offsets").values())
+    return sum(harness.end_offsets(bootstrap, "__consumer_offsets").values())
 
 
 def one(ctx: Context, interval: str, rate: float, seconds: float) -> dict[str, Any]:
     ctx.standin.reset()
     topic = f"bench-commits-{time.time_ns()}"
-    h.create_topic(ctx.bootstrap, topic, ctx.args.partitions)
+    harness.create_topic(ctx.bootstrap, topic, ctx.args.partitions)
     proc = ctx.consumer(f"commits-{interval}", topic, ctx.mi(), {"commit_interval": interval})
     total = int(rate * seconds)
     try:
-        h.wait_until(lambda: ready(proc.metrics_port), 60, "the consumer to join its group")
+        harness.wait_for(proc.ready, 60, "the consumer to join its group", poll=0.25)
         time.sleep(1.0)  # the assignment settles
-        pairs = list(ctx.next_events(total))
+        records = list(ctx.next_events(total))
         broker = broker_pid()
-        before = (h.cpu_seconds(proc.pid), h.cpu_seconds(broker), offsets_written(ctx.bootstrap))
+
+        def readings() -> tuple[float, float, int]:
+            cpu = kit.cpu_seconds
+            return cpu(proc.pid), cpu(broker), offsets_written(ctx.bootstrap)
+
+        before = readings()
         started = time.monotonic()
-        h.produce_paced(ctx.bootstrap, topic, pairs, rate, f"commits every {interval}")
-        h.wait_until(lambda: ctx.standin.accepted() >= total, 120, "the paced events to arrive")
+        kit.produce_paced(ctx.bootstrap, topic, records, rate, f"commits every {interval}")
+        ctx.standin.wait_accepted(total, 120)
         elapsed = time.monotonic() - started
-        after = (h.cpu_seconds(proc.pid), h.cpu_seconds(broker), offsets_written(ctx.bootstrap))
+        after = readings()
     finally:
         proc.kill()
     consumer_cpu, broker_cpu, records = (b - a for a, b in zip(before, after, strict=True))

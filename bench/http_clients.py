@@ -6,7 +6,6 @@ keep-alive HTTP/1.1 client on asyncio streams (a lower bound on the cost of a re
 ~1 KB workload bodies, same concurrency, no Kafka.
 
     .venv/bin/python bench/http_clients.py [--seconds 10] [--concurrency 256] [--latency-ms 0]
-        [--variant sniffio]
 """
 
 from __future__ import annotations
@@ -20,12 +19,12 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-import harness as h
-import variants
+import kit
+import harness
 from workload import event
 
 from consumer.movableink import Request, body_bytes
-from consumer.settings import HttpClient
+from consumer.settings import DeliverySettings, HttpClient
 from consumer.transport import open_transport
 
 Post = Callable[[int], Awaitable[int]]
@@ -53,11 +52,11 @@ async def _load(post: Post, concurrency: int, seconds: float) -> tuple[int, floa
 def with_transport(client: HttpClient) -> Callable[..., Awaitable[tuple[int, float]]]:
     async def run(url: str, headers: dict[str, str], bodies: list[object], n: int,
                   seconds: float) -> tuple[int, float]:  # fmt: skip
-        transport = open_transport(client, max_connections=n)
-        requests = [Request(url, headers, b) for b in bodies]
+        transport = open_transport(client, max_connections=n, timeout_s=DeliverySettings.timeout)
+        requests = [(Request(url, headers, b), body_bytes(b)) for b in bodies]
 
         async def post(i: int) -> int:
-            answer = await transport.post(requests[i % len(requests)])
+            answer = await transport.post(*requests[i % len(requests)])
             return answer.status or 0
 
         try:
@@ -124,12 +123,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--variant", default="", help="bench/variants.py names, e.g. sniffio")
     args = parser.parse_args()
-    variants.apply(args.variant)
-    h.STATE.mkdir(parents=True, exist_ok=True)
-    standin = h.StandInProcess(latency_ms=args.latency_ms)
-    auth = base64.b64encode(f"{h.USERNAME}:{h.PASSWORD}".encode()).decode()
+    kit.STATE.mkdir(parents=True, exist_ok=True)
+    standin = kit.StandInProcess(latency_ms=args.latency_ms)
+    auth = base64.b64encode(f"{harness.USERNAME}:{harness.PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
     rnd = random.Random(1)
     bodies: list[object] = [event(20_000 + i, 20_000, rnd) for i in range(2000)]
@@ -140,7 +137,7 @@ def main() -> None:
     try:
         for name, run in clients.items():
             standin.reset()
-            cpu0, standin0 = h.cpu_seconds(os.getpid()), standin.cpu_s()
+            cpu0, standin0 = kit.cpu_seconds(os.getpid()), standin.cpu_s()
             try:
                 done, elapsed = asyncio.run(
                     run(standin.url, headers, bodies, args.concurrency, args.seconds)
@@ -148,7 +145,7 @@ def main() -> None:
             except ImportError:
                 print(f"{name:20} not installed")
                 continue
-            cpu = h.cpu_seconds(os.getpid()) - cpu0
+            cpu = kit.cpu_seconds(os.getpid()) - cpu0
             busy = (standin.cpu_s() - standin0) / elapsed
             print(
                 f"{name:20} {done / elapsed:7,.0f} requests/s  client "

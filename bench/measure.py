@@ -13,26 +13,28 @@ import base64
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import harness as h
+import kit
+import harness
+import processes
+from harness import ConsumerProcess, Destination, Record
+from profiling import Profiler
 from workload import event
 
-from consumer import avro_codec, config, pipeline, segment
+from consumer import config, pipeline, segment
 from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
-from consumer.movableink import Request
+from consumer.movableink import Request, body_bytes
 from consumer.settings import DeliverySettings
 from consumer.transport import open_transport
 
@@ -46,7 +48,7 @@ class Context:
 
     args: Any
     bootstrap: str
-    standin: h.StandInProcess
+    standin: kit.StandInProcess
     run_dir: Path
     topic: str = ""
     values: list[bytes] = field(default_factory=list)
@@ -56,30 +58,29 @@ class Context:
     phase: int = 0
     profiles: list[str] = field(default_factory=list)
 
-    def next_events(self, count: int) -> Iterator[tuple[bytes, bytes]]:
-        """(key, Confluent-Avro value) of the next `count` workload events."""
+    def next_events(self, count: int) -> Iterator[Record]:
+        """(key, Confluent-Avro value, no headers) of the next `count` workload events."""
         for _ in range(count):
             message = event(self.generated, self.args.people, self.rnd)
             self.generated += 1
-            yield (
-                segment.person_key(message).encode(),
-                avro_codec.frame(1, avro_codec.encode(message)),
-            )
+            yield harness.keyed(message)
 
     def config(
         self,
         name: str,
         topic: str,
-        destinations: list[h.Destination],
+        destinations: list[Destination],
         delivery: dict[str, Any] | None = None,
+        group: str | None = None,
     ) -> tuple[Path, int]:
+        """A config file of its own (default: a fresh group) and its status server's port."""
         self.phase += 1
-        port = h.consumer_metrics_port()
-        path = h.write_config(
+        port = processes.free_port()
+        path = harness.write_config(
             self.run_dir / f"{self.phase:02d}-{name}.toml",
             bootstrap=self.bootstrap,
             topic=topic,
-            group=f"bench-{name}-{time.time_ns()}",
+            group=group or f"bench-{name}-{time.time_ns()}",
             destinations=destinations,
             metrics_port=port,
             delivery={**dict(self.args.delivery_setting), **(delivery or {})},
@@ -87,18 +88,24 @@ class Context:
         )
         return path, port
 
-    def consumer(
-        self,
-        name: str,
-        topic: str,
-        destinations: list[h.Destination],
-        delivery: dict[str, Any] | None = None,
-    ) -> h.ConsumerProcess:
-        path, port = self.config(name, topic, destinations, delivery)
-        return h.ConsumerProcess(path, self.run_dir / f"{self.phase:02d}-{name}.log", port)
+    def consumer(self, name: str, *args: Any, **kwargs: Any) -> ConsumerProcess:
+        """A consumer process on a config of its own (`config`'s arguments), its log beside."""
+        path, port = self.config(name, *args, **kwargs)
+        log = self.run_dir / f"{self.phase:02d}-{name}.log"
+        return ConsumerProcess(path, log, metrics_port=port)
 
-    def mi(self, options: dict[str, Any] | None = None) -> list[h.Destination]:
-        return [h.Destination("mi", self.standin.url, options or {})]
+    def mi(self, options: dict[str, Any] | None = None) -> list[Destination]:
+        return [Destination("mi", self.standin.url, options or {})]
+
+    def profiler(
+        self, proc: ConsumerProcess, name: str, cap_s: float, events: Callable[[], int]
+    ) -> Profiler | None:
+        """With `--profile`: py-spy on `proc` while it is measured, its stages at the end."""
+        if not self.args.profile:
+            return None
+        profiler = Profiler(proc.pid, name, cap_s, events)
+        self.profiles.append(str(profiler.raw))
+        return profiler
 
 
 # -- setup ------------------------------------------------------------------------------------
@@ -108,10 +115,10 @@ def setup_workload(ctx: Context) -> None:
     """The main topic: `events` records of `people` people over `partitions` partitions."""
     args = ctx.args
     ctx.topic = f"bench-events-{time.time_ns()}"
-    h.create_topic(ctx.bootstrap, ctx.topic, args.partitions)
-    pairs = list(ctx.next_events(args.events))
-    ctx.values = [value for _, value in pairs]
-    h.produce_all(ctx.bootstrap, ctx.topic, iter(pairs), len(pairs))
+    harness.create_topic(ctx.bootstrap, ctx.topic, args.partitions)
+    records = list(ctx.next_events(args.events))
+    ctx.values = [value for _, value, _ in records if value is not None]
+    kit.produce_all(ctx.bootstrap, ctx.topic, records, len(records))
     sample = random.Random(2)
     ctx.bodies = [event(args.events + i, args.people, sample) for i in range(2000)]
 
@@ -122,12 +129,12 @@ def setup_workload(ctx: Context) -> None:
 def ceiling(ctx: Context) -> dict[str, Any]:
     """The consumer's own Kafka wrapper and decoder, in this process, nothing delivered."""
     path, _ = ctx.config("ceiling", ctx.topic, ctx.mi())
-    settings = config.load(path, {"BENCH_MI_USERNAME": "u", "BENCH_MI_PASSWORD": "p"})
+    settings = config.load(path, harness.CREDENTIALS)
     source = KafkaConsumer(settings.kafka)
     source.subscribe(settings.kafka.topics, lambda _: None, lambda _: None, lambda _: None)
     decoder = pipeline.build_decoder(settings)
     target = len(ctx.values)
-    progress = h.Progress("ceiling: consume + decode", target)
+    progress = kit.Progress("ceiling: consume + decode", target)
     count, decode_s, started = 0, 0.0, None
     deadline = time.monotonic() + 600
     try:
@@ -161,11 +168,11 @@ def ceiling(ctx: Context) -> dict[str, Any]:
 def decision_core(ctx: Context) -> dict[str, Any]:
     """decode -> check -> route -> validate -> map, in this process, on the workload's bytes."""
     path, _ = ctx.config("decision", ctx.topic, ctx.mi())
-    settings = config.load(path, {"BENCH_MI_USERNAME": "u", "BENCH_MI_PASSWORD": "p"})
+    settings = config.load(path, harness.CREDENTIALS)
     decoder = pipeline.build_decoder(settings)
     destinations = settings.destinations
     values = ctx.values[: ctx.args.decision_events]
-    h.say(f"  decision core: {len(values):,} events ...")
+    kit.say(f"  decision core: {len(values):,} events ...")
     t0 = time.perf_counter()
     for value in values:
         decoder.decode(value)
@@ -179,7 +186,7 @@ def decision_core(ctx: Context) -> dict[str, Any]:
         outcomes[decision.action] = outcomes.get(decision.action, 0) + 1
     elapsed = time.perf_counter() - t0
     rate = len(values) / elapsed
-    h.say(f"  decision core: {rate:,.0f} events/s, {elapsed / len(values) * 1e6:.1f} us/event")
+    kit.say(f"  decision core: {rate:,.0f} events/s, {elapsed / len(values) * 1e6:.1f} us/event")
     return {
         "events": len(values),
         "seconds": elapsed,
@@ -217,7 +224,7 @@ class Sampler:
         return self
 
     def sample(self, t: float) -> dict[str, int]:
-        found = h.memory_kb(self.pid)
+        found = kit.memory_kb(self.pid)
         if "VmRSS" in found:
             self.samples.append((t, found["VmRSS"]))
             self.peak_kb = max(self.peak_kb, found.get("VmHWM", 0), found["VmRSS"])
@@ -228,47 +235,6 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-
-
-def py_spy() -> str:
-    """py-spy: $PY_SPY, else next to this Python, else on PATH."""
-    beside = Path(sys.executable).with_name("py-spy")
-    found = os.environ.get("PY_SPY") or (str(beside) if beside.exists() else None)
-    found = found or shutil.which("py-spy")
-    if found is None:
-        raise RuntimeError("--profile needs py-spy: pip install py-spy (or set PY_SPY)")
-    return found
-
-
-def _profile(ctx: Context, pid: int, name: str, seconds: float) -> list[subprocess.Popen[bytes]]:
-    """py-spy on the consumer while it is measured (`--profile`): raw stacks and a flame graph."""
-    if not ctx.args.profile:
-        return []
-    spy = py_spy()
-    out = h.RESULTS / f"profile-{name}"
-    procs = []
-    # raw: only the thread holding the GIL (what the one busy core does); svg: every thread
-    for fmt, suffix, extra in (("raw", ".raw", ["--gil"]), ("flamegraph", ".svg", [])):
-        command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
-        command += ["--rate", "50", "--format", fmt, "-o", f"{out}{suffix}", *extra]
-        procs.append(
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        )
-    ctx.profiles.append(f"{out}.raw")
-    return procs
-
-
-def _profiler(
-    ctx: Context, pid: int, name: str, cap_s: float
-) -> tuple[Callable[[float, int], None], list[subprocess.Popen[bytes]]]:
-    """A `follow` callback that starts py-spy 2 s into the measurement (with `--profile`)."""
-    spies: list[subprocess.Popen[bytes]] = []
-
-    def on_sample(elapsed: float, _: int) -> None:
-        if not spies and elapsed >= 2.0:
-            spies.extend(_profile(ctx, pid, name, max(5.0, min(20.0, cap_s - 3))))
-
-    return on_sample, spies
 
 
 def end_to_end(
@@ -289,28 +255,76 @@ def end_to_end(
     cap_s = cap_s or ctx.args.phase_seconds
     proc = ctx.consumer(name, ctx.topic, ctx.mi(options), delivery)
     memory = Sampler(proc.pid).start()
-    first_sample, spies = _profiler(ctx, proc.pid, name, cap_s)
+    profiler = ctx.profiler(proc, name, cap_s, ctx.standin.accepted)
     cpu0 = ctx.standin.cpu_s()
     try:
-        result = h.follow(
-            ctx.standin.accepted, target, cap_s, name, pid=proc.pid, on_sample=first_sample
-        )
+        result = kit.follow(
+            ctx.standin.accepted, target, cap_s, name, pids=[proc.pid],
+            on_sample=profiler.on_sample if profiler else None,
+        )  # fmt: skip
     finally:
         memory.stop()
-        for spy in spies:
-            spy.wait()
+        stages = profiler.finish() if profiler else None
         proc.kill()
     standin_busy = (ctx.standin.cpu_s() - cpu0) / max(result.seconds, 1e-9)
+    return {
+        **rates(result),
+        "standin_cpu": standin_busy,
+        "peak_rss_mb": memory.peak_kb / 1024,
+        **({"stages": stages} if stages else {}),
+        "timeline": result.samples,
+    }
+
+
+def rates(result: kit.RateResult) -> dict[str, Any]:
+    """The figures of every end-to-end phase: events, rates, and the consumer's CPU (its share
+    of one core, and per event)."""
     return {
         "events": result.events,
         "seconds": result.seconds,
         "rate": result.rate,
         "overall_rate": result.overall_rate,
         "consumer_cpu": result.cpu_s / max(result.seconds, 1e-9),
-        "standin_cpu": standin_busy,
-        "peak_rss_mb": memory.peak_kb / 1024,
-        "timeline": result.samples,
+        "cpu_us_per_event": result.cpu_us_per_event,
     }
+
+
+# -- (i) scale-out: consumers in one group ------------------------------------------------------
+
+SCALE_OUT = 2  # consumer processes in the group
+
+
+def owned(proc: ConsumerProcess) -> set[str]:
+    """The partitions a consumer owns now: those it reports a lag for."""
+    lag = "movableink_consumer_lag_messages"
+    return {s.labels["partition"] for s in proc.metrics(lag).samples if s.name == lag}
+
+
+def scale_out(ctx: Context) -> dict[str, Any]:
+    """`SCALE_OUT` consumers in one group on the main topic, as Kubernetes runs replicas: the
+    group's rate at the stand-in, from when the partitions are split between them, and their
+    CPU together."""
+    ctx.standin.reset()
+    group = f"bench-scaleout-{time.time_ns()}"
+    procs = [
+        ctx.consumer(f"scaleout-{i + 1}", ctx.topic, ctx.mi(), group=group)
+        for i in range(SCALE_OUT)
+    ]
+
+    def split() -> bool:
+        owners = [owned(proc) for proc in procs]
+        return all(owners) and sum(map(len, owners)) == ctx.args.partitions
+
+    try:
+        harness.wait_for(split, 60, "the partitions split between the consumers", poll=0.25)
+        result = kit.follow(
+            ctx.standin.accepted, len(ctx.values), ctx.args.phase_seconds,
+            f"scale-out, {SCALE_OUT} consumers", pids=[proc.pid for proc in procs],
+        )  # fmt: skip
+    finally:
+        for proc in procs:
+            proc.kill()
+    return {**rates(result), "processes": SCALE_OUT, "timeline": result.samples}
 
 
 # -- (c) the raw HTTP ceiling of the same client ----------------------------------------------
@@ -321,13 +335,16 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
     POSTs, no Kafka."""
     client = dict(ctx.args.delivery_setting).get("http_client", DeliverySettings.http_client)
     ctx.standin.reset()
-    auth = base64.b64encode(f"{h.USERNAME}:{h.PASSWORD}".encode()).decode()
+    auth = base64.b64encode(f"{harness.USERNAME}:{harness.PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
-    requests = [Request(ctx.standin.url, headers, body) for body in ctx.bodies]
-    progress = h.Progress(f"raw HTTP ceiling ({client}, no Kafka)")
+    # as the consumer posts them: the body encoded once, before the request goes out
+    requests = [(Request(ctx.standin.url, headers, b), body_bytes(b)) for b in ctx.bodies]
+    progress = kit.Progress(f"raw HTTP ceiling ({client}, no Kafka)")
 
     async def load() -> tuple[int, float, int]:
-        transport = open_transport(client, max_connections=MAX_IN_FLIGHT)
+        transport = open_transport(
+            client, max_connections=MAX_IN_FLIGHT, timeout_s=DeliverySettings.timeout
+        )
         done = failed = 0
         deadline = time.monotonic() + seconds
 
@@ -335,7 +352,7 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
             nonlocal done, failed
             i = k
             while time.monotonic() < deadline:
-                answer = await transport.post(requests[i % len(requests)])
+                answer = await transport.post(*requests[i % len(requests)])
                 if answer.status == 200:
                     done += 1
                 else:
@@ -351,9 +368,9 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
             await transport.aclose()
         return done, time.monotonic() - started, failed
 
-    cpu0 = h.cpu_seconds(os.getpid())
+    cpu0 = kit.cpu_seconds(os.getpid())
     done, elapsed, failed = asyncio.run(load())
-    cpu = h.cpu_seconds(os.getpid()) - cpu0
+    cpu = kit.cpu_seconds(os.getpid()) - cpu0
     progress.done(f"{done / elapsed:,.0f} requests/s")
     return {
         "client": client,
@@ -372,26 +389,19 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
 def serial_baseline(ctx: Context, seconds: float) -> dict[str, Any]:
     ctx.standin.reset()
     ctx.standin.latency(ctx.args.latency_ms)
-    h.say(f"  partition-serial baseline: {seconds:.0f} s at {ctx.args.latency_ms:g} ms ...")
+    kit.say(f"  partition-serial baseline: {seconds:.0f} s at {ctx.args.latency_ms:g} ms ...")
     command = [sys.executable, str(Path(__file__).with_name("serial_baseline.py"))]
     command += ["--bootstrap", ctx.bootstrap, "--topic", ctx.topic]
     command += ["--group", f"bench-serial-{time.time_ns()}", "--url", ctx.standin.url]
-    command += ["--username", h.USERNAME, "--password", h.PASSWORD, "--seconds", str(seconds)]
+    command += ["--username", harness.USERNAME, "--password", harness.PASSWORD]
+    command += ["--seconds", str(seconds)]
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    h.say(f"  partition-serial baseline: {result['rate']:,.0f} events/s")
+    kit.say(f"  partition-serial baseline: {result['rate']:,.0f} events/s")
     return result
 
 
 # -- (e) end-to-end latency at half the maximum rate ------------------------------------------
-
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
 
 
 LATENCY_WARMUP_S = 2.0
@@ -405,15 +415,15 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     ctx.standin.reset()
     topic = f"bench-latency-{time.time_ns()}"
     config_ = {"message.timestamp.type": "LogAppendTime"}
-    h.create_topic(ctx.bootstrap, topic, ctx.args.partitions, config_)
+    harness.create_topic(ctx.bootstrap, topic, ctx.args.partitions, config_)
     proc = ctx.consumer("latency", topic, ctx.mi())
     total = int(rate * seconds)
     try:
-        h.wait_until(lambda: ready(proc.metrics_port), 60, "the consumer to join its group")
+        harness.wait_for(proc.ready, 60, "the consumer to join its group", poll=0.25)
         time.sleep(1.0)  # the assignment settles
-        pairs = list(ctx.next_events(total))
-        achieved = h.produce_paced(ctx.bootstrap, topic, pairs, rate, "latency")
-        h.wait_until(lambda: ctx.standin.accepted() >= total, 120, "the paced events to arrive")
+        records = list(ctx.next_events(total))
+        achieved = kit.produce_paced(ctx.bootstrap, topic, records, rate, "latency")
+        ctx.standin.wait_accepted(total, 120)
     finally:
         proc.kill()
     arrived: dict[str, float] = {}
@@ -426,7 +436,7 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
             arrived.setdefault(item["message_id"], item["time"])
     appended: dict[str, float] = {}
     decoder = Decoder()
-    for message in h.read_all(ctx.bootstrap, topic):
+    for message in harness.read_topic(ctx.bootstrap, topic, timeout=120, idle_s=3.0):
         _, stamp = message.timestamp()
         appended[decoder.decode(message.value())["messageId"]] = stamp / 1000
     steady = min(appended.values(), default=0.0) + LATENCY_WARMUP_S
@@ -460,17 +470,17 @@ def catch_up(ctx: Context) -> dict[str, Any]:
     throughout, and read at 25/50/75/100 % of the records finished."""
     total = ctx.args.catchup_events
     topic = f"bench-catchup-{time.time_ns()}"
-    h.create_topic(ctx.bootstrap, topic, ctx.args.partitions)
+    harness.create_topic(ctx.bootstrap, topic, ctx.args.partitions)
     reuse = min(total, len(ctx.values))
     restart = random.Random(1)  # the same stream again, so the first part is not re-encoded
 
-    def records() -> Iterator[tuple[bytes, bytes]]:
+    def records() -> Iterator[Record]:
         for i in range(reuse):
             message = event(i, ctx.args.people, restart)
-            yield segment.person_key(message).encode(), ctx.values[i]
+            yield segment.person_key(message).encode(), ctx.values[i], None
         yield from ctx.next_events(total - reuse)
 
-    h.produce_all(ctx.bootstrap, topic, records(), total, label="produce backlog")
+    kit.produce_all(ctx.bootstrap, topic, records(), total, label="produce backlog")
     ctx.standin.reset()
     proc = ctx.consumer("catchup", topic, ctx.mi({"batch": BATCH}))
     memory = Sampler(proc.pid).start()
@@ -482,7 +492,7 @@ def catch_up(ctx: Context) -> dict[str, Any]:
         return proc.outcomes("delivered")
 
     def on_sample(elapsed: float, done: int) -> None:
-        found = h.memory_kb(proc.pid)
+        found = kit.memory_kb(proc.pid)
         rss = found.get("VmRSS", 0)
         progress_points.append((elapsed, done, rss))
         for pct in (25, 50, 75, 100):
@@ -493,8 +503,8 @@ def catch_up(ctx: Context) -> dict[str, Any]:
             resets[0] = done
 
     try:
-        result = h.follow(
-            finished, total, ctx.args.catchup_cap, "catch-up (batch mode)", pid=proc.pid,
+        result = kit.follow(
+            finished, total, ctx.args.catchup_cap, "catch-up (batch mode)", pids=[proc.pid],
             on_sample=on_sample, start_timeout_s=120,
         )  # fmt: skip
         final = memory.sample(result.seconds)
@@ -503,11 +513,9 @@ def catch_up(ctx: Context) -> dict[str, Any]:
         proc.kill()
         ctx.standin.reset()
     return {
+        **rates(result),
         "events": total,
         "finished": result.samples[-1][1] if result.samples else 0,
-        "seconds": result.seconds,
-        "rate": result.rate,
-        "overall_rate": result.overall_rate,
         "mode": "batch",
         "peak_rss_mb": final.get("VmHWM", memory.peak_kb) / 1024,
         "rss_at": marks,
@@ -521,37 +529,31 @@ def catch_up(ctx: Context) -> dict[str, Any]:
 def one_down(ctx: Context, cap_s: float, max_buffered: int) -> dict[str, Any]:
     """Two destinations; the second's endpoint refuses connections the whole time."""
     ctx.standin.reset()
-    other = h.StandInProcess(log=ctx.run_dir / "standin-down.log")
+    other = kit.StandInProcess(log=ctx.run_dir / "standin-down.log")
     try:
         other.down()
-        destinations = [
-            h.Destination("healthy", ctx.standin.url),
-            h.Destination("down", other.url),
-        ]
+        destinations = [Destination("healthy", ctx.standin.url), Destination("down", other.url)]
         proc = ctx.consumer("one-down", ctx.topic, destinations, {"max_buffered": max_buffered})
-        on_sample, spies = _profiler(ctx, proc.pid, "one_down", cap_s)
+        profiler = ctx.profiler(proc, "one_down", cap_s, ctx.standin.accepted)
         try:
-            result = h.follow(
+            result = kit.follow(
                 ctx.standin.accepted, len(ctx.values), cap_s, "two destinations, one down",
-                pid=proc.pid, on_sample=on_sample,
+                pids=[proc.pid], on_sample=profiler.on_sample if profiler else None,
             )  # fmt: skip
             metrics = proc.metrics()
         finally:
-            for spy in spies:
-                spy.wait()
+            stages = profiler.finish() if profiler else None
             proc.kill()
     finally:
         other.stop()
-    circuit = metrics.get('movableink_consumer_circuit_open{destination="down"}', 0.0)
+    circuit = metrics.total("movableink_consumer_circuit_open", destination="down")
     wanted = ("_http_responses_total", "_retries_total", "_held_back_events", "_buffered")
-    counters = {k: v for k, v in metrics.items() if any(w in k for w in wanted)}
+    counters = {k: v for k, v in metrics.series().items() if any(w in k for w in wanted)}
     return {
+        **rates(result),
         "metrics": counters,
-        "events": result.events,
-        "seconds": result.seconds,
-        "rate": result.rate,
-        "overall_rate": result.overall_rate,
         "max_buffered": max_buffered,
         "down_circuit_open": circuit,
+        **({"stages": stages} if stages else {}),
         "timeline": result.samples,
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -20,13 +21,30 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 def short(frame: str) -> str:
     """`func (path/to/module.py:12)` -> `module.py:func`."""
-    match = _FRAME.match(frame.strip())
-    if match is None:
-        return frame.strip()
-    file = match.group("file")
+    file, func = where(frame)
+    if not file:
+        return func
     parts = file.split("/")
-    where = "/".join(parts[-2:]) if parts[-1] == "__init__.py" else parts[-1]
-    return f"{where}:{match.group('func')}"
+    module = "/".join(parts[-2:]) if parts[-1] == "__init__.py" else parts[-1]
+    return f"{module}:{func}"
+
+
+def where(frame: str) -> tuple[str, str]:
+    """`func (path/to/module.py:12)` -> (`path/to/module.py`, `func`); ("", frame) if no file."""
+    match = _FRAME.match(frame.strip())
+    return (match.group("file"), match.group("func")) if match else ("", frame.strip())
+
+
+def stacks(path: Path, thread: str | None = None) -> Iterator[tuple[list[str], int]]:
+    """(frames from the outermost, samples) of each distinct stack of a raw profile whose
+    outermost frame (its thread's) contains `thread`."""
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        if thread is None or thread in frames[0]:
+            yield frames, int(count_text)
 
 
 def summarise(
@@ -37,15 +55,8 @@ def summarise(
     inclusive: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        frames = stack.split(";")
+    for frames, count in stacks(path, thread):
         root = frames[0]
-        if thread is not None and thread not in root:
-            continue
-        count = int(count_text)
         total += count
         threads[root] += count
         names = [short(f) for f in frames[1:]] or [root]

@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from profiling import STAGES
+
 TARGETS = {
     "decision_vs_ceiling": 0.30,
     "e2e_vs_http": 0.80,
@@ -29,6 +31,7 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
         "batch50_vs_serial": div("batch_50ms", "serial_50ms"),
         "batch_vs_single": div("batch_0ms", "e2e_0ms"),
         "healthy_vs_alone": div("one_down", "e2e_0ms"),
+        "scaleout_vs_single": div("scaleout", "e2e_0ms"),
     }
 
 
@@ -47,12 +50,27 @@ def rss_growth(catchup: dict[str, Any]) -> float:
     return float(marks["100"]["rss_mb"] / marks["25"]["rss_mb"])
 
 
+def cpu(phase: dict[str, Any]) -> str:
+    """The consumer's CPU per delivered event, for a table row."""
+    return f"{phase['cpu_us_per_event']:,.0f} us CPU/event"
+
+
+def stages(phase: dict[str, Any]) -> str:
+    """The CPU per event by stage (`--profile`), for a table row."""
+    us = phase["stages"]["us_per_event"]
+    return ", ".join(f"{s} {us[s]:,.0f}" for s in STAGES)
+
+
 def table(r: dict[str, Any]) -> str:
     q = ratios(r)
     rows: list[tuple[str, str, str, str]] = []
 
     def add(figure: str, value: str, detail: str = "", target: str = "") -> None:
         rows.append((figure, value, detail, target))
+
+    def by_stage(key: str) -> None:
+        if "stages" in r[key]:
+            add("    by stage, us CPU/event", "", stages(r[key]))
 
     if "ceiling" in r:
         c = r["ceiling"]
@@ -75,9 +93,10 @@ def table(r: dict[str, Any]) -> str:
         add(
             "(c) end to end, 0 ms",
             f"{e['rate']:,.0f} ev/s",
-            f"consumer CPU {e['consumer_cpu']:.0%}, stand-in {e['standin_cpu']:.0%}, "
+            f"{cpu(e)}; consumer CPU {e['consumer_cpu']:.0%}, stand-in {e['standin_cpu']:.0%}, "
             f"peak RSS {e['peak_rss_mb']:.0f} MB",
         )
+        by_stage("e2e_0ms")
     if "http_ceiling" in r:
         x = r["http_ceiling"]
         add(
@@ -91,8 +110,9 @@ def table(r: dict[str, Any]) -> str:
         add(
             "(d) end to end, 50 ms",
             f"{e['rate']:,.0f} ev/s",
-            f"consumer CPU {e['consumer_cpu']:.0%}",
+            f"{cpu(e)}; consumer CPU {e['consumer_cpu']:.0%}",
         )
+        by_stage("e2e_50ms")
     if "serial_50ms" in r:
         s = r["serial_50ms"]
         add(
@@ -107,8 +127,9 @@ def table(r: dict[str, Any]) -> str:
         add(
             "(d) batch mode, 50 ms",
             f"{b['rate']:,.0f} ev/s",
-            f"{q['batch50_vs_serial']:.1f}x the baseline",
+            f"{cpu(b)}; {q['batch50_vs_serial']:.1f}x the baseline",
         )
+        by_stage("batch_50ms")
     if "latency" in r:
         lat = r["latency"]
         add(
@@ -126,7 +147,7 @@ def table(r: dict[str, Any]) -> str:
         add(
             f"(f) catch-up of {k['events']:,}, peak RSS",
             f"{k['peak_rss_mb']:.0f} MB",
-            f"RSS at 25/50/75/100%: {at} MB; {k['rate']:,.0f} ev/s ({k['mode']} mode)",
+            f"RSS at 25/50/75/100%: {at} MB; {k['rate']:,.0f} ev/s ({k['mode']} mode), {cpu(k)}",
             f"<300 MB {_ok(k['peak_rss_mb'], 300, below=True)}",
         )
     if "batch_0ms" in r:
@@ -134,15 +155,26 @@ def table(r: dict[str, Any]) -> str:
         add(
             "(g) batch mode, 0 ms",
             f"{b['rate']:,.0f} ev/s",
-            f"{q['batch_vs_single']:.1f}x single-event mode",
+            f"{cpu(b)}; {q['batch_vs_single']:.1f}x single-event mode",
             f">=5x {_ok(q['batch_vs_single'], 5)}",
         )
+        by_stage("batch_0ms")
     if "one_down" in r:
         o = r["one_down"]
         add(
             "(g) healthy destination, other down",
             f"{o['rate']:,.0f} ev/s",
-            f"{q['healthy_vs_alone']:.0%} of its rate alone (max_buffered {o['max_buffered']:,})",
+            f"{cpu(o)}; {q['healthy_vs_alone']:.0%} of its rate alone "
+            f"(max_buffered {o['max_buffered']:,})",
+        )
+        by_stage("one_down")
+    if "scaleout" in r:
+        s = r["scaleout"]
+        alone = f"{q['scaleout_vs_single']:.2f}x one process (c)" if "e2e_0ms" in r else ""
+        add(
+            f"(i) scale-out, {s['processes']} consumers in a group",
+            f"{s['rate']:,.0f} ev/s",
+            "; ".join(filter(None, [alone, cpu(s), f"their CPU {s['consumer_cpu']:.0%}"])),
         )
     for c in r.get("commits", {}).get("runs", []):
         add(
@@ -162,25 +194,29 @@ def final_line(r: dict[str, Any]) -> str:
     q = ratios(r)
     parts = []
 
-    def rate(key: str, label: str) -> None:
+    def rate(key: str, label: str, cpu: bool = False) -> None:
+        """The phase's rate; with `cpu`, the consumer's CPU per event after it."""
         if key in r:
             parts.append(f"{label}={r[key]['rate']:.0f}/s")
+            if cpu:
+                parts.append(f"{key}_cpu={r[key]['cpu_us_per_event']:.0f}us")
+
+    def ratio(text: str, *phases: str) -> None:
+        """A ratio of `ratios`, when the phases it compares ran."""
+        if all(phase in r for phase in phases):
+            parts.append(text)
 
     rate("ceiling", "ceiling")
     rate("decision", "decision")
-    if "decision" in r:
-        parts.append(f"decision/ceiling={q['decision_vs_ceiling']:.0%}")
-    rate("e2e_0ms", "e2e_0ms")
+    ratio(f"decision/ceiling={q['decision_vs_ceiling']:.0%}", "decision")
+    rate("e2e_0ms", "e2e_0ms", cpu=True)
     rate("http_ceiling", "http_ceiling")
-    if "http_ceiling" in r:
-        parts.append(f"e2e/http={q['e2e_vs_http']:.0%}")
+    ratio(f"e2e/http={q['e2e_vs_http']:.0%}", "http_ceiling")
     rate("e2e_50ms", "e2e_50ms")
     rate("serial_50ms", "serial_50ms")
-    if "serial_50ms" in r:
-        parts.append(f"e2e_50ms/serial={q['latency50_vs_serial']:.1f}x")
+    ratio(f"e2e_50ms/serial={q['latency50_vs_serial']:.1f}x", "serial_50ms")
     rate("batch_50ms", "batch_50ms")
-    if "batch_50ms" in r and "serial_50ms" in r:
-        parts.append(f"batch_50ms/serial={q['batch50_vs_serial']:.1f}x")
+    ratio(f"batch_50ms/serial={q['batch50_vs_serial']:.1f}x", "batch_50ms", "serial_50ms")
     if "latency" in r:
         lat = r["latency"]
         parts.append(
@@ -191,11 +227,11 @@ def final_line(r: dict[str, Any]) -> str:
         k = r["catchup"]
         parts.append(f"catchup_peak_rss={k['peak_rss_mb']:.0f}MB")
         parts.append(f"rss_100/25={rss_growth(k):.2f}")
-    rate("batch_0ms", "batch_0ms")
-    if "batch_0ms" in r:
-        parts.append(f"batch/single={q['batch_vs_single']:.1f}x")
-    if "one_down" in r:
-        parts.append(f"healthy_with_one_down={q['healthy_vs_alone']:.0%}")
+    rate("batch_0ms", "batch_0ms", cpu=True)
+    ratio(f"batch/single={q['batch_vs_single']:.1f}x", "batch_0ms")
+    rate("scaleout", "scaleout")
+    ratio(f"scaleout/single={q['scaleout_vs_single']:.2f}x", "scaleout", "e2e_0ms")
+    ratio(f"healthy_with_one_down={q['healthy_vs_alone']:.0%}", "one_down")
     for c in r.get("commits", {}).get("runs", []):
         parts.append(
             f"commits_{c['commit_interval']}={c['offset_records_per_s']:.1f}rec/s"
@@ -226,6 +262,7 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         ("http_ceiling", "(c) raw HTTP"),
         ("e2e_0ms", "(c) e2e 0 ms"),
         ("batch_0ms", "(g) batch 0 ms"),
+        ("scaleout", "(i) scale-out"),
         ("one_down", "(g) healthy, other down"),
         ("e2e_50ms", "(d) e2e 50 ms"),
         ("batch_50ms", "(d) batch 50 ms"),

@@ -13,6 +13,7 @@ Session timeouts are the defaults (librdkafka's 45 s for classic; the broker's
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -21,10 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import harness as h
+import kit
+import broker
+import harness
+import processes
+from harness import ConsumerProcess, Destination
 from workload import event
-
-from consumer import avro_codec, segment
 
 VARIANTS = ("classic-static", "consumer-static", "classic-dynamic", "consumer-dynamic")
 RATE = 200.0
@@ -33,20 +36,15 @@ CAP_S = 120.0
 
 def stream(bootstrap: str, topic: str, stop: threading.Event) -> None:
     """Produce workload events at `RATE` per second until `stop` is set."""
-    out = h.producer(bootstrap, **{"linger.ms": 5})
     rnd = random.Random(1)
-    started, i = time.monotonic(), 0
-    while not stop.is_set():
-        message = event(i, 1000, rnd)
-        value = avro_codec.frame(1, avro_codec.encode(message))
-        out.produce(topic, value=value, key=segment.person_key(message).encode())
-        out.poll(0)
-        i += 1
-        time.sleep(max(0.0, started + i / RATE - time.monotonic()))
-    out.flush(30)
+    messages = (event(i, 1000, rnd) for i in itertools.count())
+    records = map(harness.keyed, itertools.takewhile(lambda _: not stop.is_set(), messages))
+    harness.produce_records(
+        bootstrap, topic, records, rate=RATE, settings=kit.BULK | {"linger.ms": 5}
+    )
 
 
-def first_arrival_after(standin: h.StandInProcess, moment: float, cap_s: float) -> float | None:
+def first_arrival_after(standin: kit.StandInProcess, moment: float, cap_s: float) -> float | None:
     """Epoch seconds of the first event accepted after `moment`, waiting up to `cap_s`."""
     since, deadline = 0, time.monotonic() + cap_s
     while time.monotonic() < deadline:
@@ -62,15 +60,15 @@ def first_arrival_after(standin: h.StandInProcess, moment: float, cap_s: float) 
 def measure(bootstrap: str, variant: str, run_dir: Path) -> dict[str, Any]:
     protocol, membership = variant.split("-")
     topic = f"takeover-{variant}-{time.time_ns()}"
-    h.create_topic(bootstrap, topic, 6)
-    standin = h.StandInProcess(log=run_dir / f"standin-{variant}.log")
-    port = h.consumer_metrics_port()
-    config = h.write_config(
+    harness.create_topic(bootstrap, topic, 6)
+    standin = kit.StandInProcess(log=run_dir / f"standin-{variant}.log")
+    port = processes.free_port()
+    config = harness.write_config(
         run_dir / f"{variant}.toml",
         bootstrap=bootstrap,
         topic=topic,
         group=topic,
-        destinations=[h.Destination("mi", standin.url)],
+        destinations=[Destination("mi", standin.url)],
         metrics_port=port,
         properties={"group.protocol": protocol},
     )
@@ -78,13 +76,14 @@ def measure(bootstrap: str, variant: str, run_dir: Path) -> dict[str, Any]:
     stop = threading.Event()
     producer = threading.Thread(target=stream, args=(bootstrap, topic, stop), daemon=True)
     producer.start()
-    members = [h.ConsumerProcess(config, run_dir / f"{variant}-1.log", port, env)]
+    members = [ConsumerProcess(config, run_dir / f"{variant}-1.log", metrics_port=port, env=env)]
     try:
-        h.wait_until(lambda: standin.accepted() > RATE * 3, 90, f"{variant}: delivery")
+        standin.wait_accepted(int(RATE * 3) + 1, 90)
         members[0].kill()
         restarted = time.time()
-        members.append(h.ConsumerProcess(config, run_dir / f"{variant}-2.log", port, env))
-        h.wait_until(lambda: bool(members[1].metrics()), 60, f"{variant}: the restart", 0.05)
+        log = run_dir / f"{variant}-2.log"
+        members.append(ConsumerProcess(config, log, metrics_port=port, env=env))
+        harness.wait_for(lambda: bool(members[1].metrics().samples), 60, f"{variant}: the restart")
         up = time.time() - restarted
         resumed = first_arrival_after(standin, restarted, CAP_S)
     finally:
@@ -94,7 +93,7 @@ def measure(bootstrap: str, variant: str, run_dir: Path) -> dict[str, Any]:
             member.kill()
         standin.stop()
     seconds = None if resumed is None else round(resumed - restarted, 1)
-    h.say(
+    kit.say(
         f"takeover: {variant}: delivery resumed {seconds} s after the restart "
         f"(the process was up after {up:.1f} s)"
     )
@@ -106,16 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", help="a running broker (default: start the local one)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
-    run_dir = h.STATE.parent / "takeover" / time.strftime("%Y%m%d-%H%M%S")
+    run_dir = kit.STATE.parent / "takeover" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
-    bootstrap = args.bootstrap or h.broker.start(h.STATE / "kafka").bootstrap
+    bootstrap = args.bootstrap or broker.start(kit.STATE / "kafka").bootstrap
     try:
         results = [measure(bootstrap, v, run_dir) for v in args.variants.split(",")]
     finally:
         if not args.bootstrap:
-            h.broker.stop(h.STATE / "kafka")
-    h.RESULTS.mkdir(parents=True, exist_ok=True)
-    (h.RESULTS / f"takeover-{run_dir.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+            broker.stop(kit.STATE / "kafka")
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
+    (kit.RESULTS / f"takeover-{run_dir.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(
         "takeover: "
         + " ".join(
@@ -128,5 +127,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())

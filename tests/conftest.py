@@ -75,25 +75,19 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 @pytest.fixture
 def new_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Callable[..., str]:
     """Create a fresh topic on the session broker and return its name."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    import harness
 
     def create(partitions: int = 3, name: str | None = None) -> str:
-        topic = name or unique_name("topic")
-        futures = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=30)
-        futures[topic].result(timeout=30)
-        return topic
+        return harness.create_topic(kafka_bootstrap, name or unique_name("topic"), partitions)
 
     return create
 
 
 @pytest.fixture
 def standin() -> Iterator[Any]:
-    """A Movable Ink stand-in on loopback, with the credentials of `tests.pipeline`."""
+    """A Movable Ink stand-in on loopback, with the credentials of the harness."""
+    from harness import PASSWORD, USERNAME
     from standin import StandIn
-
-    from tests.pipeline import PASSWORD, USERNAME
 
     with StandIn(USERNAME, PASSWORD) as server:
         yield server

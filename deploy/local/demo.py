@@ -14,28 +14,21 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import defaultdict
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import broker
+import harness
 import processes
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from harness import PASSWORD, USERNAME, ConsumerProcess, Destination
 from standin import StandIn, order_violations
 
-from consumer import avro_codec, segment
+from consumer import segment
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".run" / "demo"
-USERNAME, PASSWORD = "demo-access-key", "demo-secret"
+STATE = harness.ROOT / ".run" / "demo"
 PARTITIONS = 6
 DRAIN_TIMEOUT_S = 300.0
 # The demo's own Kafka clients log nothing: the report is all it prints (the consumer's logs,
@@ -89,83 +82,6 @@ def sample_stream(people: int, seed: int) -> list[dict[str, Any]]:
     return events
 
 
-def _write_config(path: Path, bootstrap: str, topic: str, url: str, port: int) -> None:
-    path.write_text(
-        f"""[kafka]
-bootstrap_servers = "{bootstrap}"
-topics = ["{topic}"]
-group_id = "demo-{topic}"
-
-[metrics]
-host = "127.0.0.1"
-port = {port}
-
-[[destinations]]
-name = "movable-ink"
-movable_ink_url = "{url}"
-username = "${{MOVABLEINK_USERNAME}}"
-password = "${{MOVABLEINK_PASSWORD}}"
-signals = "enforce"
-"""
-    )
-
-
-def _produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True, **QUIET}
-    )
-    for event in events:
-        value = avro_codec.frame(1, avro_codec.encode(event))
-        producer.produce(topic, value=value, key=segment.person_key(event).encode())
-        producer.poll(0)
-    if producer.flush(60) != 0:
-        raise RuntimeError("The demo could not produce its sample stream.")
-
-
-def _drained(bootstrap: str, group: str, topic: str) -> bool:
-    """True when the group's committed offsets reach the end of every partition."""
-    client = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **QUIET})
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        for part in client.committed(parts, timeout=10):
-            _, high = client.get_watermark_offsets(part, timeout=10)
-            if part.offset < high:
-                return False
-        return True
-    except KafkaException:  # the group coordinator is still loading: not drained yet
-        return False
-    finally:
-        client.close()
-
-
-def _count(bootstrap: str, topic: str) -> int:
-    client = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-count", **QUIET})
-    try:
-        metadata = client.list_topics(topic, timeout=10).topics[topic]
-        total = 0
-        for p in metadata.partitions:
-            low, high = client.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            total += high - low
-        return total
-    finally:
-        client.close()
-
-
-def _scrape(port: int, outcome: str) -> int:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("movableink_consumer_events_total{") and f'outcome="{outcome}"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--people", type=int, default=400)
@@ -181,36 +97,33 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap = local.bootstrap
         standin = stack.enter_context(StandIn(USERNAME, PASSWORD))
         topic = f"segment-events-{int(time.time())}"
-        admin = AdminClient({"bootstrap.servers": bootstrap, **QUIET})
-        admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+        harness.create_topic(bootstrap, topic, PARTITIONS, settings=QUIET)
         events = sample_stream(args.people, args.seed)
-        _produce(bootstrap, topic, events)
+        harness.produce_records(bootstrap, topic, map(harness.keyed, events), settings=QUIET)
         print(f"demo: produced {len(events)} events of {args.people} people to {topic}")
 
-        port = processes.free_port()
-        config = STATE / "config.toml"
-        _write_config(config, bootstrap, topic, standin.url, port)
-        env = {**os.environ, "MOVABLEINK_USERNAME": USERNAME, "MOVABLEINK_PASSWORD": PASSWORD}
-        log = (STATE / "consumer.log").open("wb")
-        stack.callback(log.close)
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run", "--config", str(config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
+        port, group, log = processes.free_port(), f"demo-{topic}", STATE / "consumer.log"
+        config = harness.write_config(
+            STATE / "config.toml",
+            bootstrap=bootstrap,
+            topic=topic,
+            group=group,
+            destinations=[Destination("movable-ink", standin.url, {"signals": "enforce"})],
+            metrics_port=port,
         )
-        stack.callback(_kill, proc)
+        log.unlink(missing_ok=True)
+        started = time.monotonic()
+        proc = ConsumerProcess(config, log, metrics_port=port)
+        stack.callback(proc.kill)
         deadline = started + DRAIN_TIMEOUT_S
-        while not _drained(bootstrap, f"demo-{topic}", topic):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print(f"demo: the consumer did not finish; see {STATE / 'consumer.log'}")
+        while not harness.drained(bootstrap, group, topic, settings=QUIET):
+            if not proc.alive() or time.monotonic() > deadline:
+                print(f"demo: the consumer did not finish; see {log}")
                 return 1
             time.sleep(0.5)
         elapsed = time.monotonic() - started
-        filtered = _scrape(port, "filtered")
-        proc.send_signal(signal.SIGTERM)
-        exit_code = proc.wait(60)
+        filtered = proc.outcomes("filtered")
+        exit_code = proc.terminate(60)
 
         received = standin.received()
         expected: dict[str, list[str]] = defaultdict(list)
@@ -220,14 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         violations = order_violations(received, expected)
         delivered = len({r.message_id for r in received})
         span = max(received[-1].time - received[0].time, 1e-3) if received else 1.0
-        dead = _count(bootstrap, f"{topic}.dlq")
+        dead = sum(harness.end_offsets(bootstrap, f"{topic}.dlq", settings=QUIET).values())
         summary = {
             "events produced": len(events),
             "requests received by the stand-in": len(received),
             "consumer exit status": exit_code,
             "seconds until drained (incl. start-up)": round(elapsed, 1),
             "delivered events per second (first to last)": round(delivered / span),
-            "consumer log": str(STATE / "consumer.log"),
+            "consumer log": str(log),
         }
         for name, value in summary.items():
             print(f"  {name:<46} {value}")

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import harness
 import kubernetes_validate
 import pytest
 import yaml
@@ -51,13 +52,8 @@ def run(*args: str, timeout: float = 60) -> str:
 
 
 def create_topic(bootstrap: str, partitions: int) -> str:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    topic = f"ops-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the topic exists
-    futures = admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=30)
-    futures[topic].result(timeout=30)
-    return topic
+    """A topic of the operations tests' own (module-scoped fixtures cannot use `new_topic`)."""
+    return harness.create_topic(bootstrap, f"ops-{uuid.uuid4().hex[:10]}", partitions)
 
 
 # -- kubeconform --------------------------------------------------------------------------------

@@ -10,20 +10,20 @@ from typing import Any
 
 import processes
 import pytest
-from standin import Faults, RateLimit, Rule, StandIn, lost, order_violations
-
-from consumer import deadletter
-from tests.pipeline import (
+from harness import (
     PASSWORD,
     USERNAME,
     ConsumerProcess,
-    destination_table,
+    Destination,
     produce,
     read_topic,
     scrape,
     wait_for,
-    write_config,
 )
+from standin import Faults, RateLimit, Rule, StandIn, lost, order_violations
+
+from consumer import deadletter
+from tests.pipeline import write_config
 
 BATCH = {"enabled": True, "max_events": 50, "linger": "20ms"}
 
@@ -67,7 +67,7 @@ def run_consumer(
 
     yield start
     for process in started:
-        process.stop()
+        process.kill()
 
 
 def test_batches_keep_per_person_order(run_consumer: Any, standin: StandIn) -> None:
@@ -117,9 +117,9 @@ def test_429_with_retry_after_backs_off_and_lowers_concurrency(
     throttled = [r for r in standin.rejected() if r.status == 429]
     # Without back-off every one of up to 256 in-flight requests would retry many times a second.
     assert len(throttled) < 3 * 256, "the consumer kept hammering through Retry-After"
-    samples = scrape(port)
-    assert samples['movableink_consumer_concurrency_limit{destination="mi"}'] < 256
-    assert samples['movableink_consumer_http_responses_total{code="429",destination="mi"}'] > 0
+    metrics = scrape(port)
+    assert metrics.total("movableink_consumer_concurrency_limit", destination="mi") < 256
+    assert metrics.total("movableink_consumer_http_responses_total", code="429") > 0
     assert read_topic(kafka_bootstrap, f"{topic}.dlq", 1, timeout=2) == []
 
 
@@ -130,7 +130,7 @@ def test_one_destination_down_does_not_stop_the_other(
     everything = [e["messageId"] for e in events]
     with StandIn(USERNAME, PASSWORD) as second:
         standin.down()
-        _, consumer = run_consumer(events, extra=destination_table("other", second.url))
+        _, consumer = run_consumer(events, others=[Destination("other", second.url)])
         wait_for(lambda: not lost(second.received(), everything), 60, "the healthy destination")
         assert standin.received() == []
         standin.up()

@@ -9,18 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import ConsumerProcess, committed, encode, produce, read_topic, wait_for
 from standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 
 from consumer import deadletter
-from tests.pipeline import (
-    ConsumerProcess,
-    committed,
-    encode,
-    produce,
-    read_topic,
-    wait_for,
-    write_config,
-)
+from tests.pipeline import write_config
 
 
 def person(name: str, count: int, *, start: int = 0) -> list[dict[str, Any]]:
@@ -79,7 +72,7 @@ def consumers(tmp_path: Path) -> Any:
 
     yield start
     for process in started:
-        process.stop()
+        process.kill()
 
 
 def test_a_retried_identify_holds_back_only_its_own_person(
@@ -110,7 +103,7 @@ def test_a_retried_identify_holds_back_only_its_own_person(
     standin.set_faults(Faults())  # stuck-1 is accepted at its next attempt
     wait_for(lambda: not lost(standin.received(), ids(stuck)), 60, "the held-back person")
     assert order_violations(standin.received(), {"anon-stuck": ids(stuck)}) == []
-    assert consumer.proc.poll() is None
+    assert consumer.alive()
 
 
 def test_an_identify_joining_two_ids_is_ordered_after_both_and_before_later_events(
@@ -270,4 +263,4 @@ def test_a_second_consumer_joining_mid_stream_keeps_order_and_loses_nothing(
     wait_for(lambda: not lost(standin.received(), everything), 90, "every event")
     expected = {f"anon-{p}": ids(events) for p, events in people.items()}
     assert order_violations(standin.received(), expected) == []
-    assert first.proc.poll() is None and second.proc.poll() is None
+    assert first.alive() and second.alive()

@@ -16,22 +16,24 @@ from typing import Any
 
 import processes
 import pytest
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from harness import (
+    ConsumerProcess,
+    Record,
+    create_topic,
+    drained,
+    keyed,
+    produce_records,
+    read_topic,
+    scrape,
+    wait_for,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standin import StandIn, lost, order_violations
 
-from consumer import avro_codec, deadletter
+from consumer import deadletter
 from tests.hostile import record_values
-from tests.pipeline import (
-    ConsumerProcess,
-    committed,
-    read_topic,
-    scrape,
-    wait_for,
-    write_config,
-)
+from tests.pipeline import write_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import poison
@@ -52,49 +54,30 @@ def good_events(people: int, each: int) -> tuple[list[dict[str, Any]], dict[str,
     return events, expected
 
 
-def records(generated: list[bytes]) -> tuple[list[tuple[bytes, bytes | None, Any]], list[Any]]:
+def records(generated: list[bytes]) -> tuple[list[Record], list[Any]]:
     """Good events, the poison set, a 2 MB record and the generated values, interleaved."""
     bad = poison.make(1, 1, registry=False, max_message_bytes=MAX_MESSAGE_BYTES)
     events, _ = good_events(people=8, each=6)
-    good = [
-        (e["anonymousId"].encode(), avro_codec.frame(1, avro_codec.encode(e)), None) for e in events
-    ]
-    hostile: list[tuple[bytes, bytes | None, Any]] = [
-        (p.key, p.value, list(p.headers) or None) for p in bad
-    ]
+    good = [keyed(e) for e in events]
+    hostile: list[Record] = [(p.key, p.value, list(p.headers) or None) for p in bad]
     hostile.append(
         (b"hostile-2mb", b'{"type":"track","userId":"x","p":"' + b"y" * 2_000_000 + b'"}', None)
     )
     hostile += [(f"hostile-gen-{i}".encode(), value, None) for i, value in enumerate(generated)]
-    mixed: list[tuple[bytes, bytes | None, Any]] = []
+    mixed: list[Record] = []
     for i in range(max(len(good), len(hostile))):
         mixed += good[i : i + 1] + hostile[i : i + 1]
     return mixed, bad
 
 
-def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes | None, Any]]) -> None:
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "message.max.bytes": TOPIC_LIMIT,
-            "linger.ms": 5,
-        }
-    )
-    for key, value, headers in items:
-        producer.produce(topic, key=key, value=value, headers=headers)
-    assert producer.flush(30) == 0
-
-
 def outcomes(port: int) -> dict[str, float]:
     """Final outcomes summed over destinations and reasons, and records consumed."""
-    found: dict[str, float] = {"consumed": 0.0}
-    for name, value in scrape(port).items():
-        if name.startswith(f"{PREFIX}_records_consumed_total"):
-            found["consumed"] += value
-        elif name.startswith(f"{PREFIX}_events_total"):
-            outcome = name.split('outcome="', 1)[1].split('"', 1)[0]
-            found[outcome] = found.get(outcome, 0.0) + value
+    metrics = scrape(port)
+    found: dict[str, float] = {"consumed": metrics.total(f"{PREFIX}_records_consumed_total")}
+    for sample in metrics.samples:
+        if sample.name == f"{PREFIX}_events_total":
+            outcome = sample.labels["outcome"]
+            found[outcome] = found.get(outcome, 0.0) + sample.value
     return found
 
 
@@ -115,11 +98,9 @@ def test_hostile_records_never_crash_stall_or_count_as_delivered(
     standin.reset()
     run = uuid.uuid4().hex[:8]
     topic, group = f"hostile-{run}", f"hostile-group-{run}"
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    new = NewTopic(topic, PARTITIONS, 1, config={"max.message.bytes": str(TOPIC_LIMIT)})
-    admin.create_topics([new], operation_timeout=30)[topic].result(timeout=30)
+    create_topic(kafka_bootstrap, topic, PARTITIONS, {"max.message.bytes": str(TOPIC_LIMIT)})
     items, bad = records(generated)
-    produce(kafka_bootstrap, topic, items)
+    produce_records(kafka_bootstrap, topic, items, settings={"message.max.bytes": TOPIC_LIMIT})
     port = processes.free_port()
     options: dict[str, Any] = {"signals": "enforce"}
     if batch:
@@ -135,9 +116,8 @@ def test_hostile_records_never_crash_stall_or_count_as_delivered(
     )
     consumer = ConsumerProcess(config, tmp_path / f"consumer-{run}.log")
     try:
-        ends = _ends(kafka_bootstrap, topic)
-        wait_for(lambda: _committed(kafka_bootstrap, group, topic) == ends, 120, "every commit")
-        assert consumer.proc.poll() is None, consumer.logs()[-3000:]
+        wait_for(lambda: drained(kafka_bootstrap, group, topic), 120, "every commit")
+        assert consumer.alive(), consumer.logs()[-3000:]
         counts = outcomes(port)
         assert counts["consumed"] == len(items)
         finished = counts.get("delivered", 0) + counts.get("filtered", 0)
@@ -157,25 +137,4 @@ def test_hostile_records_never_crash_stall_or_count_as_delivered(
         near = next(m for m in letters if m.key().startswith(b"poison-near_limit_signals"))
         assert len(near.value()) > MAX_MESSAGE_BYTES - 100  # whole, not cut
     finally:
-        consumer.stop()
-
-
-def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int] | None:
-    """The group's commits, or None while the broker cannot say yet (a new coordinator)."""
-    try:
-        return committed(bootstrap, group, topic, PARTITIONS)
-    except KafkaException:
-        return None
-
-
-def _ends(bootstrap: str, topic: str) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ends-{uuid.uuid4().hex}"})
-    try:
-        return {
-            p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(PARTITIONS)
-        }
-    finally:
-        reader.close()
+        consumer.kill()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import processes
+from harness import CREDENTIALS, wait_for
 
 from tests.integration.ops import CONFIG_DIR, DEPLOY, ROOT, create_topic, run, tool
-from tests.pipeline import PASSWORD, USERNAME, wait_for, write_config
+from tests.pipeline import write_config
 
 
 def dockerfile_stages() -> list[list[str]]:
@@ -90,7 +91,7 @@ def test_the_wheel_the_image_installs_runs_outside_the_source_tree(
         "-c",
         f"{installed}; assert consumer.__file__.startswith({paths[0]!r})",
     )
-    env = {**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD}
+    env = {**os.environ, **CREDENTIALS}
     env.update(MIK__METRICS__HOST="127.0.0.1", MIK__METRICS__PORT=str(processes.free_port()))
     start = f"{installed}.cli; sys.exit(consumer.cli.main())"
     with (tmp_path / "consumer.log").open("wb") as log:

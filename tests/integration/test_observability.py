@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import processes
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from harness import PASSWORD, USERNAME, ConsumerProcess, Metrics, produce, scrape, wait_for
 from standin import Faults, Rule, StandIn
 
-from tests.pipeline import PASSWORD, USERNAME, ConsumerProcess, produce, wait_for, write_config
+from tests.pipeline import write_config
 
 try:
     import yaml
@@ -86,24 +86,8 @@ class Live:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def scrape(self) -> dict[str, float]:
-        """Every sample of /metrics: `name{labels}` -> value (labels sorted)."""
-        text = httpx.get(f"{self.base}/metrics", timeout=5).text
-        return {
-            f"{s.name}{json.dumps(s.labels, sort_keys=True)}": s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-        }
-
-
-def total(samples: dict[str, float], name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    prefix = f"movableink_consumer_{name}{{"
-    return sum(
-        value
-        for key, value in samples.items()
-        if key.startswith(prefix) and labels.items() <= json.loads(key[len(prefix) - 1 :]).items()
-    )
+    def scrape(self) -> Metrics:
+        return scrape(self.port)
 
 
 def people(stem: str, count: int) -> list[dict[str, Any]]:
@@ -126,15 +110,13 @@ def people(stem: str, count: int) -> list[dict[str, Any]]:
 
 
 def start_consumer(config: Path, log: Path) -> tuple[ConsumerProcess, int]:
-    """The consumer with its status server on a free loopback port (MIK__ overrides)."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MIK__METRICS__HOST", "127.0.0.1")
-        env.setenv("MIK__METRICS__PORT", "0")
-        process = ConsumerProcess(config, log)
+    """The consumer with its status server on a port it picks (a MIK__ override), read from
+    its log."""
+    process = ConsumerProcess(config, log, env={"MIK__METRICS__PORT": "0"})
     found: list[int] = []
 
     def listening() -> bool:
-        assert process.proc.poll() is None, f"the consumer exited:\n{process.logs()}"
+        assert process.alive(), f"the consumer exited:\n{process.logs()}"
         for line in process.logs().splitlines():
             if '"status server listening"' in line:
                 found.append(json.loads(line)["port"])
@@ -181,23 +163,27 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             )
 
             def settled() -> bool:
-                samples = live.scrape()
+                metrics = live.scrape()
+
+                def total(name: str, **labels: str) -> float:
+                    return metrics.total(f"movableink_consumer_{name}", **labels)
+
                 return (
-                    total(samples, "events_total", outcome="delivered") >= 10
-                    and total(samples, "events_total", outcome="dead_lettered") >= 2
-                    and total(samples, "events_total", outcome="filtered") >= 1
-                    and total(samples, "retries_total") >= 1
-                    and any(k.startswith("movableink_consumer_lag_messages{") for k in samples)
+                    total("events_total", outcome="delivered") >= 10
+                    and total("events_total", outcome="dead_lettered") >= 2
+                    and total("events_total", outcome="filtered") >= 1
+                    and total("retries_total") >= 1
+                    and "movableink_consumer_lag_messages" in metrics.names()
                 )
 
             wait_for(settled, 60, "every kind of outcome, and the lag of assigned partitions")
             yield live
         finally:
-            process.stop()
+            process.kill()
 
 
 def test_the_consumer_exports_every_series_the_dashboard_and_alerts_use(live: Live) -> None:
-    exported = {key.partition("{")[0] for key in live.scrape()}
+    exported = live.scrape().names()
     used = used_series()
     assert used - exported == set(), f"used but not exported: {sorted(used - exported)}"
     # And the other way round: every family is shown or alerted on, but the committed offsets
@@ -319,7 +305,7 @@ def test_prometheus_answers_every_dashboard_query_and_evaluates_every_rule(
 
     try:
         wait_for(all_answer, 20, "data for every dashboard query")
-    except AssertionError as exc:
+    except TimeoutError as exc:
         raise AssertionError(f"{exc}; no data for {empty}") from None
 
     def evaluated() -> list[dict[str, Any]]:

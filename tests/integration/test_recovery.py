@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from harness import ConsumerProcess, produce, wait_for
 from standin import StandIn, lost
 
-from tests.pipeline import ConsumerProcess, produce, wait_for, write_config
+from tests.pipeline import write_config
 
 SESSION_TIMEOUT_MS = 45_000
 WELL_UNDER_THE_SESSION_S = 15.0
@@ -80,7 +81,7 @@ def group(
     made = Group(tmp_path, topic, config, standin)
     yield made
     for member in made.members:
-        member.stop()
+        member.kill()
 
 
 def test_a_killed_member_restarted_under_its_instance_id_resumes_at_once(
@@ -111,7 +112,7 @@ def test_a_static_member_stopped_with_sigterm_leaves_and_its_partitions_move_at_
     left = time.monotonic()
     group.deliver(kafka_bootstrap, burst("one", people=60), WELL_UNDER_THE_SESSION_S)
     assert time.monotonic() - left < WELL_UNDER_THE_SESSION_S
-    assert stays.proc.poll() is None
+    assert stays.alive()
 
 
 def test_finished_offsets_are_committed_within_a_fraction_of_a_second(
@@ -134,4 +135,4 @@ def test_finished_offsets_are_committed_within_a_fraction_of_a_second(
                 time.sleep(0.05)
     finally:
         reader.close()
-    assert member.proc.poll() is None
+    assert member.alive()

@@ -7,13 +7,13 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from harness import read_topic
 
 from consumer import avro_codec
 from consumer.decode import Decoder
 from consumer.errors import Rejected, Unavailable
 from consumer.registry import RegistryLookup
 from consumer.settings import RegistrySettings
-from tests.pipeline import read_topic
 
 MESSAGE = {
     "type": "identify",

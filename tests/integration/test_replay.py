@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from harness import CREDENTIALS, encode, produce, read_topic, wait_for
 from standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 
-from consumer import deadletter, segment
-from tests.pipeline import PASSWORD, USERNAME, encode, read_topic, wait_for, write_config
+from consumer import deadletter
+from tests.pipeline import write_config
 
 T0 = 1_790_000_000_000  # record timestamps of the produced events, in ms
 
@@ -37,11 +37,7 @@ def person(name: str, count: int, phase: str) -> list[dict[str, Any]]:
 
 
 def produce_at(bootstrap: str, topic: str, events: list[dict[str, Any]], ms: int) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
-    for event in events:
-        key = segment.person_key(event).encode()
-        producer.produce(topic, encode(event), key, headers=[("origin", b"test")], timestamp=ms)
-    assert producer.flush(30) == 0
+    produce(bootstrap, topic, events, headers=[("origin", b"test")], timestamp=ms)
 
 
 def replay(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -50,7 +46,7 @@ def replay(config: Path, *args: str, timeout: float = 120) -> subprocess.Complet
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        env={**os.environ, **CREDENTIALS},
         check=False,
     )
 
@@ -191,7 +187,7 @@ def test_interrupt_then_resume_delivers_every_event_once(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        env={**os.environ, **CREDENTIALS},
     )
     wait_for(lambda: len(standin.received()) >= 30, 60, "the replay to be under way")
     proc.send_signal(signal.SIGINT)
@@ -208,7 +204,7 @@ def test_interrupt_then_resume_delivers_every_event_once(
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        env={**os.environ, **CREDENTIALS},
         check=False,
     )
     assert resumed.returncode == 0, resumed.stderr
@@ -236,7 +232,7 @@ def test_make_replay_topic_wraps_the_command(
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "MI_USERNAME": USERNAME, "MI_PASSWORD": PASSWORD},
+        env={**os.environ, **CREDENTIALS},
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import httpx
 import processes
+from harness import PASSWORD, USERNAME, ConsumerProcess, produce, read_topic
 from standin import StandIn
 
-from tests.pipeline import PASSWORD, USERNAME, ConsumerProcess, produce, read_topic, write_config
+from tests.pipeline import write_config
 
 KEY = "customer-key-4f9a"
 
@@ -42,7 +43,7 @@ def test_secrets_are_not_in_logs_metrics_or_dead_letters(
             letters = read_topic(kafka_bootstrap, f"{topic}.dlq", 3, timeout=60)
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         finally:
-            consumer.stop()
+            consumer.kill()
 
     assert len(letters) == 3
     token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()

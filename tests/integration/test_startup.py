@@ -11,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import processes
+from harness import ConsumerProcess, produce, wait_for
 from standin import StandIn, lost
 
-from tests.pipeline import ConsumerProcess, produce, wait_for, write_config
+from tests.pipeline import write_config
 
 
 @contextmanager
@@ -85,7 +86,7 @@ def test_start_up_without_kafka_waits_reports_and_then_delivers(
         wait_for(lambda: "Kafka" in status(metrics_port, "/readyz")[1], 30, "the reason")
         code, why = status(metrics_port, "/readyz")
         assert code == 503 and "dead-letter topics" in why, why
-        assert consumer.proc.poll() is None
+        assert consumer.alive()
         host, _, port = kafka_bootstrap.rpartition(":")
         event = {"type": "track", "messageId": "after-start", "userId": "u", "event": "E"}
         produce(kafka_bootstrap, topic, [event])
@@ -94,4 +95,4 @@ def test_start_up_without_kafka_waits_reports_and_then_delivers(
             wait_for(lambda: status(metrics_port, "/readyz")[0] == 200, 30, "ready")
         assert "could not create the dead-letter topics; trying again" in consumer.logs()
     finally:
-        consumer.stop()
+        consumer.kill()

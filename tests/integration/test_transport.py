@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 
 import processes
 import pytest
+from harness import PASSWORD, USERNAME
 from standin import Faults, RateLimit, StandIn
 
 from consumer.movableink import Request, body_bytes
 from consumer.settings import HttpClient
 from consumer.transport import Answer, open_transport
-from tests.pipeline import PASSWORD, USERNAME
 
 CLIENTS: tuple[HttpClient, ...] = ("aiohttp", "httpx")
 AUTH = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
