@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import fastavro
+import orjson
 
 from consumer import avro_codec
 from consumer.errors import DecodeError
@@ -93,12 +94,30 @@ def _no_constant(name: str) -> Any:
 
 # One decoder, made once: json.loads with any option builds a new one at every call.
 _strict = json.JSONDecoder(parse_constant=_no_constant).decode
+# Digits as "0", every other byte as "x": a run of 19 zeros is a number orjson may not read
+# exactly (it reads integers past 64 bits as floats).
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x78 for byte in range(256))
+_LONG_NUMBER = b"0" * 19
+_MAX_FAST_BRACKETS = 500  # nesting this deep cannot reach orjson's or our depth limit
 
 
 def parse_json(text: str | bytes, field: str = "") -> Any:
     """Strict JSON (UTF-8): NaN and Infinity (which Python's reader takes) are refused, as is
     nesting deeper than the interpreter can walk, each as a `DecodeError` with its own reason
-    code. `field` names the Avro field the text came from ('' for the record value)."""
+    code. `field` names the Avro field the text came from ('' for the record value).
+
+    orjson reads it when it can only read it as the standard library does (about twice as
+    fast): no number of 19 digits or more, fewer than 500 brackets. Whatever orjson refuses
+    (a lone surrogate escape, `1e400`, bad JSON) the standard library reads or refuses, and
+    says why.
+    """
+    try:
+        raw = text.encode() if isinstance(text, str) else text
+        brackets = raw.count(b"[") + raw.count(b"{")
+        if brackets < _MAX_FAST_BRACKETS and _LONG_NUMBER not in raw.translate(_DIGITS):
+            return orjson.loads(raw)
+    except (UnicodeEncodeError, orjson.JSONDecodeError):
+        pass
     try:
         return _strict(text if isinstance(text, str) else text.decode())
     except RecursionError as exc:

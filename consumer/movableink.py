@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
+
 from consumer.jsvalues import (
     UNDEFINED,
     escape_lone_surrogates,
@@ -119,9 +121,27 @@ def body_bytes(body: Any) -> bytes:
     As JSON.stringify writes them: a number a mapping made infinite (`@json` decoding `1e400`)
     is null, and a lone UTF-16 surrogate (JavaScript splits strings into them, as in `@merge`
     of a string) is a `\\udXXX` escape. NaN never comes from a mapping: it is bad input.
+
+    orjson writes the body (~6x faster than the standard library: this is every event's
+    largest cost after the HTTP request). Its bytes are the standard library's compact form,
+    but for numbers under 1e-4 in size, written in another form of the same number (`2.5e-7`,
+    `0.00001`; the standard library writes `2.5e-07`, `1e-05`). What orjson cannot write as we
+    must (a lone surrogate, an integer past 64 bits, nesting past 255) it refuses, and the
+    standard library writes it; NaN, which orjson writes as null, is looked for only when the
+    body has a null.
     """
     if body is None:
         return b""
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _stdlib_body_bytes(body)
+    if b"null" in content and _has_nan(body):
+        raise ValueError("NaN is not a JSON number")
+    return content
+
+
+def _stdlib_body_bytes(body: Any) -> bytes:
     try:
         text = _encode(body)
     except ValueError:

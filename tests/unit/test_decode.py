@@ -6,10 +6,13 @@ from typing import Any
 
 import fastavro
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from consumer import avro_codec
+from consumer import avro_codec, decode
 from consumer.decode import Decoder
 from consumer.errors import Rejected, Unavailable
+from tests.strategies import json_values
 
 MESSAGE: dict[str, Any] = {"type": "track", "messageId": "m", "userId": "u", "event": "E"}
 SCHEMA_TEXT = avro_codec.SCHEMA_PATH.read_text()
@@ -148,3 +151,74 @@ def test_an_avro_json_text_field_that_is_not_json(field: str, text: str, expecte
     out = io.BytesIO()
     fastavro.schemaless_writer(out, avro_codec.segment_schema(), record)
     assert reason(Decoder(), avro_codec.frame(1, out.getvalue())) == expected
+
+
+# -- the fast reader (orjson) against the standard library's, the reader before it ---------
+
+
+def _old(text: str | bytes) -> tuple[str, Any]:
+    """What the strict standard-library reader alone made of `text`: a value or a reason."""
+    try:
+        return "value", decode._strict(text if isinstance(text, str) else text.decode())
+    except RecursionError:
+        return "reason", "decode.too_deep"
+    except (UnicodeDecodeError, ValueError):
+        return "reason", "decode.invalid_json"
+
+
+def _new(text: str | bytes) -> tuple[str, Any]:
+    try:
+        return "value", decode.parse_json(text)
+    except Rejected as exc:
+        return "reason", exc.reason
+
+
+def _same(text: str | bytes) -> None:
+    old, new = _old(text), _new(text)
+    # json.dumps tells 1 from 1.0, -0.0 from 0.0 and shows lone surrogates: an exact match.
+    assert (old[0], json.dumps(old[1])) == (new[0], json.dumps(new[1])), text
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values, st.sampled_from([{}, {"separators": (",", ":")}, {"indent": 1}]))
+def test_the_fast_reader_reads_json_as_the_standard_library_does(
+    value: Any, options: dict[str, Any]
+) -> None:
+    for ascii_only in (True, False):
+        text = json.dumps(value, ensure_ascii=ascii_only, **options)
+        _same(text)
+        if ascii_only or "\\ud" not in json.dumps(value):  # lone surrogates cannot be UTF-8
+            _same(text.encode())
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(alphabet='{}[],:"\\ u0123456789eE.-+tfnrlsaN\t\n\x00\x1f\x7f\xe9\ud800', max_size=30)
+)
+def test_the_fast_reader_refuses_what_the_standard_library_refuses(text: str) -> None:
+    _same(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678901234567890123",  # past 64 bits: orjson would read a float
+        "-9223372036854775809",
+        "18446744073709551615",
+        '{"a":[1e400, 1e-400, -0, -0.0, 1E2]}',
+        '"\\ud800"',
+        '"\\ud83d\\ude00"',
+        "\ufeff{}",
+        b'{"a":"\xff"}',
+        b'{"a":"\xed\xa0\x80"}',  # a surrogate written as UTF-8
+        "[" * 900 + "]" * 900,  # deep: the standard library decides
+        "[" * 5000 + "]" * 5000,
+        '{"a":1,"a":2}',
+        "NaN",
+        "[Infinity]",
+        "",
+        " ",
+    ],
+)
+def test_the_fast_reader_on_edge_cases(text: str | bytes) -> None:
+    _same(text)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
+from consumer import movableink
 from consumer.mapping import compile_mapping
 from consumer.movableink import (
     Destination,
@@ -17,6 +21,7 @@ from consumer.movableink import (
     send_entire_event,
 )
 from consumer.triggers import parse
+from tests.strategies import json_objects
 
 URL = "https://collector.movableink-dmz.com/behavioral/abc123"
 
@@ -168,3 +173,44 @@ def test_a_reserved_header_is_checked_as_node_fetch_checks_it_then_dropped() -> 
         custom_headers({"Content-Type": "a\nb"})
     with pytest.raises(InvalidRequest):
         custom_headers({"X-A": "\u00c0B"})  # sent: the ASCII-only rule (a deliberate difference)
+
+
+def _tiny_float(value: Any) -> bool:
+    """Whether a float under 1e-4 in size is in `value` (orjson writes those in another form)."""
+    if isinstance(value, float):
+        return 0 < abs(value) < 1e-4
+    if isinstance(value, dict | list):
+        return any(map(_tiny_float, value.values() if isinstance(value, dict) else value))
+    return False
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_objects)
+def test_body_bytes_are_the_standard_librarys_bytes(body: dict[str, Any]) -> None:
+    """orjson writes what the standard library wrote before it; numbers under 1e-4 are
+    written in another form (2.5e-7, not 2.5e-07), the same JSON."""
+    new, old = body_bytes(body), movableink._stdlib_body_bytes(body)
+    assert json.dumps(json.loads(new)) == json.dumps(json.loads(old))
+    if not _tiny_float(body):
+        assert new == old
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"big": 2**64, "neg": -(2**63) - 1},  # orjson refuses: the standard library writes them
+        {"s": "\ud800", "t": "a\udfffb"},  # lone surrogates: escaped as JSON.stringify does
+        {"deep": json.loads("[" * 300 + "]" * 300)},  # past orjson's depth
+        {"inf": math.inf, "n": None, "x": -math.inf},  # infinity is null either way
+        {"\u2028": '\x00\x1f\x7f"\\/\u00e9\U0001f600'},
+        {"n": 100.0, "e": 1e16, "f": 1e21, "i": -0.0, "z": 0},
+    ],
+)
+def test_body_bytes_edge_cases_are_the_standard_librarys(body: dict[str, Any]) -> None:
+    assert body_bytes(body) == movableink._stdlib_body_bytes(body)
+
+
+def test_body_bytes_refuses_nan_though_orjson_writes_it_as_null() -> None:
+    with pytest.raises(ValueError):
+        body_bytes({"a": [None, {"b": math.nan}]})
+    assert body_bytes({"a": [None, 1.5]}) == b'{"a":[null,1.5]}'
