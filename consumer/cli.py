@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from consumer import __version__, app, config, logs, replay
 from consumer.errors import ConfigError
@@ -16,6 +16,7 @@ from consumer.explain import explain
 
 EXIT_CONFIG = 2
 GC_THRESHOLD = (50_000, 20, 20)
+T = TypeVar("T")
 
 
 def tune_gc() -> None:
@@ -30,6 +31,23 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a dependency on Linux and macOS), else
+    asyncio's own. The delivery loop's own work (callbacks, socket reads and writes, timers)
+    is a large share of each event's CPU; uvloop does it in C."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on the loop `loop_factory` gives."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,14 +130,14 @@ def _replay(args: argparse.Namespace) -> int:
     )
     _logs(args, settings, "WARNING")
     tune_gc()
-    return asyncio.run(replay.replay(settings, request, sys.stdout))
+    return run_loop(replay.replay(settings, request, sys.stdout))
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     _logs(args, settings, "INFO")
     tune_gc()
-    return asyncio.run(app.run(settings))
+    return run_loop(app.run(settings))
 
 
 def _explain(args: argparse.Namespace) -> int:

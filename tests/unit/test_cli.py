@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import subprocess
@@ -38,6 +39,21 @@ def test_run_collects_garbage_less_often(
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
+
+
+def test_run_delivers_on_uvloop(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    loops: list[str] = []
+
+    async def run(settings: Any) -> int:
+        loops.append(type(asyncio.get_running_loop()).__module__)
+        return 0
+
+    settings = SimpleNamespace(logging=config.LoggingSettings())
+    monkeypatch.setattr(config, "load", lambda path: settings)
+    monkeypatch.setattr(app, "run", run)
+    monkeypatch.setattr(cli, "tune_gc", lambda: None)
+    assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
+    assert loops == ["uvloop"]
 
 
 def _cli(tmp_path: Path, *args: str, config_text: str = "") -> subprocess.CompletedProcess[str]:
