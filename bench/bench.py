@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="py-spy the consumer in each end-to-end phase: its CPU per event by stage",
     )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=0.0,
+        help="events/s for (e) latency (default: half of (c)'s rate; (e) alone needs it)",
+    )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.add_argument(
         "--kafka-property",
@@ -153,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )  # fmt: skip
         phase("serial_50ms", "serial", measure.serial_baseline, args.serial_seconds)
-        if "e2e_0ms" in results:
-            half = results["e2e_0ms"]["rate"] / 2
+        if args.latency_rate or "e2e_0ms" in results:
+            half = args.latency_rate or results["e2e_0ms"]["rate"] / 2
             phase("latency", "latency", measure.latency, half, args.latency_seconds)
         one_down_buffer = max(10_000, int(args.phase_seconds * 2_500))
         phase("one_down", "onedown", measure.one_down, args.phase_seconds, one_down_buffer)

@@ -130,7 +130,8 @@ def main() -> None:
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
     rnd = random.Random(1)
     bodies: list[object] = [event(20_000 + i, 20_000, rnd) for i in range(2000)]
-    clients = {"consumer (aiohttp)": with_transport("aiohttp"),
+    clients = {"consumer (builtin)": with_transport("builtin"),
+               "consumer (aiohttp)": with_transport("aiohttp"),
                "consumer (httpx)": with_transport("httpx"),
                "httpx over aiohttp": with_httpx_over_aiohttp,
                "asyncio streams": with_streams}  # fmt: skip

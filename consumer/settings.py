@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ValueFormat = Literal["confluent", "avro", "json"]
-HttpClient = Literal["aiohttp", "httpx"]
+HttpClient = Literal["builtin", "aiohttp", "httpx"]
 LogFormat = Literal["auto", "json", "text"]
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
@@ -53,7 +53,7 @@ class DeliverySettings:
 
     max_in_flight: int = 256
     timeout: float = duration(10.0)
-    http_client: HttpClient = "aiohttp"
+    http_client: HttpClient = "builtin"
     retry_window: float = duration(4 * 3600.0)
     max_attempts: int = 0
     backoff_base: float = duration(0.5)

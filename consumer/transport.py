@@ -4,12 +4,12 @@ Every expected client exception becomes an `Answer` with no status and a short e
 the retry policy decides from the answer alone, and no exception text (which could quote a URL
 with its key) reaches the logs. The body arrives already encoded: the decision made it once.
 
-Two clients, chosen by `delivery.http_client`. aiohttp is the default because the consumer is
-CPU-bound on its HTTP client: on our 2-core machine aiohttp costs ~140 µs of CPU per request
-and httpx ~750 µs (`bench/http_clients.py`), which made end-to-end delivery 2.6x faster
-(`bench/bench.py --only e2e,latency50`). httpx stays available as the other choice, from the
-`httpx` extra (`pip install 'movableink-kafka-consumer[httpx]'`), imported only when chosen; both
-take the proxy from the environment and verify TLS with the system's certificates.
+Three clients, chosen by `delivery.http_client`. The consumer is CPU-bound on its HTTP client,
+so the default is the cheapest: the built-in one (`http1`), about a fifth of aiohttp's CPU per
+request, which costs a fifth of httpx's (`bench/http_clients.py`). aiohttp and httpx stay
+available (httpx from the `httpx` extra, `pip install 'movableink-kafka-consumer[httpx]'`,
+imported only when chosen); all take the proxy from the environment and verify TLS with the
+system's certificates.
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class Transport(Protocol):
 
 def open_transport(client: HttpClient, *, max_connections: int, timeout_s: float) -> Transport:
     """Keep-alive connections to Movable Ink, shared by one destination's requests."""
+    if client == "builtin":
+        from consumer.http1 import Http1Transport  # it builds on this module
+
+        return Http1Transport(max_connections=max_connections, timeout_s=timeout_s)
     if client == "httpx":
         return HttpxTransport(max_connections=max_connections, timeout_s=timeout_s)
     return AiohttpTransport(max_connections=max_connections, timeout_s=timeout_s)

@@ -16,7 +16,7 @@ from consumer.movableink import Request, body_bytes
 from consumer.settings import HttpClient
 from consumer.transport import Answer, open_transport
 
-CLIENTS: tuple[HttpClient, ...] = ("aiohttp", "httpx")
+CLIENTS: tuple[HttpClient, ...] = ("builtin", "aiohttp", "httpx")
 AUTH = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
 HEADERS = {"Authorization": f"Basic {AUTH}", "Content-Type": "application/json"}
 EVENT = {"type": "track", "messageId": "m-1", "anonymousId": "a-1", "event": "Viewed ✓"}

@@ -278,14 +278,14 @@ def test_delivery_defaults_and_checks(tmp_path: Path) -> None:
     assert error(tmp_path, text) == "delivery.max_in_flight must be at least 1."
 
 
-def test_the_http_client_is_aiohttp_unless_httpx_is_chosen(tmp_path: Path) -> None:
-    assert load(tmp_path, BASE).delivery.http_client == "aiohttp"
+def test_the_http_client_is_the_builtin_one_unless_another_is_chosen(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).delivery.http_client == "builtin"
     chosen = BASE.replace(
         "[[destinations]]", '[delivery]\nhttp_client = "httpx"\n\n[[destinations]]'
     )
     assert load(tmp_path, chosen).delivery.http_client == "httpx"
     assert error(tmp_path, chosen.replace('"httpx"', '"requests"')) == (
-        "delivery.http_client must be one of 'aiohttp', 'httpx', not 'requests'."
+        "delivery.http_client must be one of 'builtin', 'aiohttp', 'httpx', not 'requests'."
     )
 
 
