@@ -177,6 +177,12 @@ class Outcomes:
             self._jobs[job] = work
             worker.submit(job)
 
+    def ahead(self) -> int:
+        """Jobs queued (waiting or under way) at the least busy destination whose circuit is
+        closed; 0 when every circuit is open (then only the buffer bound applies)."""
+        queued = [len(w) for w in self._workers.values() if w.sender.circuit.state == "closed"]
+        return min(queued, default=0)
+
     def job_finished(self, job: Job) -> None:
         """A destination worker is done with a job (delivered, or failed for good)."""
         work = self._jobs.pop(job)

@@ -110,5 +110,8 @@ class Pipeline:
         """From the Kafka thread: revoked partitions' unstarted jobs are dropped on the loop."""
         self.loop.call_soon_threadsafe(self.outcomes.abandon, partitions)
 
+    def ahead(self) -> int:
+        return self.outcomes.ahead()
+
     async def aclose(self) -> None:
         await self.outcomes.aclose()

@@ -145,6 +145,9 @@ class _ReplaySink:
     def abandon(self, partitions: set[TopicPartition]) -> None:
         self.pipeline.abandon(partitions)
 
+    def ahead(self) -> int:
+        return self.pipeline.ahead()
+
 
 class Replay:
     """One replay run: wiring, the mode-specific hand-over, progress and the summary."""

@@ -189,3 +189,40 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
     reasons = [dict(headers)[deadletter.REASON] for _, headers in producer.sent]
     assert reasons == [b"internal.error"] * 3
     assert dict(producer.sent[0][1])[deadletter.CONNECT_CLASS] == b"KeyError"
+
+
+def test_outcomes_report_the_least_busy_destination_able_to_deliver() -> None:
+    """What the Kafka thread paces its intake by (`KafkaSource._apply_backpressure`): a
+    destination whose circuit is open does not count."""
+    from consumer.mapping import compile_mapping
+    from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
+    from consumer.offsets import OffsetTracker
+    from consumer.outcome import Outcomes
+    from consumer.sender import Sender
+    from consumer.settings import DeliverySettings
+    from consumer.triggers import parse
+
+    subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
+    metrics = Metrics(CollectorRegistry())
+    seen: list[int] = []
+
+    async def scenario() -> None:
+        senders = [
+            Sender(Destination(n, "http://127.0.0.1:1/b/k", "u", Secret("p"), (subscription,)),
+                   None, DeliverySettings(), metrics)  # type: ignore[arg-type]
+            for n in ("a", "b")
+        ]  # fmt: skip
+        writer = DeadLetterWriter(FakeProducer([]), "{topic}.dlq", metrics)  # type: ignore[arg-type]
+        outcomes = Outcomes(OffsetTracker(), writer, metrics, senders)
+        a, b = outcomes._workers["a"], outcomes._workers["b"]
+        a._scheduler.add(object(), ("k1",))  # type: ignore[arg-type]
+        for key in ("k1", "k2", "k3"):
+            b._scheduler.add(object(), (key,))  # type: ignore[arg-type]
+        seen.append(outcomes.ahead())
+        a.sender.circuit.state = "open"
+        seen.append(outcomes.ahead())
+        b.sender.circuit.state = "open"
+        seen.append(outcomes.ahead())
+
+    asyncio.run(scenario())
+    assert seen == [1, 3, 0]

@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
+from consumer import source
 from consumer.decision import Decision
 from consumer.errors import Unavailable
 from consumer.kafka import TopicPartition
@@ -122,6 +124,11 @@ class Sink:
 
     def abandon(self, partitions: set[TopicPartition]) -> None:
         self.abandoned.append(partitions)
+
+    def ahead(self) -> int:
+        return self.queued
+
+    queued = 0  # jobs at the least busy healthy destination, as the test sets them
 
     def finish(self, tp: TopicPartition, *offsets: int) -> None:
         for offset in offsets:
@@ -255,6 +262,26 @@ def test_intake_pauses_at_the_buffer_bound_and_resumes_at_half() -> None:
         time.sleep(0.05)
         assert {P0, P1} <= run.consumer.paused  # 3 pending: above half
         run.sink.finish(P0, 1)
+        run.until(lambda: not run.consumer.paused)
+    finally:
+        run.end()
+
+
+def test_intake_pauses_while_the_least_busy_healthy_destination_has_enough_queued(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a destination down, records wait for it up to max_buffered; reading that many as
+    fast as Kafka gives them starved the healthy one. Intake also follows its queue."""
+    monkeypatch.setattr(source, "READ_AHEAD", 4)
+    run = Running(max_buffered=100)
+    try:
+        run.read(P0, 0, 1)
+        run.sink.queued = 4  # the healthy destination has READ_AHEAD jobs
+        run.until(lambda: {P0, P1} <= run.consumer.paused)
+        run.sink.queued = 3
+        time.sleep(0.05)
+        assert {P0, P1} <= run.consumer.paused  # above half
+        run.sink.queued = 2
         run.until(lambda: not run.consumer.paused)
     finally:
         run.end()
