@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from consumer.batching import Batcher, Item, content
 from consumer.deadletter import Failure
 from consumer.decision import Delivery
-from consumer.metrics import Metrics
+from consumer.metrics import STAGES, Metrics
 from consumer.movableink import Request
 from consumer.ordering import Scheduler
 from consumer.sender import Result, Sender
@@ -36,8 +36,11 @@ class Job:
     partition: tuple[str, int] = ("", -1)
     failures: list[Failure] = field(default_factory=list)
     started: bool = False
-    queued_at: float = field(default_factory=time.time)
+    queued_at: float = field(default_factory=time.time)  # accepted by the delivery loop
     outstanding: int = 0  # batch mode: deliveries not yet settled
+    appended_at: float | None = None  # the record's Kafka timestamp, epoch seconds
+    read_at: float = 0.0  # when the Kafka thread read the record
+    started_at: float = 0.0  # when its person's earlier events were done (or a request ended)
 
 
 class Finisher(Protocol):
@@ -60,6 +63,7 @@ class DestinationWorker:
             Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
         )
         name = destination.name
+        self._stages = tuple(metrics.stage_seconds.labels(name, stage) for stage in STAGES)
         metrics.events.labels(name, "delivered", "")  # exported at 0 from the start
         metrics.held_back.labels(name).set_function(self.held_back)
         metrics.oldest_held_age.labels(name).set_function(self.oldest_held_age)
@@ -92,6 +96,7 @@ class DestinationWorker:
 
     def _start(self, job: Job) -> None:
         job.started = True
+        job.started_at = time.time()
         if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
             job.failures.extend(self._held_failure(job) for _ in job.deliveries)
             self._finish(job)
@@ -124,7 +129,22 @@ class DestinationWorker:
             failure = result.failure(job.message_id, self.destination.name)
             if failure is not None:
                 job.failures.append(failure)
+            elif result.ending == "accepted":
+                self._observe(job, result)
+            job.started_at = result.last  # the next request's wait starts here
         self._finish(job)
+
+    def _observe(self, job: Job, result: Result, times: int = 1) -> None:
+        """Where an accepted request's time went (`metrics.STAGES`), `times` events' worth."""
+        kafka, intake, ordering, slot, retrying, request = self._stages
+        if job.appended_at is not None and job.read_at:
+            kafka.observe(max(0.0, job.read_at - job.appended_at), times)
+        if job.read_at:
+            intake.observe(max(0.0, job.queued_at - job.read_at), times)
+        ordering.observe(max(0.0, job.started_at - job.queued_at), times)
+        slot.observe(max(0.0, result.first_sent - job.started_at), times)
+        retrying.observe(result.last_sent - result.first_sent, times)
+        request.observe(max(0.0, result.last - result.last_sent), times)
 
     def _finish(self, job: Job) -> None:
         if self.destination.on_dead_letter == "hold":
@@ -162,6 +182,8 @@ class DestinationWorker:
         failure = result.failure(job.message_id, self.destination.name)
         if failure is not None:
             job.failures.append(failure)
+        elif result.ending == "accepted":
+            self._observe(job, result)
         job.outstanding -= 1
         if job.outstanding == 0:
             self._finish(job)

@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from consumer.deadletter import TRUNCATION_LEVELS, Failure, original_topic, topic_for, truncated
 from consumer.decision import INTERNAL_ERROR, MAX_DETAIL_CHARS, Decision
@@ -38,6 +38,7 @@ class Work:
     decision: Decision
     handle: PartitionOffsets
     remaining: int = 0
+    read_at: float = 0.0  # epoch seconds when the Kafka thread read it
 
 
 class DeadLetterWriter:
@@ -123,6 +124,7 @@ class Outcomes:
             sender.destination.name: DestinationWorker(sender, self, metrics) for sender in senders
         }
         self._jobs: dict[Job, Work] = {}
+        self._counters: dict[tuple[str, str, str], Any] = {}
         self.tally: Counter[tuple[FinalOutcome, str]] = (
             Counter()
         )  # (outcome, reason), all destinations
@@ -153,12 +155,15 @@ class Outcomes:
         failures: list[Failure] = []
         for verdict in decision.verdicts:
             if verdict.action == "deliver":
+                stamp = work.record.timestamp_ms
                 job = Job(
                     decision.message_id,
                     decision.identity_keys,
                     verdict.deliveries,
                     decision.event_time,
                     (work.record.topic, work.record.partition),
+                    appended_at=None if stamp is None else stamp / 1000,
+                    read_at=work.read_at,
                 )
                 jobs.append((self._workers[verdict.destination], job))
             elif verdict.action == "invalid":
@@ -213,7 +218,11 @@ class Outcomes:
         self._dead_letters.send(work.record, failure, acked)
 
     def _count(self, destination: str, outcome: FinalOutcome, reason: str) -> None:
-        self._metrics.events.labels(destination, outcome, reason).inc()
+        key = (destination, outcome, reason)
+        child = self._counters.get(key)
+        if child is None:  # labels() costs more than the increment: bound once per series
+            child = self._counters[key] = self._metrics.events.labels(*key)
+        child.inc()
         self.tally[(outcome, reason)] += 1
 
     def _part_done(self, work: Work) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from consumer import retry
 from consumer.circuit import Circuit
@@ -43,6 +43,8 @@ class Result:
     first: float
     last: float
     healthy_s: float = 0.0
+    first_sent: float = 0.0  # when the first attempt went out (0: none did)
+    last_sent: float = 0.0  # when the last one did
 
     def failure(self, message_id: str, destination: str) -> Failure | None:
         answer = self.answer
@@ -115,6 +117,11 @@ class Sender:
         self.circuit = Circuit(
             settings.circuit_threshold, settings.probe_interval, settings.max_probe_interval
         )
+        # Bound once: labels() costs more than the update, and these change per request.
+        self._in_flight = metrics.in_flight.labels(name)
+        self._request_seconds = metrics.request_seconds.labels(name)
+        self._end_to_end = metrics.end_to_end_seconds.labels(name)
+        self._responses: dict[str, Any] = {}
         metrics.circuit_open.labels(name).set(0)
         metrics.rate_ceiling.labels(name).set(destination.max_requests_per_second)
         metrics.rate_waits.labels(name)
@@ -172,8 +179,9 @@ class Sender:
                 extra={"destination": self.destination.name, "url": self.destination.masked_url},
             )
 
-    async def _attempt(self, request: Request, body: bytes) -> tuple[bool, Answer]:
-        """One attempt; True with the answer if it was the probe of an open circuit.
+    async def _attempt(self, request: Request, body: bytes) -> tuple[bool, Answer, float]:
+        """One attempt: True if it was the probe of an open circuit, the answer, and when it
+        went out.
 
         The circuit is asked again once a concurrency slot is free: a request that queued for
         a slot while the destination went down goes back to the gate instead of going out
@@ -191,15 +199,16 @@ class Sender:
             waited = await self._rate.wait()
             if waited:
                 self._metrics.rate_waits.labels(name).inc(waited)
-            self._metrics.in_flight.labels(name).inc()
+            self._in_flight.inc()
+            sent = self._clock()
             started = time.perf_counter()
             try:
-                return probe, await self._transport.post(request, body)
+                return probe, await self._transport.post(request, body), sent
             except Exception as exc:  # not an answer: never a success, never a retry
-                return probe, _unexpected(exc, self.destination)
+                return probe, _unexpected(exc, self.destination), sent
             finally:
-                self._metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
-                self._metrics.in_flight.labels(name).dec()
+                self._request_seconds.observe(time.perf_counter() - started)
+                self._in_flight.dec()
         finally:
             self._limit.release()
 
@@ -209,9 +218,11 @@ class Sender:
         first = self._clock()
         down_at_first = self.circuit.down_total(first)
         attempts = 0
+        first_sent = 0.0
         while True:
-            probe, answer = await self._attempt(request, body)
+            probe, answer, sent = await self._attempt(request, body)
             now = self._clock()
+            first_sent = first_sent or sent
             self._count(answer)
             if answer.error == "internal":
                 if probe:
@@ -225,8 +236,10 @@ class Sender:
                 if kind == "accepted":
                     for moment in event_times:
                         if moment is not None:
-                            self._metrics.end_to_end_seconds.labels(name).observe(now - moment)
-                    return Result("accepted", answer, attempts + 1, first, now)
+                            self._end_to_end.observe(now - moment)
+                    return Result(
+                        "accepted", answer, attempts + 1, first, now, 0.0, first_sent, sent
+                    )
                 return Result("refused", answer, attempts + 1, first, now)
             if answer.status == TOO_MANY_REQUESTS:
                 self._limit.throttled()
@@ -250,7 +263,12 @@ class Sender:
     def _count(self, answer: Answer) -> None:
         """One answer counted by status, or by error kind when none came back."""
         code = str(answer.status) if answer.status is not None else (answer.error or "error")
-        self._metrics.http_responses.labels(self.destination.name, code).inc()
+        child = self._responses.get(code)
+        if child is None:
+            child = self._responses[code] = self._metrics.http_responses.labels(
+                self.destination.name, code
+            )
+        child.inc()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

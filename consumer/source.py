@@ -130,11 +130,13 @@ class KafkaSource:
 
     def _take(self, records: list[Record]) -> None:
         batch: list[Work] = []
+        read_at = time.time()
+        consumed: dict[str, int] = {}
         for record in records:
             tp = (record.topic, record.partition)
             if tp in self._blocked or not self._reader.wanted(record):
                 continue
-            self._metrics.records_consumed.labels(record.topic).inc()
+            consumed[record.topic] = consumed.get(record.topic, 0) + 1
             try:
                 decision = self._sink.decide(record)
             except Unavailable as exc:
@@ -142,7 +144,9 @@ class KafkaSource:
                 continue
             stamp = None if record.timestamp_ms is None else record.timestamp_ms / 1000
             handle = self._tracker.add(record.topic, record.partition, record.offset, stamp)
-            batch.append(Work(record, decision, handle))
+            batch.append(Work(record, decision, handle, read_at=read_at))
+        for topic, count in consumed.items():  # counted per poll, not per record
+            self._metrics.records_consumed.labels(topic).inc(count)
         if batch:
             self._sink.accept(batch)
 

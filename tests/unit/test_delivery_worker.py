@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from consumer.decision import INTERNAL_ERROR, Delivery
 from consumer.delivery import DestinationWorker, Job
-from consumer.metrics import Metrics
+from consumer.metrics import STAGES, Metrics
 from consumer.movableink import Destination, Request, Secret
 from consumer.sender import Sender
 from consumer.settings import BatchSettings, DeliverySettings
@@ -243,3 +243,53 @@ def test_a_refused_batch_is_split_until_only_the_event_at_fault_is_dead_lettered
     assert list(failed) == ["m5"]
     assert failed["m5"][0].reason == "http.rejected"
     assert len(transport.sent) == 7  # 8, then 4+4, then 2+2 of the refused half, then 1+1
+
+
+def _stages(metrics: Metrics) -> dict[str, tuple[float, float]]:
+    """(count, sum) per stage of the `mi` destination."""
+    got = {}
+    for stage in STAGES:
+        labels = {"destination": "mi", "stage": stage}
+        count = metrics.registry.get_sample_value("movableink_consumer_stage_seconds_count", labels)
+        total = metrics.registry.get_sample_value("movableink_consumer_stage_seconds_sum", labels)
+        got[stage] = (count or 0.0, total or 0.0)
+    return got
+
+
+def test_each_accepted_request_says_where_its_time_went() -> None:
+    """Six stages per delivered event, adding up to its time from the Kafka timestamp: a
+    503 then a 200 puts the retry in `retrying` and the 200's own time in `request`."""
+
+    async def answer(n: int) -> Answer:
+        await asyncio.sleep(0.05)
+        return Answer(503 if n == 0 else 200)
+
+    destination = Destination("mi", URL, "u", Secret("p"), ())
+    metrics = Metrics(CollectorRegistry())
+    finished = Finished()
+    now = time.time()
+
+    async def scenario() -> None:
+        w = worker(destination, FakeTransport(answer), finished, metrics)
+        one = job(0, destination)
+        one.appended_at, one.read_at = now - 0.3, now - 0.1
+        w.submit(one)
+        while not finished:
+            await asyncio.sleep(0.01)
+        await w.aclose()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    got = _stages(metrics)
+    assert {stage: count for stage, (count, _) in got.items()} == dict.fromkeys(STAGES, 1.0)
+    assert 0.19 < got["kafka"][1] < 0.21
+    assert 0.09 < got["intake"][1] < 0.2
+    assert got["ordering"][1] < 0.05 and got["slot"][1] < 0.05
+    assert 0.05 <= got["retrying"][1] < 0.3  # the 503's 50 ms and the backoff
+    assert 0.04 < got["request"][1] < 0.2
+
+
+def test_batch_mode_observes_every_event_of_an_accepted_batch() -> None:
+    finished, metrics = run(FakeTransport(lambda n: Answer(200)), 5, batch=True)
+    assert len(finished) == 5
+    counts = {stage: count for stage, (count, _) in _stages(metrics).items()}
+    assert counts == {**dict.fromkeys(STAGES, 5.0), "kafka": 0.0, "intake": 0.0}  # no record
