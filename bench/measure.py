@@ -34,6 +34,7 @@ from consumer import config, pipeline, segment
 from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
+from consumer.metrics import STAGES
 from consumer.movableink import Request, body_bytes
 from consumer.settings import DeliverySettings
 from consumer.transport import open_transport
@@ -424,6 +425,7 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
         records = list(ctx.next_events(total))
         achieved = kit.produce_paced(ctx.bootstrap, topic, records, rate, "latency")
         ctx.standin.wait_accepted(total, 120)
+        stage_seconds = stage_summary(proc.metrics(STAGE_FAMILY))
     finally:
         proc.kill()
     arrived: dict[str, float] = {}
@@ -452,7 +454,38 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
         "max_ms": waits[-1] * 1000 if waits else 0.0,
         "mean_ms": statistics.fmean(waits) * 1000 if waits else 0.0,
         "timestamp": "LogAppendTime",
+        "stage_seconds": stage_seconds,
     }
+
+
+STAGE_FAMILY = "movableink_consumer_stage_seconds"
+
+
+def stage_summary(metrics: harness.Metrics, destination: str = "mi") -> dict[str, Any]:
+    """Per stage of the consumer's `stage_seconds` (the whole run, warm-up included): the
+    events, the mean, and the smallest bucket bounds holding 50 % and 99 % of them, in ms."""
+    summary: dict[str, Any] = {}
+    for stage in STAGES:
+        labels = {"destination": destination, "stage": stage}
+        count = metrics.total(f"{STAGE_FAMILY}_count", **labels)
+        total = metrics.total(f"{STAGE_FAMILY}_sum", **labels)
+        buckets = sorted(
+            (float(s.labels["le"]), s.value)
+            for s in metrics.samples
+            if s.name == f"{STAGE_FAMILY}_bucket" and labels.items() <= s.labels.items()
+        )
+        summary[stage] = {
+            "events": count,
+            "mean_ms": total / count * 1000 if count else 0.0,
+            "p50_le_ms": _bucket_bound(buckets, 0.5 * count) * 1000 if count else 0.0,
+            "p99_le_ms": _bucket_bound(buckets, 0.99 * count) * 1000 if count else 0.0,
+        }
+    return summary
+
+
+def _bucket_bound(buckets: list[tuple[float, float]], wanted: float) -> float:
+    """The smallest bucket bound holding `wanted` observations (cumulative buckets)."""
+    return next((le for le, n in buckets if n >= wanted), float("inf"))
 
 
 def _percentile(ordered: list[float], pct: float) -> float:

@@ -138,6 +138,13 @@ def table(r: dict[str, Any]) -> str:
             f"at {lat['achieved_rate']:,.0f} ev/s (half of (c)), {lat['events']:,} events, "
             f"max {lat['max_ms']:.0f} ms",
         )
+        stages = lat.get("stage_seconds") or {}
+        if stages:
+            add(
+                "(e) by stage, mean/p99 (ms)",
+                " ".join(f"{s} {v['mean_ms']:.1f}/{v['p99_le_ms']:g}" for s, v in stages.items()),
+                "the consumer's stage_seconds (p99: its bucket's bound)",
+            )
     if "catchup" in r:
         k = r["catchup"]
         marks = k.get("rss_at", {})
