@@ -41,8 +41,11 @@ def test_run_collects_garbage_less_often(
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
 
 
-def test_run_delivers_on_uvloop(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_run_delivers_on_uvloop_handing_the_gil_over_often(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     loops: list[str] = []
+    monkeypatch.setattr(sys, "setswitchinterval", lambda s: loops.append(f"switch {s}"))
 
     async def run(settings: Any) -> int:
         loops.append(type(asyncio.get_running_loop()).__module__)
@@ -53,7 +56,7 @@ def test_run_delivers_on_uvloop(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setattr(app, "run", run)
     monkeypatch.setattr(cli, "tune_gc", lambda: None)
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
-    assert loops == ["uvloop"]
+    assert loops == [f"switch {cli.SWITCH_INTERVAL_S}", "uvloop"]
 
 
 def _cli(tmp_path: Path, *args: str, config_text: str = "") -> subprocess.CompletedProcess[str]:
