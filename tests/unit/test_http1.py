@@ -53,6 +53,22 @@ async def _serve(handler: Handler, run: Callable[[str], Awaitable[object]]) -> o
         await asyncio.sleep(0)
 
 
+def _concurrently(count: int) -> Callable[[str], Awaitable[list[Answer]]]:
+    """`count` POSTs at once over at most two connections."""
+
+    async def run(url: str) -> list[Answer]:
+        transport = Http1Transport(max_connections=2, timeout_s=5.0)
+        try:
+            request = Request(url, HEADERS, None)
+            return list(
+                await asyncio.gather(*(transport.post(request, b"{}") for _ in range(count)))
+            )
+        finally:
+            await transport.aclose()
+
+    return run
+
+
 def _answers(handler: Handler, times: int = 1, **options: float) -> tuple[list[Answer], int]:
     """`times` POSTs one after another; the answers and the connections the server saw."""
     connections = 0
@@ -119,16 +135,8 @@ def test_on_uvloop_too() -> None:
             writer.write(OK)
             await writer.drain()
 
-    async def run(url: str) -> list[Answer]:
-        transport = Http1Transport(max_connections=2, timeout_s=5.0)
-        try:
-            request = Request(url, HEADERS, None)
-            return list(await asyncio.gather(*(transport.post(request, b"{}") for _ in range(5))))
-        finally:
-            await transport.aclose()
-
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        assert runner.run(_serve(handler, run)) == [Answer(200)] * 5
+        assert runner.run(_serve(handler, _concurrently(5))) == [Answer(200)] * 5
 
 
 def test_connection_close_is_honoured_and_a_chunked_body_read() -> None:
@@ -206,15 +214,7 @@ def test_more_requests_than_connections_wait_for_one(monkeypatch: pytest.MonkeyP
             writer.write(OK)
             await writer.drain()
 
-    async def run(url: str) -> list[Answer]:
-        transport = Http1Transport(max_connections=2, timeout_s=5.0)
-        try:
-            request = Request(url, HEADERS, None)
-            return list(await asyncio.gather(*(transport.post(request, b"{}") for _ in range(9))))
-        finally:
-            await transport.aclose()
-
-    assert asyncio.run(_serve(handler, run)) == [Answer(200)] * 9
+    assert asyncio.run(_serve(handler, _concurrently(9))) == [Answer(200)] * 9
 
 
 def test_idle_connections_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
