@@ -40,13 +40,13 @@ _MODULES = {
     "decide": "decision.py segment.py signals.py movableink.py jsvalues.py mapping triggers",
     "schedule": "delivery.py sender.py ordering.py batching.py limits.py circuit.py retry.py "
     "pipeline.py",
-    "http": "transport.py",
+    "http": "transport.py http1.py",
     "bookkeeping": "metrics.py outcome.py offsets.py deadletter.py status.py logs.py",
 }
 _LIBRARIES = {
     "consume": "confluent_kafka",
     "decode": "fastavro",
-    "http": "aiohttp yarl multidict httpx httpcore",
+    "http": "aiohttp yarl multidict httpx httpcore httptools",
     "bookkeeping": "prometheus_client logging",
 }
 BY_MODULE = {module: stage for stage, modules in _MODULES.items() for module in modules.split()}

@@ -138,11 +138,11 @@ def table(r: dict[str, Any]) -> str:
             f"at {lat['achieved_rate']:,.0f} ev/s (half of (c)), {lat['events']:,} events, "
             f"max {lat['max_ms']:.0f} ms",
         )
-        stages = lat.get("stage_seconds") or {}
-        if stages:
+        waits = lat.get("stage_seconds") or {}
+        if waits:
             add(
                 "(e) by stage, mean/p99 (ms)",
-                " ".join(f"{s} {v['mean_ms']:.1f}/{v['p99_le_ms']:g}" for s, v in stages.items()),
+                " ".join(f"{s} {v['mean_ms']:.1f}/{v['p99_le_ms']:g}" for s, v in waits.items()),
                 "the consumer's stage_seconds (p99: its bucket's bound)",
             )
     if "catchup" in r:
