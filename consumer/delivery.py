@@ -25,7 +25,7 @@ from consumer.ordering import Scheduler
 from consumer.sender import Result, Sender
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """One record's requests for one destination; identity is the object (eq=False)."""
 

@@ -55,7 +55,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = time.monotonic()
         self.deadline = 0.0
         self._waiter: asyncio.Future[tuple[int, str | None]] | None = None
-        self._parser: Any = None
+        self._parser: Any = httptools.HttpResponseParser(self)  # llhttp resets per answer
         self._answering = False
         self._headers_done = False
         self._framed = False  # the answer says its length (Content-Length or chunked)
@@ -117,7 +117,6 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         waiter = self.origin.loop.create_future()
         self._waiter = waiter
-        self._parser = httptools.HttpResponseParser(self)
         self._answering = False
         self._headers_done = self._framed = False
         self._retry_after = None

@@ -34,9 +34,15 @@ class AdaptiveLimit:
         self._last_decrease = -cooldown_s
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free and nobody waits for one; never waits."""
         if self.in_use < int(self.limit) and not self._waiters:
             self.in_use += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

@@ -21,7 +21,8 @@ Entry = TypeVar("Entry", bound=Hashable)
 
 
 class Scheduler(Generic[Entry]):
-    """Tracks waiting and running items by identity key; tells which may start."""
+    """Tracks waiting and running items by identity key; tells which may start. Items are
+    told apart by identity (`is`), as jobs are."""
 
     def __init__(self) -> None:
         self._queues: dict[str, deque[Entry]] = {}
@@ -36,14 +37,22 @@ class Scheduler(Generic[Entry]):
         return iter(list(self._keys))
 
     def add(self, item: Entry, keys: Iterable[str]) -> bool:
-        """Register an item in arrival order; True if it may start at once."""
+        """Register an item in arrival order; True if it may start at once (every one of its
+        keys had nothing unfinished)."""
         if item in self._keys:
             raise ValueError(f"{item!r} is already scheduled")
         own = tuple(dict.fromkeys(keys))
         self._keys[item] = own
+        ready = True
+        queues = self._queues
         for key in own:
-            self._queues.setdefault(key, deque()).append(item)
-        return self._ready(item)
+            queue = queues.get(key)
+            if queue is None:
+                queues[key] = deque((item,))
+            else:
+                queue.append(item)
+                ready = False
+        return ready
 
     def finish(self, item: Entry) -> list[Entry]:
         """Mark a running item finished (delivered or given up); return items now ready."""
@@ -51,7 +60,7 @@ class Scheduler(Generic[Entry]):
         candidates: list[Entry] = []
         for key in keys:
             queue = self._queues[key]
-            if not queue or queue[0] != item:
+            if not queue or queue[0] is not item:
                 self._keys[item] = keys
                 raise ValueError(f"{item!r} was not ready, so it cannot finish")
             queue.popleft()
@@ -67,7 +76,7 @@ class Scheduler(Generic[Entry]):
         candidates: list[Entry] = []
         for key in keys:
             queue = self._queues[key]
-            was_head = queue[0] == item
+            was_head = queue[0] is item
             queue.remove(item)
             if not queue:
                 del self._queues[key]
@@ -76,7 +85,11 @@ class Scheduler(Generic[Entry]):
         return [c for c in dict.fromkeys(candidates) if self._ready(c)]
 
     def _ready(self, item: Entry) -> bool:
-        return all(self._queues[key][0] == item for key in self._keys[item])
+        queues = self._queues
+        for key in self._keys[item]:  # noqa: SIM110 (a loop, not all(): no generator per call)
+            if queues[key][0] is not item:
+                return False
+        return True
 
     def waiting_behind(self, key: str) -> int:
         """How many items of `key` wait behind its head (a gauge of a held-back person)."""

@@ -30,7 +30,7 @@ RETRY_DEAD_LETTER_S = 1.0
 FinalOutcome = Literal["delivered", "filtered", "dead_lettered"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Work:
     """A consumed record, its decision, and the handle that finishes its offset."""
 

@@ -13,9 +13,8 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from consumer import retry
 from consumer.circuit import Circuit
@@ -33,9 +32,8 @@ Ending = Literal["accepted", "refused", "exhausted", "internal"]
 TOO_MANY_REQUESTS = 429
 
 
-@dataclass(frozen=True)
-class Result:
-    """How a request ended after all its attempts."""
+class Result(NamedTuple):
+    """How a request ended after all its attempts (a tuple, like `Answer`: one per request)."""
 
     ending: Ending
     answer: Answer
@@ -118,13 +116,14 @@ class Sender:
             settings.circuit_threshold, settings.probe_interval, settings.max_probe_interval
         )
         # Bound once: labels() costs more than the update, and these change per request.
-        self._in_flight = metrics.in_flight.labels(name)
+        self._sending = 0  # requests under way, read at scrape time
+        metrics.in_flight.labels(name).set_function(lambda: self._sending)
+        self._rate_waits = metrics.rate_waits.labels(name)
         self._request_seconds = metrics.request_seconds.labels(name)
         self._end_to_end = metrics.end_to_end_seconds.labels(name)
         self._responses: dict[str, Any] = {}
         metrics.circuit_open.labels(name).set(0)
         metrics.rate_ceiling.labels(name).set(destination.max_requests_per_second)
-        metrics.rate_waits.labels(name)
         metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
         metrics.hold_seconds.labels(name).set_function(lambda: self.circuit.hold_s(self._clock()))
 
@@ -187,19 +186,21 @@ class Sender:
         a slot while the destination went down goes back to the gate instead of going out
         anyway. Slots are never held at the gate, so a probe always finds one.
         """
-        name = self.destination.name
         while True:
+            if self._open() and self._limit.try_acquire():
+                probe = False  # the common case, without a wait: no coroutine to run
+                break
             probe = await self._gate()
             await self._limit.acquire()
-            circuit = self.circuit
-            if probe or (circuit.state == "closed" and circuit.wait_s(self._clock()) <= 0):
+            if probe or self._open():
                 break
             self._limit.release()
         try:
-            waited = await self._rate.wait()
-            if waited:
-                self._metrics.rate_waits.labels(name).inc(waited)
-            self._in_flight.inc()
+            if self._rate.per_second > 0:
+                waited = await self._rate.wait()
+                if waited:
+                    self._rate_waits.inc(waited)
+            self._sending += 1
             sent = self._clock()
             started = time.perf_counter()
             try:
@@ -208,9 +209,13 @@ class Sender:
                 return probe, _unexpected(exc, self.destination), sent
             finally:
                 self._request_seconds.observe(time.perf_counter() - started)
-                self._in_flight.dec()
+                self._sending -= 1
         finally:
             self._limit.release()
+
+    def _open(self) -> bool:
+        """A request may go now without being a probe: the circuit is closed, nothing holds."""
+        return self.circuit.state == "closed" and self.circuit.wait_s(self._clock()) <= 0
 
     async def _send(self, request: Request, body: bytes, event_times: list[float | None]) -> Result:
         """Attempt until delivered, refused for good, or out of retries."""
