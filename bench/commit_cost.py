@@ -17,11 +17,6 @@ from measure import Context
 INTERVALS = ("5s", "200ms")  # the old default, the new one
 
 
-def broker_pid() -> int:
-    """The bench broker's PID (written by `deploy/local/broker.py` into its state folder)."""
-    return int((kit.STATE / "kafka" / "pid").read_text().split()[0])
-
-
 def offsets_written(bootstrap: str) -> int:
     """Records in `__consumer_offsets` so far (its end offsets, summed)."""
     return sum(harness.end_offsets(bootstrap, "__consumer_offsets").values())
@@ -37,7 +32,7 @@ def one(ctx: Context, interval: str, rate: float, seconds: float) -> dict[str, A
         harness.wait_for(proc.ready, 60, "the consumer to join its group", poll=0.25)
         time.sleep(1.0)  # the assignment settles
         records = list(ctx.next_events(total))
-        broker = broker_pid()
+        broker = kit.broker_pid()
 
         def readings() -> tuple[float, float, int]:
             cpu = kit.cpu_seconds

@@ -423,8 +423,22 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
         harness.wait_for(proc.ready, 60, "the consumer to join its group", poll=0.25)
         time.sleep(1.0)  # the assignment settles
         records = list(ctx.next_events(total))
+        pids = {
+            "consumer": proc.pid,
+            "standin": ctx.standin.proc.pid,
+            "broker": kit.broker_pid(),
+            "bench_producer": os.getpid(),
+        }
+        before = {name: kit.cpu_seconds(pid) for name, pid in pids.items()}
+        busy0, total0 = kit.machine_cpu_seconds()
+        started = time.monotonic()
         achieved = kit.produce_paced(ctx.bootstrap, topic, records, rate, "latency")
         ctx.standin.wait_accepted(total, 120)
+        elapsed = time.monotonic() - started
+        busy1, total1 = kit.machine_cpu_seconds()
+        cpu_share = {n: (kit.cpu_seconds(pid) - before[n]) / elapsed for n, pid in pids.items()}
+        cpu_share["machine_busy"] = (busy1 - busy0) / elapsed
+        cpu_share["machine_cores"] = (total1 - total0) / elapsed
         stage_seconds = stage_summary(proc.metrics(STAGE_FAMILY))
     finally:
         proc.kill()
@@ -441,8 +455,13 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     for message in harness.read_topic(ctx.bootstrap, topic, timeout=120, idle_s=3.0):
         _, stamp = message.timestamp()
         appended[decoder.decode(message.value())["messageId"]] = stamp / 1000
-    steady = min(appended.values(), default=0.0) + LATENCY_WARMUP_S
+    first = min(appended.values(), default=0.0)
+    steady = first + LATENCY_WARMUP_S
     waits = sorted(arrived[m] - t for m, t in appended.items() if m in arrived and t >= steady)
+    by_second: dict[int, list[float]] = {}
+    for m, t in appended.items():
+        if m in arrived:
+            by_second.setdefault(int(t - first), []).append(arrived[m] - t)
     return {
         "target_rate": rate,
         "achieved_rate": achieved,
@@ -455,6 +474,12 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
         "mean_ms": statistics.fmean(waits) * 1000 if waits else 0.0,
         "timestamp": "LogAppendTime",
         "stage_seconds": stage_seconds,
+        "cpu_share": cpu_share,  # cores each process used while producing and delivering
+        # per second of appends: [events, p50 ms, max ms]; where in the run the tail is
+        "by_second": [
+            [len(w), _percentile(sorted(w), 50) * 1000, max(w) * 1000]
+            for _, w in sorted(by_second.items())
+        ],
     }
 
 

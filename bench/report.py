@@ -145,6 +145,16 @@ def table(r: dict[str, Any]) -> str:
                 " ".join(f"{s} {v['mean_ms']:.1f}/{v['p99_le_ms']:g}" for s, v in waits.items()),
                 "the consumer's stage_seconds (p99: its bucket's bound)",
             )
+        share = lat.get("cpu_share") or {}
+        if share:
+            add(
+                "(e) cores used meanwhile",
+                f"{share['machine_busy']:.2f} of {share['machine_cores']:.0f}",
+                ", ".join(
+                    f"{name} {share[name]:.2f}"
+                    for name in ("consumer", "standin", "broker", "bench_producer")
+                ),
+            )
     if "catchup" in r:
         k = r["catchup"]
         marks = k.get("rss_at", {})

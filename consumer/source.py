@@ -27,6 +27,7 @@ from consumer.status import Health
 
 log = logging.getLogger(__name__)
 BATCH = 500
+HANDOVER = 50  # decided records handed to the loop at a time
 POLL_S = 0.1
 SERVE_S = 0.05
 UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
@@ -111,7 +112,7 @@ class KafkaSource:
 
     def _step(self) -> None:
         room = self._settings.max_buffered - self._tracker.pending()
-        records = self._consumer.consume(max(1, min(BATCH, room)), POLL_S)
+        records = self._read(max(1, min(BATCH, room)))
         self._producer.poll(0)
         if records:
             self._take(records)
@@ -127,6 +128,15 @@ class KafkaSource:
             self._positions = self._snapshot_positions()
             self._next_snapshot = now + SNAPSHOT_EVERY_S
         self._metrics.buffered.set(self._tracker.pending())
+
+    def _read(self, most: int) -> list[Record]:
+        """Up to `most` records: waits (up to `POLL_S`) for the first one only, then takes what
+        has already arrived. `consume(most, timeout)` waits until `most` have arrived, so at
+        moderate rates every record waited up to `POLL_S` for a batch to fill."""
+        records = self._consumer.consume(1, POLL_S)
+        if records and most > 1:
+            records += self._consumer.consume(most - 1, 0)
+        return records
 
     def _take(self, records: list[Record]) -> None:
         batch: list[Work] = []
@@ -145,6 +155,9 @@ class KafkaSource:
             stamp = None if record.timestamp_ms is None else record.timestamp_ms / 1000
             handle = self._tracker.add(record.topic, record.partition, record.offset, stamp)
             batch.append(Work(record, decision, handle, read_at=read_at))
+            if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
+                self._sink.accept(batch)
+                batch = []
         for topic, count in consumed.items():  # counted per poll, not per record
             self._metrics.records_consumed.labels(topic).inc(count)
         if batch:

@@ -41,6 +41,7 @@ class FakeConsumer:
         self.brokers_reachable = True
         self.lock = threading.Lock()
         self.positions: dict[TopicPartition, int] = {}
+        self.asked: list[tuple[int, float]] = []  # (max_records, timeout_s) of each consume
 
     def put(self, tp: TopicPartition, *offsets: int) -> None:
         with self.lock:
@@ -57,15 +58,17 @@ class FakeConsumer:
         self.positions.update(starts)
 
     def consume(self, max_records: int, timeout_s: float) -> list[Record]:
+        self.asked.append((max_records, timeout_s))
         with self.lock:
             out: list[Record] = []
             for tp, records in self.waiting.items():
                 if tp in self.paused:
                     continue
-                out += records[: max_records - len(out)]
-                del records[: len(out)]
-                if out:
-                    self.positions[tp] = out[-1].offset + 1
+                taken = records[: max_records - len(out)]
+                del records[: len(taken)]
+                if taken:
+                    out += taken
+                    self.positions[tp] = taken[-1].offset + 1
         if not out:
             time.sleep(0.005)
         return out
@@ -111,6 +114,7 @@ class Sink:
         self.tracker = tracker
         self.refuse = refuse
         self.works: dict[tuple[TopicPartition, int], Work] = {}
+        self.handed: list[int] = []  # the size of each batch accepted
         self.abandoned: list[set[TopicPartition]] = []
 
     def decide(self, record: Record) -> Decision:
@@ -119,6 +123,7 @@ class Sink:
         return Decision(str(record.offset), {}, ())
 
     def accept(self, batch: list[Work]) -> None:
+        self.handed.append(len(batch))
         for work in batch:
             self.works[((work.record.topic, work.record.partition), work.record.offset)] = work
 
@@ -283,6 +288,18 @@ def test_intake_pauses_while_the_least_busy_healthy_destination_has_enough_queue
         assert {P0, P1} <= run.consumer.paused  # above half
         run.sink.queued = 2
         run.until(lambda: not run.consumer.paused)
+    finally:
+        run.end()
+
+
+def test_only_the_first_record_is_waited_for_and_batches_go_over_in_chunks() -> None:
+    """librdkafka's consume(n, timeout) waits until n records have arrived: asked for 500, a
+    record read at a moderate rate waited up to the whole poll timeout for a batch to fill."""
+    run = Running()
+    try:
+        run.read(P0, *range(120))
+        assert all(n == 1 or timeout == 0 for n, timeout in run.consumer.asked)
+        assert run.sink.handed == [source.HANDOVER, source.HANDOVER, 120 - 2 * source.HANDOVER]
     finally:
         run.end()
 
