@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -59,6 +60,7 @@ class DestinationWorker:
         self._scheduler: Scheduler[Job] = Scheduler()
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
+        self._parked: deque[Job] = deque()  # ready while the destination is down (`_park`)
         self._batcher = (
             Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
         )
@@ -76,12 +78,17 @@ class DestinationWorker:
         if self._scheduler.add(job, job.keys):
             self._start(job)
 
-    def abandon(self, partitions: set[tuple[str, int]]) -> None:
-        """Drop the not-yet-started jobs of revoked partitions; their new owner delivers them."""
+    def abandon(self, partitions: set[tuple[str, int]]) -> list[Job]:
+        """Drop the jobs of revoked partitions that have sent nothing (waiting or parked);
+        their new owner delivers them. Returns the jobs dropped."""
         waiting = [j for j in self._scheduler if j.partition in partitions and not j.started]
-        for job in waiting:
+        parked = [j for j in self._parked if j.partition in partitions]
+        if parked:
+            self._parked = deque(j for j in self._parked if j.partition not in partitions)
+        for job in waiting + parked:
             for ready in self._scheduler.remove(job):
                 self._start(ready)
+        return waiting + parked
 
     def held_back(self) -> int:
         """Jobs waiting behind an unfinished earlier job of the same person."""
@@ -105,8 +112,23 @@ class DestinationWorker:
             for delivery in job.deliveries:
                 # A mapping whose data resolves to nothing is an empty event in a batch.
                 self._batcher.add(delivery.request.headers, Item(job, delivery.content or b"{}"))
+        elif self.sender.parks():
+            self._parked.append(job)
         else:
             self._spawn(self._run(job))
+
+    def _unpark(self) -> None:
+        """Parked jobs: all go once the circuit has closed; one goes if nothing probes it.
+
+        While the destination is down, a ready job waits here instead of in a task at the
+        sender's gate: with thousands of records waiting for a down destination, a task each
+        cost the CPU the healthy destinations need. Called whenever a job finishes, which is
+        how the circuit closes (a probe's job ends) or loses its prober."""
+        if self.sender.circuit.state == "closed":
+            while self._parked:
+                self._spawn(self._run(self._parked.popleft()))
+        elif self._parked and not self.sender.parks():
+            self._spawn(self._run(self._parked.popleft()))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -156,6 +178,7 @@ class DestinationWorker:
                     self._held.discard(key)
         for ready in self._scheduler.finish(job):
             self._start(ready)
+        self._unpark()
         self._finisher.job_finished(job)
 
     # -- batch mode ------------------------------------------------------------------------

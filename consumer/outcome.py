@@ -240,6 +240,5 @@ class Outcomes:
     def abandon(self, partitions: set[tuple[str, int]]) -> None:
         """Partitions were revoked: drop their jobs that have not started."""
         for worker in self._workers.values():
-            worker.abandon(partitions)
-        for job in [j for j, w in self._jobs.items() if w.handle.detached and not j.started]:
-            del self._jobs[job]
+            for job in worker.abandon(partitions):
+                del self._jobs[job]

@@ -137,6 +137,11 @@ class Sender:
             self.circuit.abandon_probe()
             return Result("internal", _unexpected(exc, self.destination), 0, now, now)
 
+    def parks(self) -> bool:
+        """True while the circuit is open and a request already waits to probe it (or is the
+        probe): a new request would only wait behind it, so it need not start yet."""
+        return self.circuit.state == "open" and (self._prober_waiting or self.circuit.probing)
+
     async def _gate(self) -> bool:
         """Wait until a request may go; True if it is the probe of an open circuit.
 

@@ -293,3 +293,63 @@ def test_batch_mode_observes_every_event_of_an_accepted_batch() -> None:
     assert len(finished) == 5
     counts = {stage: count for stage, (count, _) in _stages(metrics).items()}
     assert counts == {**dict.fromkeys(STAGES, 5.0), "kafka": 0.0, "intake": 0.0}  # no record
+
+
+def test_while_a_destination_is_down_its_new_jobs_wait_without_a_task_each() -> None:
+    """One job probes the open circuit; the jobs that become ready meanwhile are parked (a
+    task each cost the CPU the healthy destinations need) and all go once it closes."""
+    up = False
+    destination = Destination("mi", URL, "u", Secret("p"), ())
+    settings = dataclasses.replace(
+        FAST, circuit_threshold=2, probe_interval=0.05, max_probe_interval=0.05
+    )
+    metrics = Metrics(CollectorRegistry())
+    finished = Finished()
+
+    def answer(n: int) -> Answer:
+        return Answer(200) if up else Answer(None, error="connect")
+
+    async def scenario() -> int:
+        nonlocal up
+        w = worker(destination, FakeTransport(answer), finished, metrics, settings)
+        for n in range(2):
+            w.submit(job(n, destination))
+        while not w.sender.parks():  # the circuit is open and a job waits to probe it
+            await asyncio.sleep(0.01)
+        for n in range(2, 200):
+            w.submit(job(n, destination))
+        await asyncio.sleep(0.2)
+        tasks = len(asyncio.all_tasks())
+        up = True
+        while len(finished) < 200:
+            await asyncio.sleep(0.01)
+        await w.aclose()
+        return tasks
+
+    tasks = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert tasks < 10, tasks
+    assert not any(done.failures for done in finished)
+
+
+def test_parked_jobs_of_a_revoked_partition_are_dropped_unsent() -> None:
+    destination = Destination("mi", URL, "u", Secret("p"), ())
+    settings = dataclasses.replace(FAST, circuit_threshold=1, probe_interval=5.0)
+    transport = FakeTransport(lambda n: Answer(None, error="connect"))
+    metrics = Metrics(CollectorRegistry())
+
+    async def scenario() -> list[Job]:
+        w = worker(destination, transport, Finished(), metrics, settings)
+        w.submit(job(0, destination))
+        while not w.sender.parks():  # the circuit is open and a job waits to probe it
+            await asyncio.sleep(0.01)
+        parked = [dataclasses.replace(job(n, destination), partition=("in", 1)) for n in (1, 2)]
+        for one in parked:
+            w.submit(one)
+        await asyncio.sleep(0.05)
+        dropped = w.abandon({("in", 1)})
+        assert dropped == parked and len(w) == 1  # the probing job stays
+        await w.aclose()
+        return dropped
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert len(transport.sent) == 1  # only the first job's attempt went out
