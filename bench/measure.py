@@ -30,7 +30,7 @@ from harness import ConsumerProcess, Destination, Record
 from profiling import Profiler
 from workload import event
 
-from consumer import config, pipeline, segment
+from consumer import cli, config, pipeline, segment
 from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer as KafkaConsumer
@@ -333,7 +333,7 @@ def scale_out(ctx: Context) -> dict[str, Any]:
 
 def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
     """The consumer's HTTP client alone (`delivery.http_client`), `max_in_flight` concurrent
-    POSTs, no Kafka."""
+    POSTs, no Kafka, on the consumer's own event loop (`cli.run_loop`: uvloop)."""
     client = dict(ctx.args.delivery_setting).get("http_client", DeliverySettings.http_client)
     ctx.standin.reset()
     auth = base64.b64encode(f"{harness.USERNAME}:{harness.PASSWORD}".encode()).decode()
@@ -370,11 +370,12 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
         return done, time.monotonic() - started, failed
 
     cpu0 = kit.cpu_seconds(os.getpid())
-    done, elapsed, failed = asyncio.run(load())
+    done, elapsed, failed = cli.run_loop(load())
     cpu = kit.cpu_seconds(os.getpid()) - cpu0
     progress.done(f"{done / elapsed:,.0f} requests/s")
     return {
         "client": client,
+        "loop": (cli.loop_factory() or asyncio.new_event_loop).__module__.split(".")[0],
         "requests": done,
         "failed": failed,
         "seconds": elapsed,

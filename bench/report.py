@@ -100,7 +100,7 @@ def table(r: dict[str, Any]) -> str:
     if "http_ceiling" in r:
         x = r["http_ceiling"]
         add(
-            f"(c) raw HTTP ceiling ({x['client']})",
+            f"(c) raw HTTP ceiling ({x['client']}, {x.get('loop', 'asyncio')})",
             f"{x['rate']:,.0f} req/s",
             f"{x['client_us_per_request']:.0f} us CPU/request; e2e = {q['e2e_vs_http']:.0%}",
             f">=80% {_ok(q['e2e_vs_http'], 0.80)}",
