@@ -4,25 +4,28 @@ Run: .venv/bin/python bench/ab_decision.py [REV (default HEAD)] [--rounds N (def
 
 On a shared machine `bench_decision.py` moves by a third from one run to the next. Here each
 side is a `bench_decision.py --serve` process with its own `consumer` package (REV's from
-`git archive`), built once and then told to time one pass at a time; the passes alternate, so
-both sides see the same load, and each stage keeps its best pass.
+`git archive`), built once and then told to time one pass at a time. Each pass of one side is
+followed by the same pass of the other (who goes first alternates), so both see the same load.
+Printed per side: each stage's best pass, and the median over rounds of the decision's cost
+beyond decoding (that round's whole-decision pass minus its decode pass).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
-from bench_decision import with_gap
+from bench_decision import AFTER_DECODE, DECODE, WHOLE, with_gap
 
 ROOT = Path(__file__).resolve().parent.parent
+STAGES = (DECODE, WHOLE)
 
 
 def _archive(rev: str, into: Path) -> None:
@@ -44,12 +47,28 @@ def _serve(path: Path) -> subprocess.Popen[str]:
     )
 
 
-def _measure(side: subprocess.Popen[str]) -> dict[str, float]:
+def _pass(side: subprocess.Popen[str], stage: str) -> float:
     assert side.stdin is not None and side.stdout is not None
-    side.stdin.write("\n")
+    side.stdin.write(stage + "\n")
     side.stdin.flush()
-    answer: dict[str, float] = json.loads(side.stdout.readline())
-    return answer
+    return float(side.stdout.readline())
+
+
+def _rounds(
+    sides: dict[str, subprocess.Popen[str]], rounds: int
+) -> dict[str, list[dict[str, float]]]:
+    """Each side's figures per round, every stage timed on both sides one after the other."""
+    names = list(sides)
+    timed: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for number in range(rounds):
+        order = names if number % 2 == 0 else names[::-1]
+        figures: dict[str, dict[str, float]] = {name: {} for name in names}
+        for stage in STAGES:
+            for name in order:
+                figures[name][stage] = _pass(sides[name], stage)
+        for name in names:
+            timed[name].append(figures[name])
+    return timed
 
 
 def main() -> None:
@@ -60,21 +79,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as before_dir:
         _archive(args.rev, Path(before_dir))
         sides = {args.rev: _serve(Path(before_dir)), "working tree": _serve(ROOT)}
-        best: dict[str, dict[str, float]] = {name: {} for name in sides}
         try:
-            for _ in range(args.rounds):
-                for name, side in sides.items():
-                    for stage, us in _measure(side).items():
-                        best[name][stage] = min(us, best[name].get(stage, us))
+            timed = _rounds(sides, args.rounds)
         finally:
             for side in sides.values():
                 assert side.stdin is not None
                 side.stdin.close()
                 side.wait()
-    print(f"best of {args.rounds} alternating passes, us/event")
-    for name, stages in best.items():
-        figures = with_gap(stages).items()
-        print(f"  {name:14}", "  ".join(f"{stage} {us:6.2f}" for stage, us in figures))
+    print(f"{args.rounds} rounds, us/event: best pass per stage; median of the per-round gap")
+    for name, rows in timed.items():
+        best = with_gap({stage: min(row[stage] for row in rows) for stage in STAGES})
+        median = statistics.median(row[WHOLE] - row[DECODE] for row in rows)
+        figures = "  ".join(f"{stage} {us:6.2f}" for stage, us in best.items())
+        print(f"  {name:12}  {figures}  ({AFTER_DECODE}, median {median:6.2f})")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Microseconds per event for the decision core's stages, on ~1 KB Confluent-Avro events.
 
 Run: .venv/bin/python bench/bench_decision.py
-     (`--serve`: time one pass per line read on stdin, answer a JSON line; see ab_decision.py)
+     (`--serve`: for each stage named on a line of stdin, time one pass and print its us/event;
+     see ab_decision.py)
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import timeit
 from collections.abc import Callable
@@ -64,8 +64,9 @@ def with_gap(timed: dict[str, float]) -> dict[str, float]:
 def main() -> None:
     rows = stages(COUNT)
     if "--serve" in sys.argv:
-        for _ in sys.stdin:
-            print(json.dumps(per_event_us(rows, COUNT, repeat=1)), flush=True)
+        for line in sys.stdin:
+            work = rows[line.strip()]
+            print(min(timeit.repeat(work, number=1, repeat=1)) / COUNT * 1e6, flush=True)
         return
     print(f"events: {COUNT}")
     for label, us in with_gap(per_event_us(rows, COUNT, repeat=5)).items():
