@@ -1,8 +1,8 @@
 """Microseconds per event for the decision core's stages, on ~1 KB Confluent-Avro events.
 
 Run: .venv/bin/python bench/bench_decision.py
-     (`--serve`: for each stage named on a line of stdin, time one pass and print its us/event;
-     see ab_decision.py)
+     (for ab_decision.py: `--serve` times one pass of each stage named on a line of stdin and
+     prints its us/event; `--once STAGE` runs one pass of STAGE over every tenth event)
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ COUNT = 5_000
 DECODE, WHOLE, AFTER_DECODE = "decode (Confluent Avro)", "whole decision", "decision after decode"
 
 
-def stages(count: int) -> dict[str, Callable[[], object]]:
-    """One pass of each stage over `count` events of the bench workload."""
-    sample = events(count, people=1_000)
+def stages(count: int, stride: int = 1) -> dict[str, Callable[[], object]]:
+    """One pass of each stage over every `stride`-th of `count` events of the bench workload."""
+    sample = events(count, people=1_000)[::stride]
     values = [avro_codec.frame(1, avro_codec.encode(m)) for m in sample]
     decoder = Decoder()
     trigger = parse(PRESET_SUBSCRIBE)
@@ -62,6 +62,9 @@ def with_gap(timed: dict[str, float]) -> dict[str, float]:
 
 
 def main() -> None:
+    if "--once" in sys.argv:
+        stages(COUNT, stride=10)[sys.argv[sys.argv.index("--once") + 1]]()
+        return
     rows = stages(COUNT)
     if "--serve" in sys.argv:
         for line in sys.stdin:
