@@ -11,7 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -103,9 +103,9 @@ class Destination:
         return mask_url(self.movable_ink_url)
 
 
-@dataclass(frozen=True)
-class Request:
-    """What would be POSTed: the body is the JSON value (None: no body), serialised later."""
+class Request(NamedTuple):
+    """What would be POSTed: the body is the JSON value (None: no body), serialised later.
+    A named tuple: one is built per event (see `decision.Delivery`)."""
 
     url: str
     headers: dict[str, str]

@@ -21,10 +21,17 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "timestamp": _TEXT, "sentAt": _TEXT, "receivedAt": _TEXT, "originalTimestamp": _TEXT,
     "properties": _OBJECT, "traits": _OBJECT, "context": _OBJECT, "integrations": _OBJECT,
 }  # fmt: skip
+# Per field, the exact types that surely fit (None: absent); any other type, a subclass or a
+# bool included, is left to the field-by-field walk.
+_FITTING_TYPES = {
+    name: frozenset({type(None), *kinds}) for name, (kinds, _) in _FIELD_TYPES.items()
+}
 
 
 def _id(value: Any) -> str | None:
     """An identity value as text; numbers count (some sources send numeric ids), '' does not."""
+    if type(value) is str:  # the usual case, first
+        return value or None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str | int | float):
@@ -37,13 +44,26 @@ def _field_error(message: dict[str, Any]) -> str | None:
     """The first Segment field whose JSON type is wrong, described; None if all fit.
 
     A field given as `null` counts as absent. Checked before anything reads the fields, so
-    triggers, Signals and mappings only ever see the types Segment's spec gives them.
+    triggers, Signals and mappings only ever see the types Segment's spec gives them. Almost
+    every message passes `_fields_fit`, a cheaper test; only the others are walked for the reason.
     """
+    if _fields_fit(message):
+        return None
     for name, (kinds, described) in _FIELD_TYPES.items():
         value = message.get(name)
         if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
             return f"`{name}` must be {described}, not {_json_type(value)}"
     return None
+
+
+def _fields_fit(message: dict[str, Any]) -> bool:
+    """Whether every Segment field is absent or of a plain type its spec gives it (one look
+    at each key the message has, rather than one lookup per Segment field)."""
+    for name, value in message.items():
+        fitting = _FITTING_TYPES.get(name)
+        if fitting is not None and type(value) not in fitting:
+            return False
+    return True
 
 
 def _json_type(value: Any) -> str:
@@ -83,9 +103,11 @@ def identity_keys(message: Mapping[str, Any]) -> tuple[str, ...]:
     `previousId` may be a former `userId` or `anonymousId`, so keys are not namespaced: an
     accidental clash between an anonymous and a known id only orders more, never less.
     """
-    first = message.get("previousId" if message.get("type") == "alias" else "anonymousId")
-    keys = (_id(first), _id(message.get("userId")))
-    return tuple(dict.fromkeys(k for k in keys if k is not None))
+    first = _id(message.get("previousId" if message.get("type") == "alias" else "anonymousId"))
+    second = _id(message.get("userId"))
+    if first is None:
+        return () if second is None else (second,)
+    return (first,) if second is None or second == first else (first, second)
 
 
 def person_key(message: Mapping[str, Any]) -> str:
@@ -116,7 +138,10 @@ def integration_enabled(message: Mapping[str, Any]) -> bool:
     integrations = message.get("integrations")
     if not isinstance(integrations, dict):
         return True
-    specific = [integrations[n] for n in DESTINATION_NAMES if n in integrations]
-    if specific:
-        return any(value is not False for value in specific)
-    return integrations.get("All") is not False
+    named = False
+    for name in DESTINATION_NAMES:
+        if name in integrations:
+            if integrations[name] is not False:
+                return True
+            named = True
+    return not named and integrations.get("All") is not False

@@ -11,17 +11,21 @@ from typing import Any, Literal
 
 SignalsPolicy = Literal["enforce", "warn", "off"]
 POLICIES: tuple[SignalsPolicy, ...] = ("enforce", "warn", "off")
-_PRODUCT_EVENTS = {"Product Viewed": "product_viewed", "Product Added": "product_added"}
+# The product events and the reason codes of their two rules (an id, a url), made once.
+_PRODUCT_EVENTS: dict[Any, tuple[str, str]] = {
+    name: (f"signals.{code}.product_id_missing", f"signals.{code}.url_missing")
+    for name, code in (("Product Viewed", "product_viewed"), ("Product Added", "product_added"))
+}
 
 
 def _present(value: Any) -> bool:
-    return value is not None and value != "" and not isinstance(value, dict | list)
+    return value is not None and value != "" and not isinstance(value, (dict, list))
 
 
 def _numeric(value: Any) -> bool:
     if isinstance(value, bool):
         return False
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return True
     if isinstance(value, str) and value.strip():
         try:
@@ -49,12 +53,13 @@ def violations(message: Mapping[str, Any]) -> list[str]:
     name = message.get("event")
     props = message.get("properties")
     props = props if isinstance(props, dict) else {}
-    if name in _PRODUCT_EVENTS:
-        prefix = f"signals.{_PRODUCT_EVENTS[name]}"
-        failed = [] if _has_product_id(props) else [f"{prefix}.product_id_missing"]
+    codes = _PRODUCT_EVENTS.get(name)
+    if codes is not None:
+        id_missing, url_missing = codes
+        failed = [] if _has_product_id(props) else [id_missing]
         url = props.get("url")
         if not (isinstance(url, str) and url):
-            failed.append(f"{prefix}.url_missing")
+            failed.append(url_missing)
         return failed
     if name != "Order Completed":
         return []
@@ -64,7 +69,7 @@ def violations(message: Mapping[str, Any]) -> list[str]:
     if not isinstance(products, list) or not products:
         return [*failed, f"{prefix}.products_missing"]
     items = [p if isinstance(p, dict) else {} for p in products]
-    if not all(_has_product_id(item) for item in items):
+    if not all(map(_has_product_id, items)):
         failed.append(f"{prefix}.product_id_missing")
     for item in items:
         price = _number_rule(prefix, "price", item.get("price"))

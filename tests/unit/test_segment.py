@@ -3,9 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consumer import segment
 from consumer.errors import Rejected
+from tests.strategies import json_values
+
+_IDS = st.sampled_from(["a", "b", "", "1", 1, 1.0, 0, True, None, [], {}])
+_FIELDS = st.sampled_from([*segment._FIELD_TYPES, "messageId", "version", "other"])
+# Messages whose Segment fields hold any JSON value, identity fields often equal ones.
+_MESSAGES = st.dictionaries(_FIELDS, json_values | _IDS, max_size=8)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +57,30 @@ def test_identity_keys(message: dict[str, Any], keys: tuple[str, ...]) -> None:
     assert segment.person_key(message) == keys[0]
 
 
+@given(_MESSAGES)
+def test_the_one_pass_field_check_agrees_with_the_field_walk(message: dict[str, Any]) -> None:
+    def fits(value: Any, kinds: tuple[type, ...]) -> bool:
+        return value is None or (isinstance(value, kinds) and not isinstance(value, bool))
+
+    expected = all(fits(message.get(n), k) for n, (k, _) in segment._FIELD_TYPES.items())
+    assert segment._fields_fit(message) is expected
+    assert (segment._field_error(message) is None) is expected
+
+
+@given(st.sampled_from(["track", "alias"]), _IDS | json_values, _IDS | json_values)
+def test_identity_keys_are_the_ids_in_order_without_repeats(
+    kind: str, first: Any, user: Any
+) -> None:
+    message = {
+        "type": kind,
+        "previousId" if kind == "alias" else "anonymousId": first,
+        "userId": user,
+    }
+    ids = (segment._id(first), segment._id(user))
+    expected = tuple(dict.fromkeys(k for k in ids if k is not None))
+    assert segment.identity_keys(message) == expected
+
+
 def test_message_id_is_kept_or_derived_from_the_record_position() -> None:
     assert segment.message_id({"messageId": "m"}, "t", 1, 2) == "m"
     assert segment.message_id({}, "t", 1, 2) == "kafka-t-1-2"
@@ -79,3 +111,17 @@ def test_integrations_rule(integrations: Any, enabled: bool) -> None:
     if integrations is not None:
         message["integrations"] = integrations
     assert segment.integration_enabled(message) is enabled
+
+
+_INTEGRATION_KEYS = st.sampled_from([*segment.DESTINATION_NAMES, "All", "Braze", "movableink"])
+
+
+@given(st.dictionaries(_INTEGRATION_KEYS, st.booleans() | json_values, max_size=5))
+def test_integrations_rule_on_any_object(integrations: dict[str, Any]) -> None:
+    specific = [integrations[n] for n in segment.DESTINATION_NAMES if n in integrations]
+    if specific:
+        expected = any(value is not False for value in specific)
+    else:
+        expected = integrations.get("All") is not False
+    message = {"type": "track", "userId": "u", "integrations": integrations}
+    assert segment.integration_enabled(message) is expected

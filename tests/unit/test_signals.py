@@ -3,8 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consumer.signals import violations
+from tests.strategies import json_values
 
 PRODUCT = {"sku": "s-1", "price": 9.5}
 
@@ -75,3 +78,23 @@ def test_other_events_and_types_have_no_requirements() -> None:
         "signals.order_completed.total_missing",
         "signals.order_completed.products_missing",
     ]
+
+
+@given(
+    st.sampled_from(["Product Viewed", "Product Added"]),
+    st.dictionaries(st.sampled_from(["sku", "product_id", "url", "price"]), json_values),
+)
+def test_product_rules_on_any_properties(event: str, properties: dict[str, Any]) -> None:
+    def present(value: Any) -> bool:
+        return value is not None and value != "" and not isinstance(value, dict | list)
+
+    code = event.lower().replace(" ", "_")
+    url = properties.get("url")
+    expected = (
+        []
+        if present(properties.get("sku")) or present(properties.get("product_id"))
+        else [f"signals.{code}.product_id_missing"]
+    )
+    if not (isinstance(url, str) and url):
+        expected.append(f"signals.{code}.url_missing")
+    assert violations(track(event, **properties)) == expected

@@ -86,3 +86,24 @@ _PIECES = (
 @given(st.lists(_PIECES, max_size=20).map("".join))
 def test_parser_raises_only_trigger_syntax_error_on_trigger_like_text(text: str) -> None:
     _parses_or_says_where(text)
+
+
+_WORDS = st.text(st.sampled_from("abAB1 _-"), max_size=4)
+
+
+class _Text(str):
+    """Not JSON, but equal to its text: takes the one-condition-at-a-time path."""
+
+
+@given(
+    st.sampled_from(["type", "event", "name", "userId"]),
+    st.lists(_WORDS, min_size=2, max_size=5),
+    EVENTS,
+    JSON | _WORDS | _WORDS.map(_Text),
+)
+def test_an_or_of_texts_on_one_field_is_any_of_its_equalities(
+    field: str, texts: list[str], event: dict[str, Any], value: Any
+) -> None:
+    trigger = parse(" or ".join(f'{field} = "{text}"' for text in texts))
+    event[field] = value
+    assert trigger.matches(event) is any(text == event.get(field) for text in texts)
