@@ -36,7 +36,7 @@ BY_FUNCTION = {
 # of their path) for what runs below no staged consumer/ frame
 _MODULES = {
     "consume": "kafka.py source.py readers.py records.py",
-    "decode": "decode.py avro_codec.py registry.py",
+    "decode": "decode.py avro_codec.py avro_reader.py registry.py",
     "decide": "decision.py segment.py signals.py movableink.py jsvalues.py mapping triggers",
     "schedule": "delivery.py sender.py ordering.py batching.py limits.py circuit.py retry.py "
     "pipeline.py",

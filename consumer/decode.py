@@ -10,6 +10,7 @@ JSON in every mode (neither framing can start with it):
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -18,19 +19,29 @@ from typing import Any
 import fastavro
 import orjson
 
-from consumer import avro_codec
+from consumer import avro_codec, avro_reader
 from consumer.errors import DecodeError
 from consumer.settings import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 
 _BLANK = b" \t\r\n"
+_OPEN_BRACE = ord("{")
+_HEADER = avro_codec.FRAME_HEADER
+_HEADER_SIZE = _HEADER.size
 
 SchemaLookup = Callable[[int], str]
 """Returns the writer schema text for a schema id; raises `DecodeError` if the id is unknown and
 `Unavailable` if the registry cannot be reached."""
 
 
+def _reader(schema: Any) -> avro_reader.Reader:
+    """The reader of bodies written with `schema`: compiled when it can be (fastavro is the
+    fallback), else fastavro."""
+    slow = functools.partial(_fastavro, schema)
+    return avro_reader.compile_reader(schema, slow) or slow
+
+
 class Decoder:
-    """Decodes record values; parses each writer schema once and keeps it by id."""
+    """Decodes record values; parses each writer schema once and keeps its reader by id."""
 
     def __init__(
         self,
@@ -43,8 +54,10 @@ class Decoder:
     ) -> None:
         self._format = value_format
         self._lookup = lookup
-        self._local = local_schema if local_schema is not None else avro_codec.segment_schema()
-        self._by_id: dict[int, Any] = dict(schemas_by_id or {})
+        self._local = _reader(
+            local_schema if local_schema is not None else avro_codec.segment_schema()
+        )
+        self._by_id = {key: _reader(schema) for key, schema in (schemas_by_id or {}).items()}
         self._max = max_message_bytes
 
     def decode(self, value: bytes | None) -> Any:
@@ -56,36 +69,36 @@ class Decoder:
                 "decode.too_large",
                 f"The record value has {len(value)} bytes, over max_message_bytes={self._max}.",
             )
-        if value.lstrip(_BLANK)[:1] == b"{":
+        first = value[0]
+        if first == _OPEN_BRACE or (first in _BLANK and value.lstrip(_BLANK)[:1] == b"{"):
             return _json(value)
         if self._format == "json":
             raise DecodeError("decode.not_json", "The record value is not a JSON object.")
         if self._format == "avro":
-            return _avro(memoryview(value), self._local)
-        if value[0] != avro_codec.MAGIC_BYTE or len(value) < avro_codec.FRAME_HEADER.size:
+            return self._local(value, 0, _field_loads(value))
+        if first != avro_codec.MAGIC_BYTE or len(value) < _HEADER_SIZE:
             raise DecodeError(
                 "decode.bad_magic_byte",
-                f"The record value starts with byte {value[0]:#04x}, not the Confluent magic "
+                f"The record value starts with byte {first:#04x}, not the Confluent magic "
                 "byte 0x00 (set kafka.value_format if the topic holds another encoding).",
             )
-        _, schema_id = avro_codec.FRAME_HEADER.unpack_from(value)
-        body = memoryview(value)[avro_codec.FRAME_HEADER.size :]
-        return _avro(body, self._writer_schema(schema_id))
+        _, schema_id = _HEADER.unpack_from(value)
+        read = self._by_id.get(schema_id) or self._new_reader(schema_id)
+        return read(value, _HEADER_SIZE, _field_loads(value))
 
-    def _writer_schema(self, schema_id: int) -> Any:
-        schema = self._by_id.get(schema_id)
-        if schema is None:
-            if self._lookup is None:
-                return self._local
-            text = self._lookup(schema_id)
-            try:
-                schema = fastavro.parse_schema(json.loads(text))
-            except Exception as exc:  # any parse failure means the same thing here
-                raise DecodeError(
-                    "decode.bad_schema", f"Schema id {schema_id} is not a usable Avro schema: {exc}"
-                ) from exc
-            self._by_id[schema_id] = schema
-        return schema
+    def _new_reader(self, schema_id: int) -> avro_reader.Reader:
+        """The reader of a schema id not seen yet: the registry's schema's, or the local one."""
+        if self._lookup is None:
+            return self._local
+        text = self._lookup(schema_id)
+        try:
+            schema = fastavro.parse_schema(json.loads(text))
+        except Exception as exc:  # any parse failure means the same thing here
+            raise DecodeError(
+                "decode.bad_schema", f"Schema id {schema_id} is not a usable Avro schema: {exc}"
+            ) from exc
+        read = self._by_id[schema_id] = _reader(schema)
+        return read
 
 
 def _no_constant(name: str) -> Any:
@@ -97,8 +110,10 @@ _strict = json.JSONDecoder(parse_constant=_no_constant).decode
 # Digits as "0", every other byte as "x": a run of 19 zeros is a number orjson may not read
 # exactly (it reads integers past 64 bits as floats).
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x78 for byte in range(256))
-_LONG_NUMBER = b"0" * 19
+_LONG_DIGITS = 19
+_LONG_NUMBER = b"0" * _LONG_DIGITS
 _MAX_FAST_BRACKETS = 500  # nesting this deep cannot reach orjson's or our depth limit
+_MAX_FAST_VALUE = 2 * _MAX_FAST_BRACKETS  # JSON in a shorter value is nested less deeply
 
 
 def parse_json(text: str | bytes, field: str = "") -> Any:
@@ -113,8 +128,10 @@ def parse_json(text: str | bytes, field: str = "") -> Any:
     """
     try:
         raw = text.encode() if isinstance(text, str) else text
-        brackets = raw.count(b"[") + raw.count(b"{")
-        if brackets < _MAX_FAST_BRACKETS and _LONG_NUMBER not in raw.translate(_DIGITS):
+        size = len(raw)  # each test is skipped when the text is too short to fail it
+        if (
+            size < _MAX_FAST_BRACKETS or raw.count(b"[") + raw.count(b"{") < _MAX_FAST_BRACKETS
+        ) and (size < _LONG_DIGITS or raw.translate(_DIGITS).find(_LONG_NUMBER) < 0):
             return orjson.loads(raw)
     except (UnicodeEncodeError, orjson.JSONDecodeError):
         pass
@@ -130,6 +147,17 @@ def parse_json(text: str | bytes, field: str = "") -> Any:
         ) from exc
 
 
+def _field_loads(value: bytes) -> avro_reader.Loads:
+    """What reads the JSON-text fields of an Avro record value for the compiled reader: orjson,
+    when the value (and so each field) has no run of 19 digits and is too short to hold JSON
+    nested 500 deep, as orjson then reads whatever it accepts as `parse_json` would; else
+    `parse_json`. One test for the value instead of one a field; an error is never the
+    record's, as the fallback then reads the body again."""
+    if len(value) < _MAX_FAST_VALUE and value.translate(_DIGITS).find(_LONG_NUMBER) < 0:
+        return orjson.loads
+    return parse_json
+
+
 def _what(field: str) -> str:
     return f"The Avro field {field!r}" if field else "The record value"
 
@@ -138,7 +166,10 @@ def _json(value: bytes) -> Any:
     return parse_json(value)
 
 
-def _avro(body: memoryview, schema: Any) -> Any:
+def _fastavro(schema: Any, value: bytes, start: int, _loads: avro_reader.Loads) -> Any:
+    """The message in the Avro body from `start` on, read by fastavro and `from_record`, and
+    the JSON-text fields by `parse_json`, whose error names the field."""
+    body = memoryview(value)[start:]
     stream = io.BytesIO(body)
     try:
         record = fastavro.schemaless_reader(stream, schema, None)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import fastavro
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from consumer import avro_codec, decode
 from consumer.decode import Decoder
 from consumer.errors import Rejected, Unavailable
-from tests.strategies import json_values
+from tests.strategies import damaged, json_values, segment_messages
 
 MESSAGE: dict[str, Any] = {"type": "track", "messageId": "m", "userId": "u", "event": "E"}
 SCHEMA_TEXT = avro_codec.SCHEMA_PATH.read_text()
@@ -151,6 +152,29 @@ def test_an_avro_json_text_field_that_is_not_json(field: str, text: str, expecte
     out = io.BytesIO()
     fastavro.schemaless_writer(out, avro_codec.segment_schema(), record)
     assert reason(Decoder(), avro_codec.frame(1, out.getvalue())) == expected
+
+
+# -- the compiled Avro reader against fastavro + from_record, the reader before it ----------
+
+
+def _outcome(read: Callable[[], Any]) -> tuple[str, str]:
+    """A value (its repr tells 1 from 1.0 and True, and shows key order) or a reason code."""
+    try:
+        return "value", repr(read())
+    except Rejected as exc:
+        return "reason", exc.reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_segment_records_decode_as_fastavro_and_from_record_read_them(data: st.DataObject) -> None:
+    schema = avro_codec.segment_schema()
+    body = avro_codec.encode(data.draw(segment_messages()))
+    before = _outcome(lambda: decode._fastavro(schema, body, 0, decode.parse_json))
+    assert _outcome(lambda: Decoder(value_format="avro").decode(body)) == before
+    value = data.draw(damaged(avro_codec.frame(1, body)))
+    before = _outcome(lambda: decode._fastavro(schema, value, 5, decode.parse_json))
+    assert _outcome(lambda: Decoder().decode(value)) == before
 
 
 # -- the fast reader (orjson) against the standard library's, the reader before it ---------
