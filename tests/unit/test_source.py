@@ -292,6 +292,23 @@ def test_intake_pauses_while_the_least_busy_healthy_destination_has_enough_queue
         run.end()
 
 
+def test_the_read_ahead_bound_lets_go_at_its_own_half_though_the_buffer_is_half_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A down destination's records keep the buffer over half full: intake paused by the
+    read-ahead bound must still resume once the healthy destination's queue is at half."""
+    monkeypatch.setattr(source, "READ_AHEAD", 4)
+    run = Running(max_buffered=10)
+    try:
+        run.read(P0, *range(6))  # never finished: 6 of 10 buffered, above half
+        run.sink.queued = 4
+        run.until(lambda: {P0, P1} <= run.consumer.paused)
+        run.sink.queued = 2
+        run.until(lambda: not run.consumer.paused)
+    finally:
+        run.end()
+
+
 def test_only_the_first_record_is_waited_for_and_batches_go_over_in_chunks() -> None:
     """librdkafka's consume(n, timeout) waits until n records have arrived: asked for 500, a
     record read at a moderate rate waited up to the whole poll timeout for a batch to fill."""
