@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.latency_rate or "e2e_0ms" in results:
             half = args.latency_rate or results["e2e_0ms"]["rate"] / 2
             phase("latency", "latency", measure.latency, half, args.latency_seconds)
-        one_down_buffer = max(10_000, int(args.phase_seconds * 2_500))
+        one_down_buffer = max(10_000, args.events)  # the bound never pauses this phase
         phase("one_down", "onedown", measure.one_down, args.phase_seconds, one_down_buffer)
         phase("catchup", "catchup", measure.catch_up)
         phase("commits", "commits", commit_cost.commit_cost, args.commit_rate, args.commit_seconds)
