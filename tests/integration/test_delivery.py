@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import processes
 import pytest
 from harness import ConsumerProcess, committed, encode, produce, read_topic, wait_for
 from standin import Faults, Rule, StandIn, duplicates, lost, order_violations
@@ -148,6 +149,38 @@ def test_an_outage_dead_letters_nothing_and_delivery_resumes_in_order(
     assert order_violations(standin.received(), expected) == []
     assert read_topic(kafka_bootstrap, f"{topic}.dlq", 1, timeout=3) == []
     assert "circuit closed" in consumer.logs()
+
+
+def test_events_read_while_the_destination_is_down_wait_and_go_in_order_once_it_is_back(
+    kafka_bootstrap: str, setup: Any, tmp_path: Path, standin: StandIn
+) -> None:
+    # Read after the circuit opened, these wait parked in the worker (one job probes); none
+    # may be lost, dead-lettered, or delivered out of its person's order.
+    port = processes.free_port()
+    topic, config = setup(delivery={"circuit_threshold": 3}, metrics_port=port)
+    standin.down()
+    first = [e for p in range(3) for e in person(f"early{p}", 2)]
+    produce(kafka_bootstrap, topic, first)
+    consumer = ConsumerProcess(config, tmp_path / "consumer.log", metrics_port=port)
+    try:
+        wait_for(lambda: "circuit opened" in consumer.logs(), 30, "the outage to be detected")
+        people = {f"p{i}": person(f"p{i}", 6) for i in range(10)}
+        later = [e for events in people.values() for e in events]
+        produce(kafka_bootstrap, topic, later)
+        buffered = "movableink_consumer_buffered_records"
+        everything = ids(first) + ids(later)
+        wait_for(
+            lambda: consumer.metrics(buffered).total(buffered) == len(everything),
+            30,
+            "every event read while the destination is down",
+        )
+        standin.up()
+        wait_for(lambda: not lost(standin.received(), everything), 60, "delivery after it")
+    finally:
+        consumer.kill()
+    expected = {f"anon-{p}": ids(events) for p, events in people.items()}
+    assert order_violations(standin.received(), expected) == []
+    assert read_topic(kafka_bootstrap, f"{topic}.dlq", 1, timeout=2) == []
 
 
 def test_requests_queued_for_a_slot_wait_for_a_probe_once_the_circuit_opens(
