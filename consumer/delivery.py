@@ -60,7 +60,7 @@ class DestinationWorker:
         self._scheduler: Scheduler[Job] = Scheduler()
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
-        self._parked: deque[Job] = deque()  # ready while the destination is down (`_park`)
+        self._parked: deque[Job] = deque()  # ready while the destination is down (`_unpark`)
         self._batcher = (
             Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
         )

@@ -89,9 +89,14 @@ class RateLimit:
         self._clock = clock
         self._updated = clock()
 
+    @property
+    def limited(self) -> bool:
+        """False for 0 (unlimited): then nobody need take a token, or wait for one."""
+        return self.per_second > 0
+
     def delay(self) -> float:
         """Take a token; return how long to wait before using it (0 if none)."""
-        if self.per_second <= 0:
+        if not self.limited:
             return 0.0
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self.per_second)

@@ -201,7 +201,7 @@ class Sender:
                 break
             self._limit.release()
         try:
-            if self._rate.per_second > 0:
+            if self._rate.limited:
                 waited = await self._rate.wait()
                 if waited:
                     self._rate_waits.inc(waited)
