@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from consumer import app, cli, config
-from consumer.settings import LoggingSettings
+from consumer.settings import DeliverySettings, LoggingSettings
 
 
 @pytest.fixture
@@ -39,6 +39,21 @@ def test_run_collects_garbage_less_often(
     monkeypatch.setattr(app, "run", run)
     assert gc.get_threshold() != cli.GC_THRESHOLD
     assert cli.main(["run", "--config", str(tmp_path / "config.toml")]) == 0
+
+
+def test_a_full_buffer_of_records_makes_no_collection_run(restore_gc: None) -> None:
+    """The consumer's live objects are its buffered records: allocating a full default buffer
+    of them (~17 containers each) must not set the cyclic collector walking them."""
+    cli.tune_gc()
+    runs: list[str] = []
+    gc.callbacks.append(lambda phase, info: runs.append(phase))
+    try:
+        gc.collect()
+        runs.clear()
+        buffered = [[[n] for _ in range(16)] for n in range(DeliverySettings().max_buffered)]
+        assert runs == [] and len(buffered) == DeliverySettings().max_buffered
+    finally:
+        gc.callbacks.pop()
 
 
 def test_run_delivers_on_uvloop_handing_the_gil_over_often(
