@@ -25,6 +25,8 @@ from consumer.movableink import Request
 from consumer.ordering import Scheduler
 from consumer.sender import Result, Sender
 
+SWEEP_AT_LEAST = 1024  # tasks kept before finished ones are first swept out
+
 
 @dataclass(eq=False, slots=True)
 class Job:
@@ -58,7 +60,8 @@ class DestinationWorker:
         self.destination = destination = sender.destination
         self._finisher = finisher
         self._scheduler: Scheduler[Job] = Scheduler()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # running, and some finished (`_spawn`)
+        self._sweep_at = SWEEP_AT_LEAST
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
         self._parked: deque[Job] = deque()  # ready while the destination is down (`_unpark`)
         self._batcher = (
@@ -131,9 +134,14 @@ class DestinationWorker:
             self._spawn(self._run(self._parked.popleft()))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """A task for `work`, kept (the loop holds tasks weakly) until `aclose`. Finished ones
+        are swept out once the set has doubled: a done callback per task would be one more
+        loop callback per event."""
+        tasks = self._tasks
+        if len(tasks) >= self._sweep_at:
+            self._tasks = tasks = {task for task in tasks if not task.done()}
+            self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(tasks))
+        tasks.add(asyncio.get_running_loop().create_task(work))
 
     def _held_failure(self, job: Job) -> Failure:
         return Failure(

@@ -57,7 +57,8 @@ class AdaptiveLimit:
 
     def release(self) -> None:
         self.in_use -= 1
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def _wake(self) -> None:
         while self._waiters and self.in_use < int(self.limit):

@@ -68,6 +68,8 @@ class Scheduler(Generic[Entry]):
                 candidates.append(queue[0])
             else:
                 del self._queues[key]
+        if not candidates:  # the common case: nobody of these keys was waiting
+            return candidates
         return [c for c in dict.fromkeys(candidates) if self._ready(c)]
 
     def remove(self, item: Entry) -> list[Entry]:
