@@ -267,14 +267,15 @@ def send_entire_event(
     except MappingFailure as exc:
         raise InvalidRequest("mapping.failed", f"mapping {subscription.name!r}: {exc}") from exc
     headers = {"Authorization": destination.authorization.reveal()}
-    if body in _NOTHING:
-        body = None
-    elif isinstance(body, dict):
+    if isinstance(body, dict):  # the usual case, first: no dict is in _NOTHING
         headers["Content-Type"] = "application/json"
+    elif body in _NOTHING:
+        body = None
     else:
         raise InvalidRequest(
             "mapping.data_not_object",
             f"mapping {subscription.name!r}: Data must be an object but it was {kind(body)}",
         )
-    headers |= custom_headers(mapped_headers)
+    if mapped_headers is not None:
+        headers |= custom_headers(mapped_headers)
     return Request(destination.movable_ink_url, headers, body)
