@@ -105,7 +105,7 @@ class Destination:
 
 class Request(NamedTuple):
     """What would be POSTed: the body is the JSON value (None: no body), serialised later.
-    A named tuple: one is built per event (see `decision.Delivery`)."""
+    A named tuple: one is built per event, by `tuple.__new__` (see `decision._new`)."""
 
     url: str
     headers: dict[str, str]
@@ -278,4 +278,4 @@ def send_entire_event(
         )
     if mapped_headers is not None:
         headers |= custom_headers(mapped_headers)
-    return Request(destination.movable_ink_url, headers, body)
+    return tuple.__new__(Request, (destination.movable_ink_url, headers, body))

@@ -5,10 +5,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumer import avro_codec
-from consumer.decision import decide_message, decide_record
+from consumer.decision import Decision, Delivery, Verdict, decide_message, decide_record
 from consumer.decode import Decoder
 from consumer.mapping import compile_mapping
-from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
+from consumer.movableink import (
+    PRESET_DATA,
+    PRESET_SUBSCRIBE,
+    Destination,
+    Request,
+    Secret,
+    Subscription,
+)
 from consumer.signals import SignalsPolicy
 from consumer.triggers import parse
 
@@ -39,6 +46,31 @@ def test_a_matching_event_is_delivered_unchanged() -> None:
     (delivery,) = decision.deliveries
     assert delivery.request.body == track()
     assert decision.identity_keys == ("u1",)
+
+
+def test_a_delivered_events_records_are_those_their_constructors_make() -> None:
+    """They are made with tuple.__new__ (cheaper): every field must be given, in order."""
+    message = track(timestamp="2026-11-24T11:00:00Z")
+    first, second = dest("a"), dest("b", signals="warn")
+    decision = decide_message(message, (first, second), now=NOW)
+    deliveries = [v.deliveries[0] for v in decision.verdicts]
+    auth = [d.authorization.reveal() for d in (first, second)]
+    requests = [
+        Request(URL, {"Authorization": a, "Content-Type": "application/json"}, message)
+        for a in auth
+    ]
+    content = json.dumps(message, separators=(",", ":")).encode()
+    assert deliveries == [
+        Delivery(first, "m0", requests[0], content),
+        Delivery(second, "m0", requests[1], content),
+    ]
+    verdicts = (
+        Verdict("a", "deliver", deliveries=(deliveries[0],)),
+        Verdict("b", "deliver", deliveries=(deliveries[1],)),
+    )
+    assert decision == Decision(
+        "m1", message, verdicts, identity_keys=("u1",), event_time=NOW.timestamp() - 3600
+    )
 
 
 def test_alias_is_not_in_the_preset() -> None:
