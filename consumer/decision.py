@@ -114,14 +114,27 @@ class _Unencodable(Exception):
     """A mapped body JSON cannot carry (NaN, infinity, a lone surrogate, too deep)."""
 
 
+# Per compiled mapping (by `id`; the configuration holds the mapping), the body it gave this
+# event and the body's bytes: what one mapping gives one event is mapped and encoded once,
+# however many subscriptions and destinations share the mapping.
+_Mapped = dict[int, tuple[Any, bytes]]
+
+
 def _delivery(
-    destination: Destination, subscription: Subscription, message: dict[str, Any]
+    destination: Destination, subscription: Subscription, message: dict[str, Any], mapped: _Mapped
 ) -> Delivery:
-    request = send_entire_event(destination, subscription, message)
-    try:
-        content = body_bytes(request.body)
-    except (ValueError, UnicodeError, RecursionError) as exc:
-        raise _Unencodable(f"The mapped body cannot be sent as JSON: {_internal(exc)}") from exc
+    key = id(subscription.data)
+    if key in mapped:
+        body, content = mapped[key]
+        request = send_entire_event(destination, subscription, message, body)
+    else:
+        request = send_entire_event(destination, subscription, message)
+        try:
+            content = body_bytes(request.body)
+        except (ValueError, UnicodeError, RecursionError) as exc:
+            reason = f"The mapped body cannot be sent as JSON: {_internal(exc)}"
+            raise _Unencodable(reason) from exc
+        mapped[key] = (request.body, content)
     return _new(Delivery, (destination, subscription.name, request, content))
 
 
@@ -131,9 +144,14 @@ def _internal(exc: BaseException) -> str:
 
 
 def route(
-    destination: Destination, message: dict[str, Any], now: float, moment: float | None = None
+    destination: Destination,
+    message: dict[str, Any],
+    now: float,
+    moment: float | None,
+    mapped: _Mapped,
 ) -> Verdict:
-    """One destination's verdict on a checked message (`moment`: its event time)."""
+    """One destination's verdict on a checked message (`moment`: its event time; `mapped`:
+    what the message's destinations have mapped and encoded so far)."""
     name = destination.name
     try:
         if not segment.integration_enabled(message):
@@ -152,7 +170,7 @@ def route(
             return Verdict(name, "invalid", failed[0], warnings=failed)
         deliveries = []
         for subscription in matched:
-            deliveries.append(_delivery(destination, subscription, message))
+            deliveries.append(_delivery(destination, subscription, message, mapped))
     except InvalidRequest as exc:
         return Verdict(name, "invalid", exc.reason, warnings=(str(exc),))
     except _Unencodable as exc:
@@ -181,8 +199,9 @@ def decide_message(
         moment = event_time(checked)
         clock = time.time() if now is None else now.timestamp()
         verdicts = []
+        mapped: _Mapped = {}
         for destination in destinations:
-            verdicts.append(route(destination, checked, clock, moment))
+            verdicts.append(route(destination, checked, clock, moment, mapped))
         keys = segment.identity_keys(checked)
     except Rejected as exc:
         return Decision(message_id, None, (), exc.reason, str(exc))

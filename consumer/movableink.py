@@ -189,6 +189,7 @@ _HEADER_NAME = re.compile(r"[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 _FETCH_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _NOTHING = (UNDEFINED, None, "")  # actions-core's removeEmptyValues drops these fields
+_UNMAPPED: Any = object()  # `send_entire_event` was given no mapped data
 
 
 def custom_headers(mapped: Any) -> dict[str, str]:
@@ -252,17 +253,22 @@ def normalise_url(url: str) -> str:
 
 
 def send_entire_event(
-    destination: Destination, subscription: Subscription, event: dict[str, Any]
+    destination: Destination,
+    subscription: Subscription,
+    event: dict[str, Any],
+    data: Any = _UNMAPPED,
 ) -> Request:
     """The request Segment's action makes for one event and one matching mapping.
 
     Raises `InvalidRequest` where Segment would not send the event: its mapping fails
     (`mapping.failed`), `data` is not an object (`mapping.data_not_object`) or a header cannot
     be sent (`mapping.invalid_header`). `data` resolving to nothing, null or "" is sent with
-    no body and no Content-Type, as Segment does.
+    no body and no Content-Type, as Segment does. `data`, when given, is what the mapping
+    `subscription.data` gave this event (a mapping shared by several subscriptions is applied
+    once per event).
     """
     try:
-        body = subscription.data.apply(event)
+        body = subscription.data.apply(event) if data is _UNMAPPED else data
         mapped_headers = None if subscription.headers is None else subscription.headers.apply(event)
     except MappingFailure as exc:
         raise InvalidRequest("mapping.failed", f"mapping {subscription.name!r}: {exc}") from exc
