@@ -136,7 +136,7 @@ def integration_enabled(message: Mapping[str, Any]) -> bool:
     object does); with several such keys, one enabled one is enough. No object: enabled.
     """
     integrations = message.get("integrations")
-    if not isinstance(integrations, dict):
+    if not isinstance(integrations, dict) or not integrations:  # most often none, or {}
         return True
     named = False
     for name in DESTINATION_NAMES:
