@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from consumer import logs, movableink
 from consumer.errors import ConfigError
-from consumer.mapping import MappingError, compile_mapping, is_directive
+from consumer.mapping import FieldMapping, MappingError, compile_mapping, is_directive
 from consumer.movableink import DeadLetterPolicy, Destination, Secret, Subscription
 from consumer.settings import (
     BatchSettings,
@@ -126,7 +126,8 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     tables = data.get("destinations")
     if not isinstance(tables, list) or not tables:
         raise ConfigError("At least one [[destinations]] table is required.")
-    destinations = tuple(_destination(t, i) for i, t in enumerate(tables))
+    compiled: dict[str, FieldMapping] = {}
+    destinations = tuple(_destination(t, i, compiled) for i, t in enumerate(tables))
     names = [d.name for d in destinations]
     if len(set(names)) != len(names):
         raise ConfigError(f"Destination names must be unique: {names}.")
@@ -280,7 +281,7 @@ def _check(value: Any, kind: Any, where: str) -> Any:
 # -- destinations --------------------------------------------------------------------------
 
 
-def _destination(raw: Any, index: int) -> Destination:
+def _destination(raw: Any, index: int, compiled: dict[str, FieldMapping]) -> Destination:
     where = f"destinations[{index}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table ([[destinations]]).")
@@ -301,7 +302,9 @@ def _destination(raw: Any, index: int) -> Destination:
     if len(mappings) > movableink.MAX_MAPPINGS:
         raise ConfigError(f"{where} has {len(mappings)} mappings; at most 50 are allowed.")
     subscriptions = tuple(
-        s for i, m in enumerate(mappings) if (s := _subscription(m, f"{where}.mappings[{i}]"))
+        s
+        for i, m in enumerate(mappings)
+        if (s := _subscription(m, f"{where}.mappings[{i}]", compiled))
     )
     names = [s.name for s in subscriptions]
     if len(set(names)) != len(names):
@@ -339,7 +342,7 @@ def _check_url(url: str, where: str) -> None:
         )
 
 
-def _subscription(raw: Any, where: str) -> Subscription | None:
+def _subscription(raw: Any, where: str, compiled: dict[str, FieldMapping]) -> Subscription | None:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table ([[destinations.mappings]]).")
     table = _build(MappingTable, raw, where)
@@ -351,7 +354,7 @@ def _subscription(raw: Any, where: str) -> Subscription | None:
     except TriggerSyntaxError as exc:
         raise ConfigError(f"{where}.subscribe is not a valid trigger: {exc}") from exc
     try:
-        data = compile_mapping(table.data, name=f"{where}.data")
+        data = _data_mapping(table.data, f"{where}.data", compiled)
         headers = (
             None
             if table.headers is None
@@ -362,6 +365,16 @@ def _subscription(raw: Any, where: str) -> Subscription | None:
     if table.headers is not None and not is_directive(table.headers):
         _check_literal_headers(table.headers, f"{where}.headers")
     return Subscription(name=table.name, trigger=trigger, data=data, headers=headers)
+
+
+def _data_mapping(source: Any, where: str, compiled: dict[str, FieldMapping]) -> FieldMapping:
+    """One compiled mapping per distinct `data` mapping (`repr` tells them apart, key order
+    and number types included), so that what it gives an event is mapped and encoded once for
+    every subscription using it (see `decision._delivery`)."""
+    key = repr(source)
+    if key not in compiled:
+        compiled[key] = compile_mapping(source, name=where)
+    return compiled[key]
 
 
 def _check_literal_headers(headers: Any, where: str) -> None:

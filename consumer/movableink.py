@@ -105,7 +105,7 @@ class Destination:
 
 class Request(NamedTuple):
     """What would be POSTed: the body is the JSON value (None: no body), serialised later.
-    A named tuple: one is built per event (see `decision.Delivery`)."""
+    A named tuple: one is built per event, by `tuple.__new__` (see `decision._new`)."""
 
     url: str
     headers: dict[str, str]
@@ -136,7 +136,7 @@ def body_bytes(body: Any) -> bytes:
         content = orjson.dumps(body)
     except TypeError:  # orjson.JSONEncodeError is one
         return _stdlib_body_bytes(body)
-    if b"null" in content and _has_nan(body):
+    if content.find(b"null") != -1 and _has_nan(body):  # `in` first tries an int: dearer
         raise ValueError("NaN is not a JSON number")
     return content
 
@@ -189,6 +189,7 @@ _HEADER_NAME = re.compile(r"[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 _FETCH_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _NOTHING = (UNDEFINED, None, "")  # actions-core's removeEmptyValues drops these fields
+_UNMAPPED: Any = object()  # `send_entire_event` was given no mapped data
 
 
 def custom_headers(mapped: Any) -> dict[str, str]:
@@ -252,29 +253,35 @@ def normalise_url(url: str) -> str:
 
 
 def send_entire_event(
-    destination: Destination, subscription: Subscription, event: dict[str, Any]
+    destination: Destination,
+    subscription: Subscription,
+    event: dict[str, Any],
+    data: Any = _UNMAPPED,
 ) -> Request:
     """The request Segment's action makes for one event and one matching mapping.
 
     Raises `InvalidRequest` where Segment would not send the event: its mapping fails
     (`mapping.failed`), `data` is not an object (`mapping.data_not_object`) or a header cannot
     be sent (`mapping.invalid_header`). `data` resolving to nothing, null or "" is sent with
-    no body and no Content-Type, as Segment does.
+    no body and no Content-Type, as Segment does. `data`, when given, is what the mapping
+    `subscription.data` gave this event (a mapping shared by several subscriptions is applied
+    once per event).
     """
     try:
-        body = subscription.data.apply(event)
+        body = subscription.data.apply(event) if data is _UNMAPPED else data
         mapped_headers = None if subscription.headers is None else subscription.headers.apply(event)
     except MappingFailure as exc:
         raise InvalidRequest("mapping.failed", f"mapping {subscription.name!r}: {exc}") from exc
     headers = {"Authorization": destination.authorization.reveal()}
-    if body in _NOTHING:
-        body = None
-    elif isinstance(body, dict):
+    if isinstance(body, dict):  # the usual case, first: no dict is in _NOTHING
         headers["Content-Type"] = "application/json"
+    elif body in _NOTHING:
+        body = None
     else:
         raise InvalidRequest(
             "mapping.data_not_object",
             f"mapping {subscription.name!r}: Data must be an object but it was {kind(body)}",
         )
-    headers |= custom_headers(mapped_headers)
-    return Request(destination.movable_ink_url, headers, body)
+    if mapped_headers is not None:
+        headers |= custom_headers(mapped_headers)
+    return tuple.__new__(Request, (destination.movable_ink_url, headers, body))

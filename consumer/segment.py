@@ -27,6 +27,10 @@ _FITTING_TYPES = {
     name: frozenset({type(None), *kinds}) for name, (kinds, _) in _FIELD_TYPES.items()
 }
 
+# `_fields_fit` per message shape: the message's keys, then the types of their values.
+_SHAPES: dict[tuple[Any, ...], bool] = {}
+MAX_SHAPES = 256  # then forgotten all at once: a hostile stream's shapes only cost a walk each
+
 
 def _id(value: Any) -> str | None:
     """An identity value as text; numbers count (some sources send numeric ids), '' does not."""
@@ -46,8 +50,17 @@ def _field_error(message: dict[str, Any]) -> str | None:
     A field given as `null` counts as absent. Checked before anything reads the fields, so
     triggers, Signals and mappings only ever see the types Segment's spec gives them. Almost
     every message passes `_fields_fit`, a cheaper test; only the others are walked for the reason.
+    A stream's messages come in few shapes (keys and the exact types of their values), on which
+    alone `_fields_fit` depends: its answer is kept per shape (one tuple built and looked up in
+    C, rather than a Python loop over the keys).
     """
-    if _fields_fit(message):
+    shape = (*message, *map(type, message.values()))
+    fits = _SHAPES.get(shape)
+    if fits is None:
+        if len(_SHAPES) >= MAX_SHAPES:
+            _SHAPES.clear()
+        fits = _SHAPES[shape] = _fields_fit(message)
+    if fits:
         return None
     for name, (kinds, described) in _FIELD_TYPES.items():
         value = message.get(name)
@@ -136,7 +149,7 @@ def integration_enabled(message: Mapping[str, Any]) -> bool:
     object does); with several such keys, one enabled one is enough. No object: enabled.
     """
     integrations = message.get("integrations")
-    if not isinstance(integrations, dict):
+    if not isinstance(integrations, dict) or not integrations:  # most often none, or {}
         return True
     named = False
     for name in DESTINATION_NAMES:

@@ -68,12 +68,14 @@ def violations(message: Mapping[str, Any]) -> list[str]:
     products = props.get("products")
     if not isinstance(products, list) or not products:
         return [*failed, f"{prefix}.products_missing"]
-    items = [p if isinstance(p, dict) else {} for p in products]
-    if not all(map(_has_product_id, items)):
+    # One loop over the products for both rules (no comprehension, no `map` calling back into
+    # Python): does any lack an id, and the first price problem.
+    unidentified = False
+    price: list[str] = []
+    for product in products:
+        item = product if isinstance(product, dict) else {}
+        unidentified = unidentified or not _has_product_id(item)
+        price = price or _number_rule(prefix, "price", item.get("price"))
+    if unidentified:
         failed.append(f"{prefix}.product_id_missing")
-    for item in items:
-        price = _number_rule(prefix, "price", item.get("price"))
-        if price:
-            failed.extend(price)
-            break
-    return failed
+    return failed + price

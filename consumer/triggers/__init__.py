@@ -7,9 +7,7 @@ TriggerSyntaxError that says how Segment reads it and how to write what was mean
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from consumer.triggers._compile import Predicate, compile_tree
 from consumer.triggers._lexer import TriggerSyntaxError
@@ -20,17 +18,18 @@ __all__ = ["Trigger", "TriggerSyntaxError", "parse"]
 
 @dataclass(frozen=True)
 class Trigger:
-    """A trigger's text and its compiled test; equal when the texts are equal."""
+    """A trigger's text and its compiled test; equal when the texts are equal.
+
+    `matches(event)`: whether Segment would send `event` through this trigger; never raises on
+    JSON data. It is the compiled closure itself, not a method calling it: it runs for every
+    subscription of every event.
+    """
 
     text: str
-    _test: Predicate = field(init=False, repr=False, compare=False)
+    matches: Predicate = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_test", compile_tree(parse_tree(self.text)))
-
-    def matches(self, event: Mapping[str, Any]) -> bool:
-        """Whether Segment would send `event` through this trigger; never raises on JSON data."""
-        return self._test(event)
+        object.__setattr__(self, "matches", compile_tree(parse_tree(self.text)))
 
 
 def parse(text: str) -> Trigger:

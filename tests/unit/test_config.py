@@ -227,6 +227,28 @@ def test_a_headers_directive_is_accepted(tmp_path: Path) -> None:
     assert sub.headers is not None and sub.headers.apply({"h": {"X": 1}}) == {"X": 1}
 
 
+def test_equal_data_mappings_are_compiled_once_and_shared(tmp_path: Path) -> None:
+    """So that the decision maps and encodes an event once for all their subscriptions."""
+    second = "\n[[destinations]]" + BASE.split("\n[[destinations]]")[1].replace(
+        '"movable-ink"', '"other"'
+    )
+    first, other = load(tmp_path, BASE + second).destinations
+    assert first.subscriptions[0].data is other.subscriptions[0].data  # the default preset
+    mappings = "".join(
+        f'[[destinations.mappings]]\nname = "{name}"\ndata = {{ {data} }}\n'
+        for name, data in [
+            ("A", 'a = { "@path" = "$.x" }, b = 1'),
+            ("Same", 'a = { "@path" = "$.x" }, b = 1'),
+            ("Order", 'b = 1, a = { "@path" = "$.x" }'),
+            ("Float", 'a = { "@path" = "$.x" }, b = 1.0'),
+        ]
+    )
+    _, other = load(tmp_path, BASE + second + mappings).destinations
+    a, same, order, number = (s.data for s in other.subscriptions)
+    assert a is same
+    assert len({id(a), id(order), id(number)}) == 3  # key order and number types matter
+
+
 def test_non_ascii_literal_headers_are_refused(tmp_path: Path) -> None:
     text = BASE + '[[destinations.mappings]]\nname = "M"\nheaders = { "X-Brand" = "acmé" }\n'
     assert (

@@ -4,13 +4,24 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from consumer import avro_codec
-from consumer.decision import decide_message, decide_record
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from consumer import avro_codec, decision
+from consumer.decision import Decision, Delivery, Verdict, decide_message, decide_record
 from consumer.decode import Decoder
 from consumer.mapping import compile_mapping
-from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
+from consumer.movableink import (
+    PRESET_DATA,
+    PRESET_SUBSCRIBE,
+    Destination,
+    Request,
+    Secret,
+    Subscription,
+)
 from consumer.signals import SignalsPolicy
 from consumer.triggers import parse
+from tests.strategies import segment_messages
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 URL = "http://127.0.0.1:1/behavioral/key"
@@ -39,6 +50,31 @@ def test_a_matching_event_is_delivered_unchanged() -> None:
     (delivery,) = decision.deliveries
     assert delivery.request.body == track()
     assert decision.identity_keys == ("u1",)
+
+
+def test_a_delivered_events_records_are_those_their_constructors_make() -> None:
+    """They are made with tuple.__new__ (cheaper): every field must be given, in order."""
+    message = track(timestamp="2026-11-24T11:00:00Z")
+    first, second = dest("a"), dest("b", signals="warn")
+    decision = decide_message(message, (first, second), now=NOW)
+    deliveries = [v.deliveries[0] for v in decision.verdicts]
+    auth = [d.authorization.reveal() for d in (first, second)]
+    requests = [
+        Request(URL, {"Authorization": a, "Content-Type": "application/json"}, message)
+        for a in auth
+    ]
+    content = json.dumps(message, separators=(",", ":")).encode()
+    assert deliveries == [
+        Delivery(first, "m0", requests[0], content),
+        Delivery(second, "m0", requests[1], content),
+    ]
+    verdicts = (
+        Verdict("a", "deliver", deliveries=(deliveries[0],)),
+        Verdict("b", "deliver", deliveries=(deliveries[1],)),
+    )
+    assert decision == Decision(
+        "m1", message, verdicts, identity_keys=("u1",), event_time=NOW.timestamp() - 3600
+    )
 
 
 def test_alias_is_not_in_the_preset() -> None:
@@ -137,3 +173,76 @@ def test_the_decision_carries_the_encoded_body_keys_and_event_time() -> None:
     assert delivery.content == json.dumps(message, separators=(",", ":")).encode()
     assert decision.identity_keys == ("a1", "u1")
     assert decision.event_time == datetime(2026, 11, 24, 11, 0, tzinfo=UTC).timestamp()
+
+
+SHAPED = {"e": {"@path": "$.event"}, "p": {"@path": "$.properties"}, "x": {"@path": "$.nope"}}
+HEADERS = {"X-Event": {"@path": "$.event"}}
+
+
+def sharing(data: Any, *, shared: bool) -> tuple[Destination, ...]:
+    """Destinations and subscriptions all mapping `data`: one compiled mapping, or one each."""
+    compiled = compile_mapping(data)
+
+    def mapping() -> Any:
+        return compiled if shared else compile_mapping(data)
+
+    def subscription(name: str, text: str, headers: Any = None) -> Subscription:
+        compiled_headers = None if headers is None else compile_mapping(headers)
+        return Subscription(name, parse(text), mapping(), compiled_headers)
+
+    return (
+        Destination("a", URL, "u", Secret("p"), (subscription("m", PRESET_SUBSCRIBE),)),
+        Destination(
+            "b",
+            "http://127.0.0.1:2/behavioral/other",
+            "u2",
+            Secret("p2"),
+            (subscription("m", 'type = "track"'), subscription("n", "type != 1", HEADERS)),
+            signals="warn",
+        ),
+    )
+
+
+def test_destinations_sharing_a_mapping_share_its_body_and_bytes_encoded_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encoded: list[Any] = []
+    body_bytes = decision.body_bytes
+
+    def counting(body: Any) -> bytes:
+        encoded.append(body)
+        return body_bytes(body)
+
+    monkeypatch.setattr(decision, "body_bytes", counting)
+    message = track()
+    first, second = decide_message(message, sharing(PRESET_DATA, shared=True), now=NOW).verdicts
+    (one,), (two, three) = first.deliveries, second.deliveries
+    assert encoded == [message]
+    assert one.content == two.content == three.content == body_bytes(message)
+    assert one.content is two.content is three.content
+    assert one.request.body is two.request.body is three.request.body
+    # What belongs to the destination and to the subscription is not shared.
+    assert [(d.request.url, d.mapping) for d in (one, two, three)] == [
+        (URL, "m"),
+        ("http://127.0.0.1:2/behavioral/other", "m"),
+        ("http://127.0.0.1:2/behavioral/other", "n"),
+    ]
+    json_body = {"Content-Type": "application/json"}
+    assert [d.request.headers for d in (one, two, three)] == [
+        {"Authorization": "Basic dTpw", **json_body},
+        {"Authorization": "Basic dTI6cDI=", **json_body},
+        {"Authorization": "Basic dTI6cDI=", **json_body, "X-Event": "Signed Up"},
+    ]
+
+
+@pytest.mark.parametrize("data", [PRESET_DATA, SHAPED, {"@path": "$.properties"}])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(message=segment_messages())
+def test_a_shared_mapping_decides_as_one_mapping_per_subscription(
+    data: Any, message: dict[str, Any]
+) -> None:
+    """Sharing changes nothing: verdicts, warnings, requests and bytes are those of
+    subscriptions each with its own compiled copy of the mapping."""
+    shared = decide_message(message, sharing(data, shared=True), now=NOW)
+    apart = decide_message(message, sharing(data, shared=False), now=NOW)
+    assert shared == apart

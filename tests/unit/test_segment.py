@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given
@@ -57,14 +58,37 @@ def test_identity_keys(message: dict[str, Any], keys: tuple[str, ...]) -> None:
     assert segment.person_key(message) == keys[0]
 
 
-@given(_MESSAGES)
-def test_the_one_pass_field_check_agrees_with_the_field_walk(message: dict[str, Any]) -> None:
+def _fields_fit(message: dict[str, Any]) -> bool:
     def fits(value: Any, kinds: tuple[type, ...]) -> bool:
         return value is None or (isinstance(value, kinds) and not isinstance(value, bool))
 
-    expected = all(fits(message.get(n), k) for n, (k, _) in segment._FIELD_TYPES.items())
+    return all(fits(message.get(n), k) for n, (k, _) in segment._FIELD_TYPES.items())
+
+
+@given(_MESSAGES)
+def test_the_one_pass_field_check_agrees_with_the_field_walk(message: dict[str, Any]) -> None:
+    expected = _fields_fit(message)
     assert segment._fields_fit(message) is expected
     assert (segment._field_error(message) is None) is expected
+
+
+# Few keys and values of every JSON type: many messages of one shape, with other values.
+_SHAPED = st.dictionaries(
+    st.sampled_from(["type", "userId", "properties", "other"]),
+    st.sampled_from(["a", "", 0, 1.5, True, None, {}, {"k": 1}, [], [1]]),
+    max_size=3,
+)
+
+
+@given(st.lists(_SHAPED, max_size=40))
+def test_the_answer_kept_per_message_shape_is_each_messages_own(
+    messages: list[dict[str, Any]],
+) -> None:
+    """Kept per shape (keys, exact value types), and forgotten past MAX_SHAPES (here 3)."""
+    with patch.object(segment, "MAX_SHAPES", 3), patch.dict(segment._SHAPES, clear=True):
+        for message in messages:
+            assert (segment._field_error(message) is None) is _fields_fit(message)
+            assert len(segment._SHAPES) <= 3
 
 
 @given(st.sampled_from(["track", "alias"]), _IDS | json_values, _IDS | json_values)

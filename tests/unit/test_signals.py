@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.signals import violations
+from consumer.signals import _has_product_id, _number_rule, violations
 from tests.strategies import json_values
 
 PRODUCT = {"sku": "s-1", "price": 9.5}
@@ -98,3 +98,26 @@ def test_product_rules_on_any_properties(event: str, properties: dict[str, Any])
     if not (isinstance(url, str) and url):
         expected.append(f"signals.{code}.url_missing")
     assert violations(track(event, **properties)) == expected
+
+
+_products = st.lists(
+    st.dictionaries(st.sampled_from(["sku", "product_id", "price"]), json_values) | json_values,
+    max_size=4,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["total", "products"]), json_values | _products))
+def test_order_completed_rules_on_any_properties(properties: dict[str, Any]) -> None:
+    """The products are looked at in one loop: the codes are those of one pass per rule."""
+    prefix = "signals.order_completed"
+    expected = _number_rule(prefix, "total", properties.get("total"))
+    products = properties.get("products")
+    if not isinstance(products, list) or not products:
+        expected.append(f"{prefix}.products_missing")
+    else:
+        items = [p if isinstance(p, dict) else {} for p in products]
+        if not all(map(_has_product_id, items)):
+            expected.append(f"{prefix}.product_id_missing")
+        prices = [_number_rule(prefix, "price", item.get("price")) for item in items]
+        expected += next((codes for codes in prices if codes), [])
+    assert violations(track("Order Completed", **properties)) == expected
