@@ -25,6 +25,7 @@ from consumer.settings import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
 
 _BLANK = b" \t\r\n"
 _OPEN_BRACE = ord("{")
+_MAGIC_BYTE = avro_codec.MAGIC_BYTE
 _HEADER = avro_codec.FRAME_HEADER
 _HEADER_SIZE = _HEADER.size
 
@@ -58,6 +59,8 @@ class Decoder:
             local_schema if local_schema is not None else avro_codec.segment_schema()
         )
         self._by_id = {key: _reader(schema) for key, schema in (schemas_by_id or {}).items()}
+        # The reader of an id not in `_by_id`, if it is known without asking (no registry).
+        self._unlisted = self._local if lookup is None else None
         self._max = max_message_bytes
 
     def decode(self, value: bytes | None) -> Any:
@@ -70,21 +73,22 @@ class Decoder:
                 f"The record value has {len(value)} bytes, over max_message_bytes={self._max}.",
             )
         first = value[0]
+        # A Confluent frame first, the usual value: it starts neither with `{` nor a blank.
+        if first == _MAGIC_BYTE and self._format == "confluent" and len(value) >= _HEADER_SIZE:
+            _, schema_id = _HEADER.unpack_from(value)
+            read = self._by_id.get(schema_id, self._unlisted) or self._new_reader(schema_id)
+            return read(value, _HEADER_SIZE, _field_loads(value))
         if first == _OPEN_BRACE or (first in _BLANK and value.lstrip(_BLANK)[:1] == b"{"):
             return _json(value)
         if self._format == "json":
             raise DecodeError("decode.not_json", "The record value is not a JSON object.")
         if self._format == "avro":
             return self._local(value, 0, _field_loads(value))
-        if first != avro_codec.MAGIC_BYTE or len(value) < _HEADER_SIZE:
-            raise DecodeError(
-                "decode.bad_magic_byte",
-                f"The record value starts with byte {first:#04x}, not the Confluent magic "
-                "byte 0x00 (set kafka.value_format if the topic holds another encoding).",
-            )
-        _, schema_id = _HEADER.unpack_from(value)
-        read = self._by_id.get(schema_id) or self._new_reader(schema_id)
-        return read(value, _HEADER_SIZE, _field_loads(value))
+        raise DecodeError(
+            "decode.bad_magic_byte",
+            f"The record value starts with byte {first:#04x}, not the Confluent magic "
+            "byte 0x00 (set kafka.value_format if the topic holds another encoding).",
+        )
 
     def _new_reader(self, schema_id: int) -> avro_reader.Reader:
         """The reader of a schema id not seen yet: the registry's schema's, or the local one."""

@@ -116,6 +116,27 @@ def _raise_on_error(err: Any, doing: str) -> None:
         raise BrokerError(f"Kafka failed to {doing}: {err.str()}.")
 
 
+_new_record = tuple.__new__  # a Record from its fields, skipping NamedTuple's Python `__new__`
+
+
+def _headers(raw: Any) -> Headers:
+    """A message's headers as (name, bytes) pairs."""
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
+
+
+def _check_event(err: Any) -> None:
+    """An event librdkafka hands out among the records: a fatal error raises, others are
+    logged."""
+    if err is None:
+        return
+    # A fatal error can come as an event of code _FATAL whose `fatal()` is false (seen:
+    # KIP-848's UNRELEASED_INSTANCE_ID); the client is unusable either way.
+    if err.fatal() or err.code() == confluent_kafka.KafkaError._FATAL:
+        raise BrokerError(f"The Kafka consumer hit a fatal error: {err.str()}.")
+    log.warning("kafka consumer error", extra={"error": err.str()})
+
+
 class Consumer:
     """confluent_kafka.Consumer with our settings; offsets are only ever committed explicitly."""
 
@@ -179,34 +200,34 @@ class Consumer:
         return first + self._consumer.consume(max_records - 1, 0)
 
     def consume(self, max_records: int, timeout_s: float) -> list[Record]:
-        """Records, skipping informational events; a fatal error raises `BrokerError`."""
-        records = []
+        """Records, skipping informational events; a fatal error raises `BrokerError`.
+
+        The records are built in one comprehension, which skips the events; the events, rare,
+        are looked at after (per record, a loop body cost about as much as building it)."""
         messages = self._fetch(max_records, timeout_s)
-        if messages:
-            self.brokers_reachable = True
-        for message in messages:
-            err = message.error()
-            if err is not None:
-                # A fatal error can come as an event of code _FATAL whose `fatal()` is false
-                # (seen: KIP-848's UNRELEASED_INSTANCE_ID); the client is unusable either way.
-                if err.fatal() or err.code() == confluent_kafka.KafkaError._FATAL:
-                    raise BrokerError(f"The Kafka consumer hit a fatal error: {err.str()}.")
-                log.warning("kafka consumer error", extra={"error": err.str()})
-                continue
-            stamp_type, stamp = message.timestamp()
-            raw = message.headers() or []
-            pairs = raw.items() if isinstance(raw, dict) else raw
-            records.append(
-                Record(
-                    topic=str(message.topic()),
-                    partition=int(message.partition() or 0),
-                    offset=int(message.offset() or 0),
-                    key=message.key(),
-                    value=message.value(),
-                    headers=[(k, v.encode() if isinstance(v, str) else v) for k, v in pairs],
-                    timestamp_ms=stamp if stamp_type else None,
-                )
+        if not messages:
+            return []
+        self.brokers_reachable = True
+        records = [
+            _new_record(
+                Record,
+                (
+                    m.topic(),
+                    m.partition(),
+                    m.offset(),
+                    m.key(),
+                    m.value(),
+                    _headers(raw) if (raw := m.headers()) else [],
+                    stamp if stamp_type else None,
+                ),
             )
+            for m in messages
+            if m.error() is None
+            for stamp_type, stamp in (m.timestamp(),)
+        ]
+        if len(records) < len(messages):
+            for message in messages:
+                _check_event(message.error())
         return records
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:

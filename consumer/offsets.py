@@ -8,18 +8,18 @@ seen when all are finished. It never goes backwards.
 from __future__ import annotations
 
 import threading
-from collections import deque
 
 
 class PartitionOffsets:
     """The offsets of one partition that are in the consumer's hands."""
 
-    __slots__ = ("_committed", "_last", "_open", "_pending", "_stamps", "detached")
+    __slots__ = ("_committed", "_last", "_open", "detached")
 
     def __init__(self) -> None:
-        self._pending: deque[int] = deque()  # in arrival order, finished ones until passed
-        self._stamps: deque[float | None] = deque()  # the records' timestamps, alongside
-        self._open: set[int] = set()  # not finished
+        # The unfinished offsets and their records' timestamps. Offsets are added in increasing
+        # order and a dict keeps insertion order, so its first key is the lowest unfinished:
+        # adding and finishing are one dict operation each.
+        self._open: dict[int, float | None] = {}
         self._last: int | None = None
         self._committed: int | None = None
         self.detached = False  # set when the partition is revoked or lost
@@ -32,27 +32,23 @@ class PartitionOffsets:
         if self._last is not None and offset <= self._last:
             raise ValueError(f"offset {offset} arrived after {self._last}")
         self._last = offset
-        self._pending.append(offset)
-        self._stamps.append(timestamp)
-        self._open.add(offset)
+        self._open[offset] = timestamp
 
     def finish(self, offset: int) -> None:
-        if offset not in self._open:
-            raise ValueError(f"offset {offset} is not pending")
-        self._open.remove(offset)
-        while self._pending and self._pending[0] not in self._open:
-            self._pending.popleft()
-            self._stamps.popleft()
+        try:
+            del self._open[offset]
+        except KeyError:
+            raise ValueError(f"offset {offset} is not pending") from None
 
     def oldest_pending(self) -> tuple[int, float | None] | None:
         """Offset and timestamp of the oldest unfinished record."""
-        return (self._pending[0], self._stamps[0]) if self._pending else None
+        return next(iter(self._open.items()), None)
 
     def committable(self) -> int | None:
         """The offset to commit now if it moved since the last `mark_committed`, else None."""
         if self._last is None:
             return None
-        position = self._pending[0] if self._pending else self._last + 1
+        position = next(iter(self._open), self._last + 1)
         if self._committed is not None and position <= self._committed:
             return None
         return position
@@ -80,7 +76,9 @@ class OffsetTracker:
         self, topic: str, partition: int, offset: int, timestamp: float | None = None
     ) -> PartitionOffsets:
         with self._lock:
-            tracked = self._partitions.setdefault((topic, partition), PartitionOffsets())
+            tracked = self._partitions.get((topic, partition))
+            if tracked is None:
+                tracked = self._partitions[topic, partition] = PartitionOffsets()
             tracked.add(offset, timestamp)
             self._pending += 1
             return tracked

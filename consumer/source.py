@@ -144,18 +144,19 @@ class KafkaSource:
         batch: list[Work] = []
         read_at = time.time()
         consumed: dict[str, int] = {}
+        blocked = self._blocked  # the loop's names bound once: it runs once a record
+        wanted, decide, add = self._reader.wanted, self._sink.decide, self._tracker.add
         for record in records:
-            tp = (record.topic, record.partition)
-            if tp in self._blocked or not self._reader.wanted(record):
+            topic, partition, offset, _, _, _, stamp = record
+            if (blocked and (topic, partition) in blocked) or not wanted(record):
                 continue
-            consumed[record.topic] = consumed.get(record.topic, 0) + 1
+            consumed[topic] = consumed.get(topic, 0) + 1
             try:
-                decision = self._sink.decide(record)
+                decision = decide(record)
             except Unavailable as exc:
-                self._block(tp, record.offset, str(exc))
+                self._block((topic, partition), offset, str(exc))
                 continue
-            stamp = None if record.timestamp_ms is None else record.timestamp_ms / 1000
-            handle = self._tracker.add(record.topic, record.partition, record.offset, stamp)
+            handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
             batch.append(Work(record, decision, handle, read_at=read_at))
             if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
                 self._sink.accept(batch)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -246,3 +247,99 @@ def test_the_fast_reader_refuses_what_the_standard_library_refuses(text: str) ->
 )
 def test_the_fast_reader_on_edge_cases(text: str | bytes) -> None:
     _same(text)
+
+
+def _decode_as_before(decoder: Decoder, value: bytes | None) -> Any:
+    """`Decoder.decode` before a Confluent frame was tested for first, over the same readers."""
+    if not value:
+        raise decode.DecodeError("decode.empty", "The record has no value.")
+    if len(value) > decoder._max:
+        raise decode.DecodeError(
+            "decode.too_large",
+            f"The record value has {len(value)} bytes, over max_message_bytes={decoder._max}.",
+        )
+    first = value[0]
+    if first == ord("{") or (first in b" \t\r\n" and value.lstrip(b" \t\r\n")[:1] == b"{"):
+        return decode.parse_json(value)
+    if decoder._format == "json":
+        raise decode.DecodeError("decode.not_json", "The record value is not a JSON object.")
+    if decoder._format == "avro":
+        return decoder._local(value, 0, decode._field_loads(value))
+    if first != 0 or len(value) < 5:
+        raise decode.DecodeError(
+            "decode.bad_magic_byte",
+            f"The record value starts with byte {first:#04x}, not the Confluent magic "
+            "byte 0x00 (set kafka.value_format if the topic holds another encoding).",
+        )
+    schema_id = int.from_bytes(value[1:5])
+    read = decoder._by_id.get(schema_id) or decoder._new_reader(schema_id)
+    return read(value, 5, decode._field_loads(value))
+
+
+def _known_ids(schema_id: int) -> str:
+    if schema_id > 2:
+        raise Rejected("decode.unknown_schema_id", "no such id")
+    return SCHEMA_TEXT
+
+
+def _either(read: Callable[[], Any]) -> tuple[str, str]:
+    try:
+        return "value", repr(read())
+    except Rejected as exc:
+        return exc.reason, str(exc)
+
+
+@st.composite
+def _values(draw: st.DrawFn) -> bytes | None:
+    """Values of every kind the dispatch tells apart: frames (of ids 0-3), bare Avro, JSON,
+    blanks, other first bytes, short and damaged ones."""
+    message = draw(segment_messages())
+    body = avro_codec.encode(message)
+    whole = draw(
+        st.sampled_from(
+            [
+                avro_codec.frame(draw(st.integers(0, 3)), body),
+                body,
+                b" \n" + json.dumps(message).encode(),
+                json.dumps(message).encode(),
+            ]
+        )
+    )
+    return draw(
+        st.one_of(
+            st.just(whole),
+            damaged(whole),
+            st.none(),
+            st.binary(max_size=8),
+            st.sampled_from([b"\x00", b"\x00\x00\x00\x00", b" ", b"\t{", b"{"]),
+        )
+    )
+
+
+@functools.cache
+def _decoders(value_format: Any, registry: bool, listed: bool, max_bytes: int) -> list[Decoder]:
+    """Two alike (one for each side), built once: building one compiles its readers."""
+    return [
+        Decoder(
+            value_format=value_format,
+            lookup=_known_ids if registry else None,
+            schemas_by_id={1: avro_codec.segment_schema()} if listed else None,
+            max_message_bytes=max_bytes,
+        )
+        for _ in range(2)
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    _values(),
+    st.sampled_from(["confluent", "avro", "json"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([40, 1_000_000]),
+)
+def test_values_are_decoded_as_before(
+    value: bytes | None, value_format: Any, registry: bool, listed: bool, max_bytes: int
+) -> None:
+    now, before = _decoders(value_format, registry, listed, max_bytes)
+    assert _either(lambda: now.decode(value)) == _either(lambda: _decode_as_before(before, value))

@@ -1,8 +1,20 @@
-"""The librdkafka settings we own, checked by the real client library (nothing is sent)."""
+"""The librdkafka settings we own, checked by the real client library (nothing is sent); and
+messages read into records as before, on generated messages."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import confluent_kafka
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
+
+from consumer.errors import BrokerError
 from consumer.kafka import Consumer
+from consumer.records import Record
 from consumer.settings import KafkaSettings
 
 
@@ -16,3 +28,101 @@ def test_the_consumer_group_protocol_of_kip_848_is_accepted() -> None:
     """Its broker-side assignment refuses a client-side strategy, which we otherwise set."""
     Consumer(settings(**{"group.protocol": "consumer"})).close()
     Consumer(settings(**{"group.protocol": "classic"})).close()
+
+
+_EVENT_CODES = (
+    confluent_kafka.KafkaError._PARTITION_EOF,
+    confluent_kafka.KafkaError._TRANSPORT,
+    confluent_kafka.KafkaError._FATAL,
+)
+_HEADER_VALUES = st.one_of(st.none(), st.binary(max_size=8), st.text(max_size=8))
+_RECORD = st.builds(
+    confluent_kafka.Message,
+    topic=st.text(min_size=1, max_size=8),
+    partition=st.integers(0, 2**31 - 1),
+    offset=st.integers(0, 2**63 - 1),
+    key=st.none() | st.binary(max_size=8),
+    value=st.none() | st.binary(max_size=8),
+    headers=st.one_of(
+        st.none(),
+        st.lists(st.tuples(st.text(max_size=4), _HEADER_VALUES), max_size=3),
+        st.dictionaries(st.text(max_size=4), _HEADER_VALUES, max_size=3),
+    ),
+    timestamp=st.tuples(st.integers(0, 2), st.integers(-1, 2**45)),
+)
+_EVENT = st.builds(
+    lambda code, fatal: confluent_kafka.Message(
+        error=confluent_kafka.KafkaError(code, "why", fatal=fatal)
+    ),
+    st.sampled_from(_EVENT_CODES),
+    st.booleans(),
+)
+
+
+def _consume_as_before(messages: list[Any]) -> list[Record]:
+    """`Consumer.consume`'s loop before the records were built in one comprehension."""
+    records = []
+    for message in messages:
+        err = message.error()
+        if err is not None:
+            if err.fatal() or err.code() == confluent_kafka.KafkaError._FATAL:
+                raise BrokerError(f"The Kafka consumer hit a fatal error: {err.str()}.")
+            logging.getLogger("consumer.kafka").warning(
+                "kafka consumer error", extra={"error": err.str()}
+            )
+            continue
+        stamp_type, stamp = message.timestamp()
+        raw = message.headers() or []
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        records.append(
+            Record(
+                topic=str(message.topic()),
+                partition=int(message.partition() or 0),
+                offset=int(message.offset() or 0),
+                key=message.key(),
+                value=message.value(),
+                headers=[(k, v.encode() if isinstance(v, str) else v) for k, v in pairs],
+                timestamp_ms=stamp if stamp_type else None,
+            )
+        )
+    return records
+
+
+class _Client:
+    def __init__(self, messages: list[Any]) -> None:
+        self.messages = messages
+
+    def consume(self, num_messages: int, timeout: float) -> list[Any]:
+        return self.messages
+
+
+def _outcome(consume: Callable[[], list[Record]]) -> tuple[Any, list[tuple[str, str]]]:
+    """What a consume returns or raises, and the warnings it logs (every one: the logger's
+    filter of repeated lines is off meanwhile)."""
+    warned: list[tuple[str, str]] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: warned.append((r.getMessage(), r.__dict__["error"]))  # type: ignore[method-assign]
+    logger = logging.getLogger("consumer.kafka")
+    filters = logger.filters[:]
+    logger.filters.clear()
+    logger.addHandler(handler)
+    try:
+        result: Any = [(type(r), tuple(r)) for r in consume()]
+    except BrokerError as exc:
+        result = str(exc)
+    finally:
+        logger.removeHandler(handler)
+        logger.filters[:] = filters
+    return result, warned
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_RECORD, _EVENT), max_size=6))
+def test_records_and_events_are_read_as_before(messages: list[Any]) -> None:
+    consumer = Consumer.__new__(Consumer)
+    consumer._consumer = _Client(messages)
+    consumer.brokers_reachable = False
+    assert _outcome(lambda: consumer.consume(10, 0)) == _outcome(
+        lambda: _consume_as_before(messages)
+    )
+    assert consumer.brokers_reachable is bool(messages)

@@ -114,3 +114,38 @@ def test_the_oldest_pending_record_keeps_its_timestamp() -> None:
     assert p.oldest_pending() == (2, 200.0)
     p.finish(2)
     assert p.oldest_pending() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(("add", "finish", "commit")), st.integers(1, 3), st.floats()),
+        max_size=60,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_a_partition_answers_as_a_model_of_its_pending_records(
+    steps: list[tuple[str, int, float]], rnd: random.Random
+) -> None:
+    """Adds (with gaps), finishes in any order and commits, interleaved: after each step the
+    answers are the model's, in which the watermark is the smallest pending offset."""
+    p = PartitionOffsets()
+    pending: dict[int, float] = {}  # the model
+    last, committed = -1, None
+    for kind, size, stamp in steps:
+        if kind == "add":
+            last += size
+            p.add(last, stamp)
+            pending[last] = stamp
+        elif kind == "finish" and pending:
+            offset = rnd.choice(sorted(pending))
+            p.finish(offset)
+            del pending[offset]
+        elif kind == "commit" and (position := p.committable()) is not None:
+            p.mark_committed(position)
+            committed = position
+        lowest = min(pending, default=last + 1)
+        assert len(p) == len(pending)
+        assert p.oldest_pending() == (None if not pending else (lowest, pending[lowest]))
+        moved = last >= 0 and (committed is None or lowest > committed)
+        assert p.committable() == (lowest if moved else None)
