@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -35,18 +40,18 @@ class Metrics:
         self.records_consumed = Counter(
             f"{PREFIX}_records_consumed", "Records read from Kafka.", ["topic"], registry=registry
         )
-        self.events = Counter(
+        self.events = LoopCounter(
             f"{PREFIX}_events",
             "Records by final outcome per destination (delivered, filtered, dead_lettered) and "
             "reason code.",
             ["destination", "outcome", "reason"],
-            registry=registry,
+            registry,
         )
-        self.http_responses = Counter(
+        self.http_responses = LoopCounter(
             f"{PREFIX}_http_responses",
             "Answers from Movable Ink by status code (or timeout/connect/protocol/network).",
             ["destination", "code"],
-            registry=registry,
+            registry,
         )
         self.retries = Counter(
             f"{PREFIX}_retries",
@@ -147,6 +152,55 @@ class Metrics:
             ["topic", "partition"],
             registry=registry,
         )
+
+
+class LoopCounter(Collector):
+    """A counter family incremented from one thread (the delivery loop), without a lock.
+
+    prometheus_client's Counter takes a lock for every increment; two of its counters are
+    increased for every event (its outcome, its answer's status). Here an increment is one
+    addition; the scrape (another thread) reads each value as it is.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], CounterChild] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> CounterChild:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = CounterChild()
+        return child
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        for values, child in list(self._children.items()):
+            family.add_metric(list(values), child.value)
+        yield family
+
+
+class CounterChild:
+    """One labelled series of a `LoopCounter`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
 
 
 class LoopHistogram(Collector):

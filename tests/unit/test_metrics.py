@@ -1,10 +1,10 @@
-"""The lock-free histogram exports what prometheus_client's own Histogram exports."""
+"""The lock-free histogram and counter export what prometheus_client's own export."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from consumer.metrics import LoopHistogram
+from consumer.metrics import LoopCounter, LoopHistogram
 
 
 def test_a_loop_histogram_exports_what_a_histogram_exports() -> None:
@@ -19,8 +19,24 @@ def test_a_loop_histogram_exports_what_a_histogram_exports() -> None:
     reference.labels("other")
     mine.labels("other")
 
-    def lines(registry: CollectorRegistry) -> list[str]:
-        text = generate_latest(registry).decode()
-        return [line for line in text.splitlines() if "_created" not in line]
+    assert _lines(ours) == _lines(theirs)
 
-    assert lines(ours) == lines(theirs)
+
+def test_a_loop_counter_exports_what_a_counter_exports() -> None:
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    mine = LoopCounter("x_events", "Doc.", ["destination", "outcome"], ours)
+    reference = Counter("x_events", "Doc.", ["destination", "outcome"], registry=theirs)
+    for labels, amount in ((("mi", "delivered"), 1.0), (("mi", "filtered"), 2.5)):
+        mine.labels(*labels).inc(amount)
+        reference.labels(*labels).inc(amount)
+    mine.labels("mi", "delivered").inc()
+    reference.labels("mi", "delivered").inc()
+    mine.labels("other", "delivered")
+    reference.labels("other", "delivered")
+    assert _lines(ours) == _lines(theirs)
+
+
+def _lines(registry: CollectorRegistry) -> list[str]:
+    """The exposition, without the `_created` series (ours has none)."""
+    text = generate_latest(registry).decode()
+    return [line for line in text.splitlines() if "_created" not in line]
