@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Protocol
 
 from consumer.batching import Batcher, Item, content
@@ -64,7 +63,6 @@ class DestinationWorker:
         self._tasks: set[asyncio.Task[None]] = set()  # running, and some finished (`_spawn`)
         self._sweep_at = SWEEP_AT_LEAST
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
-        self._closing = False
         self._parked: deque[Job] = deque()  # ready while the destination is down (`_unpark`)
         self._batcher = (
             Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
@@ -117,33 +115,10 @@ class DestinationWorker:
             for delivery in job.deliveries:
                 # A mapping whose data resolves to nothing is an empty event in a batch.
                 self._batcher.add(delivery.request.headers, Item(job, delivery.content or b"{}"))
-        else:
-            self._go(job)
-
-    def _go(self, job: Job) -> None:
-        """Start a ready job's requests: a task once it holds a concurrency slot (waiting for
-        one as a callback, not as a task: with every slot busy, thousands wait); parked while
-        the destination is down (`_unpark`)."""
-        sender = self.sender
-        if sender.take_slot():
-            self._spawn(self._run(job, slot=True))
-        elif sender.open():  # only a slot is missing
-            sender.when_slot_free(partial(self._slot_free, job))
-        elif sender.parks():
+        elif self.sender.parks():
             self._parked.append(job)
-        else:  # it waits at the gate: the probe of a down destination, or a hold
-            self._spawn(self._run(job))
-
-    def _slot_free(self, job: Job) -> None:
-        """A slot for `job` (called by the sender); given back if the destination went down
-        meanwhile, and the job starts as any other."""
-        if self._closing:
-            self.sender.give_back_slot()  # unsent, so never finished: delivered again later
-        elif self.sender.open():
-            self._spawn(self._run(job, slot=True))
         else:
-            self.sender.give_back_slot()
-            self._go(job)
+            self._spawn(self._run(job))
 
     def _unpark(self) -> None:
         """Parked jobs: all go once the circuit has closed; one goes if nothing probes it.
@@ -154,7 +129,7 @@ class DestinationWorker:
         how the circuit closes (a probe's job ends) or loses its prober."""
         if self.sender.circuit.state == "closed":
             while self._parked:
-                self._go(self._parked.popleft())
+                self._spawn(self._run(self._parked.popleft()))
         elif self._parked and not self.sender.parks():
             self._spawn(self._run(self._parked.popleft()))
 
@@ -176,15 +151,11 @@ class DestinationWorker:
             self.destination.name,
         )
 
-    async def _run(self, job: Job, slot: bool = False) -> None:
-        """Deliver the job's requests in turn (`slot`: the first holds one). Cancelled
-        (shutdown), it does not finish: its record stays uncommitted and is delivered again by
-        whoever reads it next."""
+    async def _run(self, job: Job) -> None:
+        """Deliver the job's requests in turn. Cancelled (shutdown), it does not finish: its
+        record stays uncommitted and is delivered again by whoever reads it next."""
         for delivery in job.deliveries:
-            result = await self.sender.send(
-                delivery.request, delivery.content, [job.event_time], slot
-            )
-            slot = False
+            result = await self.sender.send(delivery.request, delivery.content, [job.event_time])
             failure = result.failure(job.message_id, self.destination.name)
             if failure is not None:
                 job.failures.append(failure)
@@ -251,7 +222,6 @@ class DestinationWorker:
     # -- one request, all its attempts -----------------------------------------------------
 
     async def aclose(self) -> None:
-        self._closing = True  # slots the cancelled tasks free start nothing (`_slot_free`)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

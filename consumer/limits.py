@@ -32,9 +32,7 @@ class AdaptiveLimit:
         self._cooldown_s = cooldown_s
         self._clock = clock
         self._last_decrease = -cooldown_s
-        # In turn: a task's future, or a callback to call with the slot taken (`when_free`).
-        self._waiters: deque[asyncio.Future[None] | Callable[[], None]] = deque()
-        self._waking = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     def try_acquire(self) -> bool:
         """Take a slot if one is free and nobody waits for one; never waits."""
@@ -57,37 +55,17 @@ class AdaptiveLimit:
                 self._waiters.remove(waiter)
             raise
 
-    def when_free(self, then: Callable[[], None]) -> None:
-        """Call `then` with a slot taken (it must release it), in turn with the waiters.
-
-        For a request that has no task yet: waiting as a callback costs no task and no future
-        (with every slot busy, thousands of requests wait)."""
-        if self.try_acquire():
-            then()
-        else:
-            self._waiters.append(then)
-
     def release(self) -> None:
         self.in_use -= 1
         if self._waiters:
             self._wake()
 
     def _wake(self) -> None:
-        if self._waking:  # a callback gave its slot back: the loop below goes on
-            return
-        self._waking = True
-        try:
-            while self._waiters and self.in_use < int(self.limit):
-                waiter = self._waiters.popleft()
-                if isinstance(waiter, asyncio.Future):
-                    if not waiter.done():
-                        self.in_use += 1
-                        waiter.set_result(None)
-                else:
-                    self.in_use += 1
-                    waiter()
-        finally:
-            self._waking = False
+        while self._waiters and self.in_use < int(self.limit):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_use += 1
+                waiter.set_result(None)
 
     def throttled(self) -> None:
         """Movable Ink said 429: halve, unless it was halved within the cooldown."""

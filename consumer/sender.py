@@ -127,30 +127,15 @@ class Sender:
         metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
         metrics.hold_seconds.labels(name).set_function(lambda: self.circuit.hold_s(self._clock()))
 
-    async def send(
-        self, request: Request, body: bytes, event_times: list[float | None], slot: bool = False
-    ) -> Result:
+    async def send(self, request: Request, body: bytes, event_times: list[float | None]) -> Result:
         """Attempt until delivered, refused for good, or out of retries; any unexpected error
-        of ours becomes an `internal` result (never raised, never a success). `slot`: the
-        caller holds a concurrency slot for the first attempt (`take_slot`, `when_slot_free`)."""
+        of ours becomes an `internal` result (never raised, never a success)."""
         try:
-            return await self._send(request, body, event_times, slot)
+            return await self._send(request, body, event_times)
         except Exception as exc:
             now = self._clock()
             self.circuit.abandon_probe()
             return Result("internal", _unexpected(exc, self.destination), 0, now, now)
-
-    def take_slot(self) -> bool:
-        """Take a concurrency slot for a request that may go now (`open`), if one is free."""
-        return self.open() and self._limit.try_acquire()
-
-    def when_slot_free(self, then: Callable[[], None]) -> None:
-        """Call `then` holding a slot, once one is free, in turn with the waiting attempts;
-        `then` sends with it (`send(slot=True)`) or gives it back (`give_back_slot`)."""
-        self._limit.when_free(then)
-
-    def give_back_slot(self) -> None:
-        self._limit.release()
 
     def parks(self) -> bool:
         """True while the circuit is open and a request already waits to probe it (or is the
@@ -198,9 +183,7 @@ class Sender:
                 extra={"destination": self.destination.name, "url": self.destination.masked_url},
             )
 
-    async def _attempt(
-        self, request: Request, body: bytes, slot: bool = False
-    ) -> tuple[bool, Answer, float]:
+    async def _attempt(self, request: Request, body: bytes) -> tuple[bool, Answer, float]:
         """One attempt: True if it was the probe of an open circuit, the answer, and when it
         went out.
 
@@ -209,12 +192,12 @@ class Sender:
         anyway. Slots are never held at the gate, so a probe always finds one.
         """
         while True:
-            if slot or (self.open() and self._limit.try_acquire()):
+            if self._open() and self._limit.try_acquire():
                 probe = False  # the common case, without a wait: no coroutine to run
                 break
             probe = await self._gate()
             await self._limit.acquire()
-            if probe or self.open():
+            if probe or self._open():
                 break
             self._limit.release()
         try:
@@ -235,13 +218,11 @@ class Sender:
         finally:
             self._limit.release()
 
-    def open(self) -> bool:
+    def _open(self) -> bool:
         """A request may go now without being a probe: the circuit is closed, nothing holds."""
         return self.circuit.state == "closed" and self.circuit.wait_s(self._clock()) <= 0
 
-    async def _send(
-        self, request: Request, body: bytes, event_times: list[float | None], slot: bool
-    ) -> Result:
+    async def _send(self, request: Request, body: bytes, event_times: list[float | None]) -> Result:
         """Attempt until delivered, refused for good, or out of retries."""
         name = self.destination.name
         first = self._clock()
@@ -249,8 +230,7 @@ class Sender:
         attempts = 0
         first_sent = 0.0
         while True:
-            probe, answer, sent = await self._attempt(request, body, slot)
-            slot = False  # a retry takes its own
+            probe, answer, sent = await self._attempt(request, body)
             now = self._clock()
             first_sent = first_sent or sent
             self._count(answer)

@@ -69,39 +69,6 @@ def test_acquire_waits_for_a_free_slot_in_order() -> None:
     assert asyncio.run(scenario()) == ["u0", "u1", "u2", "u3"]
 
 
-def test_callbacks_wait_for_a_slot_in_turn_with_tasks() -> None:
-    async def scenario() -> list[str]:
-        limit = AdaptiveLimit(1)
-        order: list[str] = []
-        limit.when_free(lambda: order.append("c0"))  # a slot was free: called at once
-        waiting = asyncio.create_task(limit.acquire())
-        await asyncio.sleep(0)
-        limit.when_free(lambda: order.append("c1"))
-        limit.release()  # c0's slot: to the task, which came first
-        await waiting
-        order.append("task")
-        limit.release()  # the task's slot: to c1
-        assert limit.in_use == 1
-        return order
-
-    assert asyncio.run(scenario()) == ["c0", "task", "c1"]
-
-
-def test_a_callback_that_gives_its_slot_back_passes_it_on() -> None:
-    limit = AdaptiveLimit(1)
-    order: list[int] = []
-    limit.when_free(lambda: order.append(0))
-    for n in range(1, 1000):  # deep enough to overflow the stack if each release recursed
-
-        def back(n: int = n) -> None:
-            order.append(n)
-            limit.release()
-
-        limit.when_free(back)
-    limit.release()
-    assert order == list(range(1000)) and limit.in_use == 0
-
-
 def test_a_cancelled_waiter_gives_its_slot_back() -> None:
     async def scenario() -> int:
         limit = AdaptiveLimit(1)
