@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import confluent_kafka
 import orjson
 from ab_decision import VALGRIND, _archive
+from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
 
@@ -44,16 +45,13 @@ from consumer import avro_codec
 from consumer.decision import decide_record
 from consumer.decode import Decoder
 from consumer.kafka import Consumer
-from consumer.mapping import compile_mapping
 from consumer.metrics import Metrics
-from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
 from consumer.offsets import OffsetTracker
 from consumer.pipeline import Pipeline
 from consumer.readers import GroupReader
 from consumer.settings import DeliverySettings
 from consumer.source import KafkaSource
 from consumer.status import Health
-from consumer.triggers import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNT = 4_000
@@ -115,14 +113,7 @@ def stages() -> dict[str, Callable[[], object]]:
     values = [avro_codec.frame(1, avro_codec.encode(m)) for m in events(COUNT, people=1_000)]
     messages = _messages(values)
     decoder = Decoder()
-    trigger = parse(PRESET_SUBSCRIBE)
-    destination = Destination(
-        "bench",
-        "http://127.0.0.1:1/behavioral/key",
-        "user",
-        Secret("secret"),
-        (Subscription("Send Entire Event", trigger, compile_mapping(PRESET_DATA)),),
-    )
+    destination = default_destination()
     decide_record(values[0], decoder, (destination,))  # the reader is built before any pass
     read = decoder._local
     where = [(m.partition(), m.offset()) for m in messages]

@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import (
@@ -154,12 +155,15 @@ class Metrics:
         )
 
 
-class LoopCounter(Collector):
-    """A counter family incremented from one thread (the delivery loop), without a lock.
+Child = TypeVar("Child")  # the type of a `_LoopFamily`'s labelled series
 
-    prometheus_client's Counter takes a lock for every increment; two of its counters are
-    increased for every event (its outcome, its answer's status). Here an increment is one
-    addition; the scrape (another thread) reads each value as it is.
+
+class _LoopFamily(Collector, Generic[Child]):
+    """A metric family updated from one thread (the delivery loop), without a lock.
+
+    prometheus_client's metrics take a lock for every update (and its Histogram walks its
+    buckets): fine for one update a request, not for the several of every event. Here an update
+    is an addition or two; the scrape (another thread) reads the children as they are.
     """
 
     def __init__(
@@ -168,24 +172,45 @@ class LoopCounter(Collector):
         documentation: str,
         labelnames: Sequence[str],
         registry: CollectorRegistry,
+        child: Callable[[], Child],
     ) -> None:
         self._name = name
         self._documentation = documentation
         self._labelnames = tuple(labelnames)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
+        self._child = child
+        self._children: dict[tuple[str, ...], Child] = {}
         registry.register(self)
 
-    def labels(self, *values: str) -> CounterChild:
+    def labels(self, *values: str) -> Child:
         child = self._children.get(values)
         if child is None:
-            child = self._children[values] = CounterChild()
+            child = self._children[values] = self._child()
         return child
 
+    def _family(self) -> Metric:
+        raise NotImplementedError
+
     def describe(self) -> Iterator[Metric]:
-        yield CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        yield self._family()
+
+
+class LoopCounter(_LoopFamily["CounterChild"]):
+    """A counter family (see `_LoopFamily`): the outcome and the answer of every event."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry,
+    ) -> None:
+        super().__init__(name, documentation, labelnames, registry, CounterChild)
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        family = self._family()
         for values, child in list(self._children.items()):
             family.add_metric(list(values), child.value)
         yield family
@@ -203,14 +228,9 @@ class CounterChild:
         self.value += amount
 
 
-class LoopHistogram(Collector):
-    """A histogram family observed from one thread (the delivery loop), without a lock.
-
-    prometheus_client's Histogram takes a lock and walks its buckets for every observation
-    (a few µs): fine for one a request, not for the six stages of every event. Here an
-    observation is a bisection and two additions; the scrape (another thread) copies the
-    counts, so it may see one observation in the buckets and not yet in the sum.
-    """
+class LoopHistogram(_LoopFamily["HistogramChild"]):
+    """A histogram family (see `_LoopFamily`): an observation is a bisection and two additions;
+    the scrape copies the counts, so it may see one in the buckets and not yet in the sum."""
 
     def __init__(
         self,
@@ -220,24 +240,15 @@ class LoopHistogram(Collector):
         buckets: Sequence[float],
         registry: CollectorRegistry,
     ) -> None:
-        self._name = name
-        self._documentation = documentation
-        self._labelnames = tuple(labelnames)
-        self._bounds = tuple(float(b) for b in buckets)
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
-        registry.register(self)
+        bounds = tuple(float(b) for b in buckets)
+        super().__init__(name, documentation, labelnames, registry, lambda: HistogramChild(bounds))
+        self._bounds = bounds
 
-    def labels(self, *values: str) -> HistogramChild:
-        child = self._children.get(values)
-        if child is None:
-            child = self._children[values] = HistogramChild(self._bounds)
-        return child
-
-    def describe(self) -> Iterator[Metric]:
-        yield HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
 
     def collect(self) -> Iterator[Metric]:
-        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        family = self._family()
         bounds = [floatToGoString(b) for b in self._bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
         for values, child in list(self._children.items()):
             counts, total = list(child.counts), child.sum
