@@ -40,8 +40,8 @@ READ_AHEAD = 10_000
 
 
 class Sink(Protocol):
-    """Where the Kafka thread sends records: `decide` runs on it; `accept` and `abandon` must
-    return at once (they hand over to the delivery loop)."""
+    """Where the Kafka thread sends records: `decide` runs on it; `accept` and `abandon` hand
+    over to the delivery loop and must return within a fraction of a second."""
 
     def decide(self, record: Record) -> Decision: ...
 
