@@ -78,14 +78,22 @@ class _Client:
 
 
 class _Loop:
-    """The delivery loop's side: finishes every record handed over, at once."""
+    """The delivery loop's side: runs what is handed over at once."""
 
-    def __init__(self, tracker: OffsetTracker) -> None:
-        self.tracker = tracker
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        callback(*args)
 
-    def call_soon_threadsafe(self, callback: Callable[..., Any], batch: list[Any]) -> None:
-        for work in batch:
-            self.tracker.finish(work.handle, work.record.offset)
+
+def _finish_all(tracker: OffsetTracker) -> Callable[[list[Any]], None]:
+    """The outcomes' side: finishes every record handed over (a (work, decision) pair, or a
+    work alone in revisions before 2026-11-30's hand-over change)."""
+
+    def accept(batch: list[Any]) -> None:
+        for item in batch:
+            work = item[0] if isinstance(item, tuple) else item
+            tracker.finish(work.handle, work.record.offset)
+
+    return accept
 
 
 def _messages(values: list[bytes]) -> list[confluent_kafka.Message]:
@@ -126,8 +134,8 @@ def stages() -> dict[str, Callable[[], object]]:
         consumer.brokers_reachable = True
         tracker = OffsetTracker()
         settings: Any = SimpleNamespace(destinations=(destination,))
-        outcomes: Any = SimpleNamespace(accept=None, ahead=lambda: 0)
-        loop: Any = _Loop(tracker)
+        outcomes: Any = SimpleNamespace(accept=_finish_all(tracker), ahead=lambda: 0)
+        loop: Any = _Loop()
         sink = Pipeline(settings, tracker, None, None, outcomes, decoder, loop)  # type: ignore[arg-type]
         producer: Any = SimpleNamespace(poll=lambda _: None)
         source = KafkaSource(

@@ -97,7 +97,7 @@ def _text(value: str) -> bytes:
 
 def headers_for(
     source: Record, failure: Failure, replay: bool = False, keep_original: bool = True
-) -> Headers:
+) -> list[tuple[str, bytes | None]]:
     """The original headers (ours from an earlier dead-lettering dropped), then the new ones.
 
     A record that fails again during a replay carries `movableink.replay.count` one higher.

@@ -37,7 +37,7 @@ class Job:
     deliveries: tuple[Delivery, ...]
     event_time: float | None = None  # epoch seconds of the event, for end-to-end latency
     partition: tuple[str, int] = ("", -1)
-    failures: list[Failure] = field(default_factory=list)
+    failures: tuple[Failure, ...] = ()  # not a list: one object fewer per job held back
     started: bool = False
     queued_at: float = field(default_factory=time.time)  # accepted by the delivery loop
     outstanding: int = 0  # batch mode: deliveries not yet settled
@@ -108,7 +108,7 @@ class DestinationWorker:
         job.started = True
         job.started_at = time.time()
         if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
-            job.failures.extend(self._held_failure(job) for _ in job.deliveries)
+            job.failures += tuple(self._held_failure(job) for _ in job.deliveries)
             self._finish(job)
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
@@ -158,7 +158,7 @@ class DestinationWorker:
             result = await self.sender.send(delivery.request, delivery.content, [job.event_time])
             failure = result.failure(job.message_id, self.destination.name)
             if failure is not None:
-                job.failures.append(failure)
+                job.failures += (failure,)
             elif result.ending == "accepted":
                 self._observe(job, result)
             job.started_at = result.last  # the next request's wait starts here
@@ -212,7 +212,7 @@ class DestinationWorker:
         job: Job = item.owner
         failure = result.failure(job.message_id, self.destination.name)
         if failure is not None:
-            job.failures.append(failure)
+            job.failures += (failure,)
         elif result.ending == "accepted":
             self._observe(job, result)
         job.outstanding -= 1

@@ -122,7 +122,7 @@ _new_record = tuple.__new__  # a Record from its fields, skipping NamedTuple's P
 def _headers(raw: Any) -> Headers:
     """A message's headers as (name, bytes) pairs."""
     pairs = raw.items() if isinstance(raw, dict) else raw
-    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
+    return tuple([(k, v.encode() if isinstance(v, str) else v) for k, v in pairs])
 
 
 def _check_event(err: Any) -> None:
@@ -217,7 +217,7 @@ class Consumer:
                     m.offset(),
                     m.key(),
                     m.value(),
-                    _headers(raw) if (raw := m.headers()) else [],
+                    _headers(raw) if (raw := m.headers()) else (),
                     stamp if stamp_type else None,
                 ),
             )

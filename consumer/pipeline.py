@@ -9,7 +9,7 @@ One record's way, hop by hop (Kafka thread, then the asyncio loop from `Pipeline
                                     segment.check, route (triggers, signals, mapping),
                                     decision._delivery (each body encoded once)
                                     -> decision.Decision (id, keys, event time, bodies)
-    offsets.OffsetTracker.add       -> outcome.Work (record, decision, offset handle)
+    offsets.OffsetTracker.add       -> (outcome.Work (record, offset handle), its decision)
     pipeline.Pipeline.accept        hop to the loop
     outcome.Outcomes.accept         filtered / invalid counted or dead-lettered here;
                                     one delivery.Job per delivering destination
@@ -34,7 +34,7 @@ from consumer.decode import Decoder
 from consumer.kafka import Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
-from consumer.outcome import DeadLetterWriter, Outcomes, Work
+from consumer.outcome import DeadLetterWriter, Decided, Outcomes
 from consumer.records import Record
 from consumer.registry import RegistryLookup
 from consumer.sender import Sender
@@ -109,7 +109,7 @@ class Pipeline:
             offset=record.offset,
         )
 
-    def accept(self, batch: list[Work]) -> None:
+    def accept(self, batch: list[Decided]) -> None:
         """From the Kafka thread: decided records, in consumption order, to the loop; returns
         once the loop has taken them (or after `HANDOVER_WAIT_S`).
 

@@ -43,7 +43,7 @@ from consumer.explain import describe
 from consumer.kafka import Consumer, ProduceError, Producer, TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
-from consumer.outcome import Outcomes, Work
+from consumer.outcome import Decided, Outcomes, Work
 from consumer.pipeline import Pipeline
 from consumer.readers import RangeReader, Ranges
 from consumer.records import Record
@@ -58,7 +58,7 @@ PROGRESS_EVERY_S = 0.5
 PROGRESS_LOG_EVERY_S = 10.0
 progress_log = logging.getLogger("consumer.replay.progress")
 progress_log.setLevel(logging.INFO)  # shown even under the replay's default WARNING
-Submit = Callable[[list[Work]], None]
+Submit = Callable[[list[Decided]], None]
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class _ReplaySink:
     def decide(self, record: Record) -> Decision:
         return self.decide_with_filter(record)
 
-    def accept(self, batch: list[Work]) -> None:
+    def accept(self, batch: list[Decided]) -> None:
         self.accept_in_mode(batch)
 
     def abandon(self, partitions: set[TopicPartition]) -> None:
@@ -177,9 +177,8 @@ class Replay:
         return decide
 
     def _dry_run_submit(self, tracker: OffsetTracker) -> Submit:
-        def submit(batch: list[Work]) -> None:
-            for work in batch:
-                decision = work.decision
+        def submit(batch: list[Decided]) -> None:
+            for work, decision in batch:
                 self.counts[decision.action] += 1
                 if decision.action == "deliver":
                     self.out.write(json.dumps(describe(decision), ensure_ascii=False) + "\n")
@@ -190,9 +189,9 @@ class Replay:
     def _republish_submit(self, tracker: OffsetTracker, producer: Producer) -> Submit:
         target = self.request.to_topic or ""
 
-        def submit(batch: list[Work]) -> None:
-            for work in batch:
-                decision, record = work.decision, work.record
+        def submit(batch: list[Decided]) -> None:
+            for work, decision in batch:
+                record = work.record
                 if self.request.filter is not None and decision.action != "deliver":
                     self.counts["filtered"] += 1
                     tracker.finish(work.handle, record.offset)

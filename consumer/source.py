@@ -19,7 +19,7 @@ from consumer.errors import BrokerError, Unavailable
 from consumer.kafka import Consumer, Producer, TopicPartition
 from consumer.metrics import Metrics, PartitionPosition
 from consumer.offsets import OffsetTracker
-from consumer.outcome import Work
+from consumer.outcome import Decided, Work
 from consumer.readers import Reader
 from consumer.records import Record
 from consumer.settings import DeliverySettings
@@ -45,7 +45,7 @@ class Sink(Protocol):
 
     def decide(self, record: Record) -> Decision: ...
 
-    def accept(self, batch: list[Work]) -> None: ...
+    def accept(self, batch: list[Decided]) -> None: ...
 
     def abandon(self, partitions: set[TopicPartition]) -> None: ...
 
@@ -141,7 +141,7 @@ class KafkaSource:
         return records
 
     def _take(self, records: list[Record]) -> None:
-        batch: list[Work] = []
+        batch: list[Decided] = []
         read_at = time.time()
         consumed: dict[str, int] = {}
         blocked = self._blocked  # the loop's names bound once: it runs once a record
@@ -157,7 +157,7 @@ class KafkaSource:
                 self._block((topic, partition), offset, str(exc))
                 continue
             handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
-            batch.append(Work(record, decision, handle, read_at=read_at))
+            batch.append((Work(record, handle, read_at=read_at), decision))
             if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
                 self._sink.accept(batch)
                 batch = []

@@ -176,7 +176,7 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
             record = Record("in", 0, offset, None, b"{}", [])
             message = {"type": "track", "userId": f"u{offset}", "messageId": f"m{offset}"}
             decision = decide_message(message, (destination,), topic="in", offset=offset)
-            works.append(Work(record, decision, tracker.add("in", 0, offset, None)))
+            works.append((Work(record, tracker.add("in", 0, offset, None)), decision))
         outcomes.accept(works)
         for _ in range(100):
             await asyncio.sleep(0.01)

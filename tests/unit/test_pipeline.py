@@ -12,15 +12,15 @@ from typing import Any, cast
 import pytest
 
 from consumer import pipeline
-from consumer.outcome import Work
+from consumer.outcome import Decided
 from consumer.pipeline import Pipeline
 
 
 class FakeOutcomes:
     def __init__(self) -> None:
-        self.batches: list[list[Work]] = []
+        self.batches: list[list[Decided]] = []
 
-    def accept(self, batch: list[Work]) -> None:
+    def accept(self, batch: list[Decided]) -> None:
         self.batches.append(batch)
 
 
@@ -48,7 +48,7 @@ def test_a_batch_is_handed_over_before_the_kafka_thread_decides_more(
     `bench.py --only e2e,onedown` crawled; single events cost 192 us of CPU each, 120 with
     the wait)."""
     outcomes = FakeOutcomes()
-    batch = [cast(Work, object())]
+    batch = [cast(Decided, object())]
     loop.call_soon_threadsafe(time.sleep, pipeline.HANDOVER_WAIT_S / 2)  # the loop is busy
     _pipeline(loop, outcomes).accept(batch)
     assert outcomes.batches == [batch]
@@ -61,7 +61,7 @@ def test_a_stuck_loop_holds_the_kafka_thread_only_briefly_and_loses_nothing(
     stuck = threading.Event()
     loop.call_soon_threadsafe(stuck.wait, 5)
     started = time.monotonic()
-    _pipeline(loop, outcomes).accept([cast(Work, object())])
+    _pipeline(loop, outcomes).accept([cast(Decided, object())])
     waited = time.monotonic() - started
     assert pipeline.HANDOVER_WAIT_S * 0.9 <= waited < 2
     assert outcomes.batches == []

@@ -18,7 +18,7 @@ from consumer.errors import Unavailable
 from consumer.kafka import TopicPartition
 from consumer.metrics import Metrics
 from consumer.offsets import OffsetTracker
-from consumer.outcome import Work
+from consumer.outcome import Decided, Work
 from consumer.readers import GroupReader, RangeReader
 from consumer.records import Record
 from consumer.settings import DeliverySettings
@@ -122,9 +122,9 @@ class Sink:
             raise Unavailable("the schema registry is down")
         return Decision(str(record.offset), {}, ())
 
-    def accept(self, batch: list[Work]) -> None:
+    def accept(self, batch: list[Decided]) -> None:
         self.handed.append(len(batch))
-        for work in batch:
+        for work, _ in batch:
             self.works[((work.record.topic, work.record.partition), work.record.offset)] = work
 
     def abandon(self, partitions: set[TopicPartition]) -> None:

@@ -1,0 +1,62 @@
+"""What `Outcomes` keeps of a record while a destination works on it. In-process: a real
+sender over a transport that never answers; no broker, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from consumer.decision import decide_message
+from consumer.delivery import Job
+from consumer.mapping import compile_mapping
+from consumer.metrics import Metrics
+from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
+from consumer.offsets import OffsetTracker
+from consumer.outcome import DeadLetterWriter, Outcomes, Work
+from consumer.records import Record
+from consumer.sender import Sender
+from consumer.settings import DeliverySettings
+from consumer.triggers import parse
+
+
+class Silent:
+    """A destination that takes requests and never answers."""
+
+    async def post(self, request: Any, content: bytes) -> Any:
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_a_record_under_way_keeps_its_bodies_but_not_its_decision() -> None:
+    """Records held for a slow or down destination (up to `max_buffered`) keep what finishing
+    them needs; their decisions (every verdict, each a few objects) are the collector's to
+    walk again and again otherwise, on the CPU the healthy destinations need."""
+    subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
+    destination = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), (subscription,))
+    message = {"type": "track", "event": "Viewed", "userId": "u1", "messageId": "m1"}
+    decision = decide_message(message, (destination,), topic="in", offset=0)
+    referenced = sys.getrefcount(decision)
+    kept: list[tuple[int, list[Job]]] = []
+
+    async def scenario() -> None:
+        metrics = Metrics(CollectorRegistry())
+        tracker = OffsetTracker()
+        writer = DeadLetterWriter(None, "{topic}.dlq", metrics)  # type: ignore[arg-type]
+        sender = Sender(destination, Silent(), DeliverySettings(), metrics)
+        outcomes = Outcomes(tracker, writer, metrics, [sender])
+        record = Record("in", 0, 0, None, b"{}", ())
+        outcomes.accept([(Work(record, tracker.add("in", 0, 0, None)), decision)])
+        await asyncio.sleep(0.05)  # the request is under way, and stays so
+        kept.append((sys.getrefcount(decision), list(outcomes._jobs)))
+        await outcomes.aclose()
+
+    asyncio.run(scenario())
+    ((after, jobs),) = kept
+    assert after == referenced
+    (job,) = jobs
+    assert job.deliveries[0].content == decision.verdicts[0].deliveries[0].content
