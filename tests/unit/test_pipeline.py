@@ -44,9 +44,8 @@ def test_a_batch_is_handed_over_before_the_kafka_thread_decides_more(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     """The Kafka thread waits for the loop to take each batch: deciding on while the loop is
-    busy took the GIL from it at every one of its socket calls (the healthy destination of
-    `bench.py --only e2e,onedown` crawled; single events cost 192 us of CPU each, 120 with
-    the wait)."""
+    busy took the GIL from it at every one of its socket calls, and the loop crawled (the
+    healthy destination of `bench.py --only onedown` went in waves)."""
     outcomes = FakeOutcomes()
     batch = [cast(Decided, object())]
     loop.call_soon_threadsafe(time.sleep, pipeline.HANDOVER_WAIT_S / 2)  # the loop is busy
