@@ -172,20 +172,21 @@ class _LoopFamily(Collector, Generic[Child]):
         documentation: str,
         labelnames: Sequence[str],
         registry: CollectorRegistry,
-        child: Callable[[], Child],
     ) -> None:
         self._name = name
         self._documentation = documentation
         self._labelnames = tuple(labelnames)
-        self._child = child
         self._children: dict[tuple[str, ...], Child] = {}
         registry.register(self)
 
     def labels(self, *values: str) -> Child:
         child = self._children.get(values)
         if child is None:
-            child = self._children[values] = self._child()
+            child = self._children[values] = self._new_child()
         return child
+
+    def _new_child(self) -> Child:
+        raise NotImplementedError
 
     def _family(self) -> Metric:
         raise NotImplementedError
@@ -197,14 +198,8 @@ class _LoopFamily(Collector, Generic[Child]):
 class LoopCounter(_LoopFamily["CounterChild"]):
     """A counter family (see `_LoopFamily`): the outcome and the answer of every event."""
 
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str],
-        registry: CollectorRegistry,
-    ) -> None:
-        super().__init__(name, documentation, labelnames, registry, CounterChild)
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
@@ -240,9 +235,11 @@ class LoopHistogram(_LoopFamily["HistogramChild"]):
         buckets: Sequence[float],
         registry: CollectorRegistry,
     ) -> None:
-        bounds = tuple(float(b) for b in buckets)
-        super().__init__(name, documentation, labelnames, registry, lambda: HistogramChild(bounds))
-        self._bounds = bounds
+        self._bounds = tuple(float(b) for b in buckets)
+        super().__init__(name, documentation, labelnames, registry)
+
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self._bounds)
 
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)

@@ -25,7 +25,11 @@ from consumer.triggers import parse
 class Silent:
     """A destination that takes requests and never answers."""
 
+    def __init__(self) -> None:
+        self.posted = asyncio.Event()
+
     async def post(self, request: Any, content: bytes) -> Any:
+        self.posted.set()
         await asyncio.Event().wait()
 
     async def aclose(self) -> None:
@@ -47,11 +51,12 @@ def test_a_record_under_way_keeps_its_bodies_but_not_its_decision() -> None:
         metrics = Metrics(CollectorRegistry())
         tracker = OffsetTracker()
         writer = DeadLetterWriter(None, "{topic}.dlq", metrics)  # type: ignore[arg-type]
-        sender = Sender(destination, Silent(), DeliverySettings(), metrics)
+        silent = Silent()
+        sender = Sender(destination, silent, DeliverySettings(), metrics)
         outcomes = Outcomes(tracker, writer, metrics, [sender])
         record = Record("in", 0, 0, None, b"{}", ())
         outcomes.accept([(Work(record, tracker.add("in", 0, 0, None)), decision)])
-        await asyncio.sleep(0.05)  # the request is under way, and stays so
+        await asyncio.wait_for(silent.posted.wait(), 5)  # the request is under way, and stays so
         kept.append((sys.getrefcount(decision), list(outcomes._jobs)))
         await outcomes.aclose()
 
