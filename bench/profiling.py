@@ -30,7 +30,6 @@ STAGES = ("consume", "decode", "decide", "schedule", "encode", "http", "bookkeep
 BY_FUNCTION = {
     "movableink.py:body_bytes": "encode",
     "batching.py:content": "encode",
-    "batching.py:size_with": "encode",
 }
 # consumer/ modules and subpackages (by their path under consumer/), and libraries (by a folder
 # of their path) for what runs below no staged consumer/ frame

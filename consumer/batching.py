@@ -19,7 +19,7 @@ from consumer.settings import BatchSettings
 ENVELOPE = (b'{"events":[', b"]}")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Item:
     """One event's request in a batch: who it is for, and its body as the decision encoded it."""
 
@@ -41,13 +41,6 @@ class _Open:
     size: int = len(ENVELOPE[0]) + len(ENVELOPE[1])
     timer: asyncio.TimerHandle | None = None
 
-    def size_with(self, item: Item) -> int:
-        return self.size + len(item.content) + (1 if self.items else 0)  # 1: the comma
-
-    def append(self, item: Item) -> None:
-        self.size = self.size_with(item)
-        self.items.append(item)
-
 
 class Batcher:
     """Collects items per header signature and hands each closed batch to `flush`."""
@@ -62,14 +55,18 @@ class Batcher:
     def add(self, headers: dict[str, str], item: Item) -> None:
         signature = tuple(sorted(headers.items()))
         batch = self._open.get(signature)
-        if batch is not None and batch.size_with(item) > self._settings.max_bytes:
-            self._close(signature)
-            batch = None
+        if batch is not None:
+            size = batch.size + 1 + len(item.content)  # 1: the comma
+            if size > self._settings.max_bytes:
+                self._close(signature)
+                batch = None
         if batch is None:
             batch = self._open[signature] = _Open()
+            size = batch.size + len(item.content)
             loop = asyncio.get_running_loop()
             batch.timer = loop.call_later(self._settings.linger, self._close, signature)
-        batch.append(item)
+        batch.size = size
+        batch.items.append(item)
         if len(batch.items) >= self._settings.max_events:
             self._close(signature)
 

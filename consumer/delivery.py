@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,9 +47,10 @@ class Job:
 
 
 class Finisher(Protocol):
-    """Who is told when a job is done: delivered, or failed for good (see `job.failures`)."""
+    """Who is told when jobs are done: delivered, or failed for good (see `job.failures`);
+    a batch's jobs in one call."""
 
-    def job_finished(self, job: Job) -> None: ...
+    def jobs_finished(self, destination: str, jobs: list[Job]) -> None: ...
 
 
 class DestinationWorker:
@@ -109,7 +110,7 @@ class DestinationWorker:
         job.started_at = time.time()
         if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
             job.failures += tuple(self._held_failure(job) for _ in job.deliveries)
-            self._finish(job)
+            self._finish([job])
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
             for delivery in job.deliveries:
@@ -160,34 +161,46 @@ class DestinationWorker:
             if failure is not None:
                 job.failures += (failure,)
             elif result.ending == "accepted":
-                self._observe(job, result)
+                self._observe((job,), result)
             job.started_at = result.last  # the next request's wait starts here
-        self._finish(job)
+        self._finish([job])
 
-    def _observe(self, job: Job, result: Result, times: int = 1) -> None:
-        """Where an accepted request's time went (`metrics.STAGES`), `times` events' worth."""
+    def _observe(self, jobs: Sequence[Job], result: Result) -> None:
+        """Where an accepted request's time went (`metrics.STAGES`), for each of its events:
+        a stage's durations in one call, and the request's own stages once for all."""
         kafka, intake, ordering, slot, retrying, request = self._stages
-        if job.appended_at is not None and job.read_at:
-            kafka.observe(max(0.0, job.read_at - job.appended_at), times)
-        if job.read_at:
-            intake.observe(max(0.0, job.queued_at - job.read_at), times)
-        ordering.observe(max(0.0, job.started_at - job.queued_at), times)
-        slot.observe(max(0.0, result.first_sent - job.started_at), times)
-        retrying.observe(result.last_sent - result.first_sent, times)
-        request.observe(max(0.0, result.last - result.last_sent), times)
+        fetched, handed, waited, queued = [], [], [], []
+        first_sent = result.first_sent
+        for job in jobs:
+            read_at = job.read_at
+            if read_at:
+                if job.appended_at is not None:
+                    fetched.append(read_at - job.appended_at)
+                handed.append(job.queued_at - read_at)
+            waited.append(job.started_at - job.queued_at)
+            queued.append(first_sent - job.started_at)
+        kafka.observe_durations(fetched)
+        intake.observe_durations(handed)
+        ordering.observe_durations(waited)
+        slot.observe_durations(queued)
+        retrying.observe(result.last_sent - first_sent, len(jobs))
+        request.observe(max(0.0, result.last - result.last_sent), len(jobs))
 
-    def _finish(self, job: Job) -> None:
-        if self.destination.on_dead_letter == "hold":
-            if job.failures:
-                self._held.update(job.keys)
-            # A key stays held only while events of it are still waiting; then it is released.
-            for key in job.keys:
-                if self._scheduler.waiting_behind(key) == 0:
-                    self._held.discard(key)
-        for ready in self._scheduler.finish(job):
-            self._start(ready)
+    def _finish(self, jobs: list[Job]) -> None:
+        hold = self.destination.on_dead_letter == "hold"
+        scheduler = self._scheduler
+        for job in jobs:
+            if hold:
+                if job.failures:
+                    self._held.update(job.keys)
+                # A key stays held only while events of it are waiting; then it is released.
+                for key in job.keys:
+                    if scheduler.waiting_behind(key) == 0:
+                        self._held.discard(key)
+            for ready in scheduler.finish(job):
+                self._start(ready)
         self._unpark()
-        self._finisher.job_finished(job)
+        self._finisher.jobs_finished(self.destination.name, jobs)
 
     # -- batch mode ------------------------------------------------------------------------
 
@@ -205,19 +218,24 @@ class DestinationWorker:
             await self._run_batch(headers, items[:middle])
             await self._run_batch(headers, items[middle:])
             return
-        for item in items:
-            self._settle(item, result)
+        self._settle([item.owner for item in items], result)
 
-    def _settle(self, item: Item, result: Result) -> None:
-        job: Job = item.owner
-        failure = result.failure(job.message_id, self.destination.name)
-        if failure is not None:
-            job.failures += (failure,)
-        elif result.ending == "accepted":
-            self._observe(job, result)
-        job.outstanding -= 1
-        if job.outstanding == 0:
-            self._finish(job)
+    def _settle(self, jobs: list[Job], result: Result) -> None:
+        """A batch's answer, for each of its events' jobs; those with no event left are done."""
+        if result.ending == "accepted":
+            self._observe(jobs, result)
+        else:
+            name = self.destination.name
+            for job in jobs:
+                failure = result.failure(job.message_id, name)
+                if failure is not None:
+                    job.failures += (failure,)
+        done = []
+        for job in jobs:
+            job.outstanding -= 1
+            if job.outstanding == 0:
+                done.append(job)
+        self._finish(done)
 
     # -- one request, all its attempts -----------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Generic, TypeVar
@@ -268,6 +268,27 @@ class HistogramChild:
         """`times` observations of `value` (a batch's events share their request's)."""
         self.counts[bisect_left(self._bounds, value)] += times
         self.sum += value * times
+
+    def observe_durations(self, values: Iterable[float]) -> None:
+        """One observation of each value, a negative one as 0 (two clocks that disagree a
+        little): a batch's events in one call, not a call each."""
+        bounds, counts, total = self._bounds, self.counts, self.sum
+        for value in values:
+            duration = value if value > 0.0 else 0.0
+            counts[bisect_left(bounds, duration)] += 1
+            total += duration
+        self.sum = total
+
+    def observe_since(self, moments: Iterable[float | None], now: float) -> None:
+        """`observe_durations` of the time from each moment to `now`, unknown (None) ones left
+        out: a batch's end-to-end latencies without a list of them."""
+        bounds, counts, total = self._bounds, self.counts, self.sum
+        for moment in moments:
+            if moment is not None:
+                duration = now - moment if now > moment else 0.0
+                counts[bisect_left(bounds, duration)] += 1
+                total += duration
+        self.sum = total
 
 
 class LagCollector(Collector):

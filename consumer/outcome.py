@@ -193,17 +193,20 @@ class Outcomes:
         queued = [len(w) for w in self._workers.values() if w.sender.circuit.state == "closed"]
         return min(queued, default=0)
 
-    def job_finished(self, job: Job) -> None:
-        """A destination worker is done with a job (delivered, or failed for good)."""
-        work = self._jobs.pop(job)
-        destination = job.deliveries[0].destination.name
-        if not job.failures:
-            self._count(destination, "delivered", "")
-            self._part_done(work)
-            return
-        work.remaining += len(job.failures) - 1
-        for failure in job.failures:
-            self._dead_letter(work, failure)
+    def jobs_finished(self, destination: str, jobs: list[Job]) -> None:
+        """A destination worker is done with jobs (delivered, or failed for good)."""
+        delivered = 0
+        for job in jobs:
+            work = self._jobs.pop(job)
+            if not job.failures:
+                delivered += 1
+                self._part_done(work)
+                continue
+            work.remaining += len(job.failures) - 1
+            for failure in job.failures:
+                self._dead_letter(work, failure)
+        if delivered:
+            self._count(destination, "delivered", "", delivered)
 
     def _dead_letter(self, work: Work, failure: Failure) -> None:
         log.warning(
@@ -222,13 +225,13 @@ class Outcomes:
 
         self._dead_letters.send(work.record, failure, acked)
 
-    def _count(self, destination: str, outcome: FinalOutcome, reason: str) -> None:
+    def _count(self, destination: str, outcome: FinalOutcome, reason: str, events: int = 1) -> None:
         key = (destination, outcome, reason)
         child = self._counters.get(key)
         if child is None:  # labels() costs more than the increment: bound once per series
             child = self._counters[key] = self._metrics.events.labels(*key)
-        child.inc()
-        self.tally[(outcome, reason)] += 1
+        child.inc(events)
+        self.tally[(outcome, reason)] += events
 
     def _part_done(self, work: Work) -> None:
         work.remaining -= 1

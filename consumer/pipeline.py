@@ -16,7 +16,7 @@ One record's way, hop by hop (Kafka thread, then the asyncio loop from `Pipeline
     delivery.DestinationWorker      submit -> ordering.Scheduler (per person) -> _run,
                                     or batching.Batcher -> _run_batch
     sender.Sender.send              circuit, limits, retries -> transport.post -> Result
-    outcome.Outcomes.job_finished   delivered, or _dead_letter -> DeadLetterWriter.send
+    outcome.Outcomes.jobs_finished  delivered, or _dead_letter -> DeadLetterWriter.send
     offsets.OffsetTracker.finish    then source.KafkaSource._commit -> GroupReader.save
 """
 

@@ -244,9 +244,7 @@ class Sender:
                 self._limit.succeeded()
                 self._signal()
                 if kind == "accepted":
-                    for moment in event_times:
-                        if moment is not None:
-                            self._end_to_end.observe(now - moment)
+                    self._end_to_end.observe_since(event_times, now)
                     return Result(
                         "accepted", answer, attempts + 1, first, now, 0.0, first_sent, sent
                     )

@@ -22,6 +22,21 @@ def test_a_loop_histogram_exports_what_a_histogram_exports() -> None:
     assert _lines(ours) == _lines(theirs)
 
 
+def test_durations_observed_together_export_what_one_at_a_time_export() -> None:
+    """A negative duration (two clocks that disagree) counts as 0; an unknown moment not at all."""
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    mine = LoopHistogram("x_seconds", "Doc.", ["destination"], buckets, ours)
+    reference = Histogram("x_seconds", "Doc.", ["destination"], buckets=buckets, registry=theirs)
+    values = [0.0005, -0.2, 0.001, 0.05, 0.05, 7.5]
+    mine.labels("mi").observe_durations(values)
+    mine.labels("mi").observe_durations([])
+    mine.labels("mi").observe_since([100.0, None, 100.25, 103.0], now=100.5)  # 103: ahead
+    for value in [*values, 0.5, 0.25, 0.0]:
+        reference.labels("mi").observe(max(0.0, value))
+    assert _lines(ours) == _lines(theirs)
+
+
 def test_a_loop_counter_exports_what_a_counter_exports() -> None:
     ours, theirs = CollectorRegistry(), CollectorRegistry()
     mine = LoopCounter("x_events", "Doc.", ["destination", "outcome"], ours)
