@@ -54,10 +54,11 @@ def _serve(path: Path) -> subprocess.Popen[str]:
     )
 
 
-def _instructions(path: Path, stage: str) -> int:
-    """The instructions valgrind counts in a process that runs one pass of `stage`."""
+def instructions(path: Path, *command: str) -> int:
+    """The instructions valgrind counts in `python COMMAND...` run with the `consumer` package
+    at `path` (hash seed fixed): the figure that does not move with the machine's load."""
     run = subprocess.run(
-        [*VALGRIND, sys.executable, str(ROOT / "bench" / "bench_decision.py"), "--once", stage],
+        [*VALGRIND, sys.executable, *command],
         env={**os.environ, "PYTHONPATH": str(path), "PYTHONHASHSEED": "0"},
         capture_output=True,
         text=True,
@@ -66,6 +67,10 @@ def _instructions(path: Path, stage: str) -> int:
     found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
     assert found is not None, run.stderr
     return int(found.group(1).replace(",", ""))
+
+
+def _instructions(path: Path, stage: str) -> int:
+    return instructions(path, str(ROOT / "bench" / "bench_decision.py"), "--once", stage)
 
 
 def _count(paths: dict[str, Path]) -> None:

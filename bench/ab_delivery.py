@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -33,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy" / "local"))
 
-from ab_decision import VALGRIND, _archive
+from ab_decision import _archive, instructions
 from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
@@ -109,16 +107,7 @@ def once(mode: str, jobs: int) -> float:
 
 
 def _instructions(path: Path, mode: str, jobs: int) -> int:
-    run = subprocess.run(
-        [*VALGRIND, sys.executable, str(Path(__file__).resolve()), "--once", mode, str(jobs)],
-        env={**os.environ, "PYTHONPATH": str(path), "PYTHONHASHSEED": "0"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
-    assert found is not None, run.stderr
-    return int(found.group(1).replace(",", ""))
+    return instructions(path, str(Path(__file__).resolve()), "--once", mode, str(jobs))
 
 
 def main() -> None:

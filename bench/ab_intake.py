@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import confluent_kafka
 import orjson
-from ab_decision import VALGRIND, _archive
+from ab_decision import _archive, instructions
 from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
@@ -181,9 +180,9 @@ def _gaps(per_stage: dict[str, float]) -> dict[str, float]:
     }
 
 
-def _run(path: Path, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def _run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, str(Path(__file__).resolve()), *args],
+        [sys.executable, str(Path(__file__).resolve()), *args],
         env={**os.environ, "PYTHONPATH": str(path), "PYTHONHASHSEED": "0"},
         capture_output=True,
         text=True,
@@ -192,10 +191,7 @@ def _run(path: Path, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Com
 
 
 def _instructions(path: Path, stage: str) -> int:
-    stderr = _run(path, "--once", stage, prefix=VALGRIND).stderr
-    found = re.search(r"I\s+refs:\s+([\d,]+)", stderr)
-    assert found is not None, stderr
-    return int(found.group(1).replace(",", ""))
+    return instructions(path, str(Path(__file__).resolve()), "--once", stage)
 
 
 def _count(paths: dict[str, Path]) -> None:
