@@ -235,7 +235,8 @@ class DestinationWorker:
             job.outstanding -= 1
             if job.outstanding == 0:
                 done.append(job)
-        self._finish(done)
+        if done:  # a job with events still in other batches is not done yet
+            self._finish(done)
 
     # -- one request, all its attempts -----------------------------------------------------
 
