@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)  ## create .venv and install the package with its test extra
 
 demo: $(STAMP)  ## the main job on a local default: broker, stand-in, sample events, consumer, report
-	$(PY) deploy/local/demo.py
+	$(PY) -m devkit.demo
 
 bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short run); results in bench/results/
 	$(PY) -m pip install --quiet -e '.[bench]'
@@ -54,7 +54,7 @@ oracle: $(ORACLE_STAMP)  ## install Segment's packages (npm ci) for the differen
 
 test: $(STAMP) lint ops-tools $(ORACLE_STAMP)  ## lint, then the whole suite against a real broker (fetched and started if needed)
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \
-		$(PY) deploy/local/broker.py fetch >/dev/null; fi
+		$(PY) -m devkit.broker fetch >/dev/null; fi
 	$(PY) -m pytest
 
 ops-tools:  ## kustomize, helm, kubeconform (go install), the KEDA and prometheus-operator CRDs (go mod download), promtool and prometheus (Debian package) into .cache/ops-tools/
@@ -73,13 +73,13 @@ fmt: $(STAMP)  ## format the code
 	$(VENV)/bin/ruff check --fix .
 
 kafka-fetch: $(STAMP)  ## fetch the Kafka broker jars into .cache/ (Maven Central)
-	$(PY) deploy/local/broker.py fetch
+	$(PY) -m devkit.broker fetch
 
 kafka-up: $(STAMP)  ## start a local broker; prints its bootstrap address
-	@$(PY) deploy/local/broker.py up
+	@$(PY) -m devkit.broker up
 
 kafka-down:  ## stop the local broker started by kafka-up
-	@$(PYTHON) deploy/local/broker.py down
+	@$(PYTHON) -m devkit.broker down
 
 clean:  ## remove the venv, caches and local state (not the Kafka jar cache)
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

@@ -29,25 +29,23 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy" / "local"))
 
 from ab_decision import _archive, instructions
 from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
 
-from consumer import avro_codec
 from consumer.cli import run_loop
-from consumer.decision import decide_record
-from consumer.decode import Decoder
-from consumer.metrics import Metrics
-from consumer.movableink import Request
-from consumer.offsets import OffsetTracker
-from consumer.outcome import Outcomes, Work
-from consumer.records import Record
-from consumer.sender import Sender
+from consumer.core.decision import decide_record
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.movableink import Request
+from consumer.core.offsets import OffsetTracker
+from consumer.core.records import Record, Work
 from consumer.settings import BatchSettings, DeliverySettings
-from consumer.transport import Answer
+from consumer.shell.delivery.sender import Sender
+from consumer.shell.http.transport import Answer
+from consumer.shell.metrics import Metrics
+from consumer.shell.outcome import Outcomes
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 1_000

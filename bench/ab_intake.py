@@ -40,17 +40,16 @@ from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
 
-from consumer import avro_codec
-from consumer.decision import decide_record
-from consumer.decode import Decoder
-from consumer.kafka import Consumer
-from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker
-from consumer.pipeline import Pipeline
-from consumer.readers import GroupReader
+from consumer.core.decision import decide_record
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.offsets import OffsetTracker
 from consumer.settings import DeliverySettings
-from consumer.source import KafkaSource
-from consumer.status import Health
+from consumer.shell.kafka.client import Consumer
+from consumer.shell.kafka.readers import GroupReader
+from consumer.shell.kafka.source import KafkaSource
+from consumer.shell.metrics import Metrics
+from consumer.shell.pipeline import Pipeline
+from consumer.shell.status import Health
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNT = 4_000

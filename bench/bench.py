@@ -34,11 +34,12 @@ import time
 import traceback
 from typing import Any
 
-import kit
-import broker
 import commit_cost
+import kit
 import measure
 import report
+
+from devkit import broker
 
 
 def _property(text: str) -> tuple[str, Any]:

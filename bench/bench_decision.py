@@ -16,12 +16,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import events
 
-from consumer import avro_codec
-from consumer.decision import decide_record
-from consumer.decode import Decoder
-from consumer.mapping import compile_mapping
-from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
-from consumer.triggers import parse
+from consumer.core.decision import decide_record
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.mapping import compile_mapping
+from consumer.core.movableink import (
+    PRESET_DATA,
+    PRESET_SUBSCRIBE,
+    Destination,
+    Secret,
+    Subscription,
+)
+from consumer.core.triggers import parse
 
 COUNT = 5_000
 DECODE, WHOLE, AFTER_DECODE = "decode (Confluent Avro)", "whole decision", "decision after decode"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import timeit
 from typing import Any
 
-from consumer.triggers import parse
+from consumer.core.triggers import parse
 
 PRESET = 'type = "identify" or type = "track" or type = "page" or type = "screen" or type = "group"'
 COMPLEX = 'type = "track" and (properties.price >= 100 or contains(event, "Order"))'

@@ -1,4 +1,4 @@
-"""Restart the local broker of `deploy/local/broker.py` in place: same data, same ports.
+"""Restart the local broker of `devkit/broker.py` in place: same data, same ports.
 
 `broker.start` formats a fresh log directory on new ports; the chaos suite needs the broker to
 come back as it was (the topics, the offsets the group committed, on the address the clients
@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy" / "local"))
-
-import broker
-import processes
+from devkit import broker, processes
 
 
 def stop(state_dir: Path, hard: bool = False) -> str:

@@ -41,17 +41,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import kit
-import broker
 import broker_restart
-import harness
+import kit
 import poison
-import processes
-from harness import ConsumerProcess, Destination, Record
-from standin import Received, duplicates, lost, order_violations
 from workload import event
 
-from consumer import avro_codec, segment
+from consumer.core import segment
+from consumer.core.decode import avro_codec
+from devkit import broker, harness, processes
+from devkit.harness import ConsumerProcess, Destination, Record
+from devkit.standin import Received, duplicates, lost, order_violations
 
 MAX_MESSAGE_BYTES = 100_000  # poison "oversized" is larger than this
 INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"

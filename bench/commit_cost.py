@@ -11,8 +11,9 @@ import time
 from typing import Any
 
 import kit
-import harness
 from measure import Context
+
+from devkit import harness
 
 INTERVALS = ("5s", "200ms")  # the old default, the new one
 

@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import kit
-import harness
 from workload import event
 
-from consumer.movableink import Request, body_bytes
+from consumer.core.movableink import Request, body_bytes
 from consumer.settings import DeliverySettings, HttpClient
-from consumer.transport import open_transport
+from consumer.shell.http import open_transport
+from devkit import harness
 
 Post = Callable[[int], Awaitable[int]]
 

@@ -1,9 +1,8 @@
-"""What the benchmarks and the chaos suite add to the shared harness (deploy/local/harness.py):
+"""What the benchmarks and the chaos suite add to the shared harness (devkit/harness.py):
 where runs keep their files, progress lines, the stand-in in its own process, bulk and paced
 production, the CPU and memory of a process, and rates followed over time.
 
-Every script here imports it first (pyproject's isort `force-to-top`): it puts deploy/local and
-the repository root on sys.path, for `harness`, `broker`, `standin` and `consumer`.
+Every script here imports it first (pyproject's isort `force-to-top`).
 """
 
 from __future__ import annotations
@@ -20,15 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "deploy" / "local"))
-
-import harness
-from harness import PASSWORD, ROOT, USERNAME, Record
+from devkit import harness
+from devkit.harness import PASSWORD, ROOT, USERNAME, Record
 
 STATE = ROOT / ".run" / "bench"
 RESULTS = Path(__file__).resolve().parent / "results"
-STANDIN = ROOT / "deploy" / "local" / "standin"
 # The bench's producers batch and compress: the workload is produced faster than it is read.
 BULK = {
     "linger.ms": 20,
@@ -137,10 +132,10 @@ def produce_paced(
 
 
 class StandInProcess:
-    """`python deploy/local/standin` with its HTTP control API."""
+    """`python -m devkit.standin` with its HTTP control API."""
 
     def __init__(self, latency_ms: float = 0.0, log: Path | None = None) -> None:
-        command = [sys.executable, str(STANDIN), "--port", "0"]
+        command = [sys.executable, "-m", "devkit.standin", "--port", "0"]
         command += ["--username", USERNAME, "--password", PASSWORD]
         command += ["--latency-ms", str(latency_ms)]
         self._log = (log or STATE / "standin.log").open("ab")
@@ -232,7 +227,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def broker_pid() -> int:
-    """The bench broker's PID (written by `deploy/local/broker.py` into its state folder)."""
+    """The bench broker's PID (written by `devkit/broker.py` into its state folder)."""
     return int((STATE / "kafka" / "pid").read_text().split()[0])
 
 

@@ -24,20 +24,21 @@ from pathlib import Path
 from typing import Any
 
 import kit
-import harness
-import processes
-from harness import ConsumerProcess, Destination, Record
 from profiling import Profiler
 from workload import event
 
-from consumer import cli, config, pipeline, segment
-from consumer.decision import decide_record
-from consumer.decode import Decoder
-from consumer.kafka import Consumer as KafkaConsumer
-from consumer.metrics import STAGES
-from consumer.movableink import Request, body_bytes
+from consumer import cli, config
+from consumer.core import segment
+from consumer.core.decision import decide_record
+from consumer.core.decode import Decoder
+from consumer.core.movableink import Request, body_bytes
 from consumer.settings import DeliverySettings
-from consumer.transport import open_transport
+from consumer.shell import pipeline
+from consumer.shell.http import open_transport
+from consumer.shell.kafka.client import Consumer as KafkaConsumer
+from consumer.shell.metrics import STAGES
+from devkit import harness, processes
+from devkit.harness import ConsumerProcess, Destination, Record
 
 BATCH = {"enabled": True, "max_events": 1000, "linger": "50ms"}
 MAX_IN_FLIGHT = 256  # the consumer's default delivery.max_in_flight

@@ -30,11 +30,10 @@ from typing import Any
 
 import fastavro
 
-from consumer import avro_codec
-from consumer.decision import decide_record
-from consumer.decode import Decoder
-from consumer.mapping import compile_mapping
-from consumer.movableink import (
+from consumer.core.decision import decide_record
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.mapping import compile_mapping
+from consumer.core.movableink import (
     PRESET_DATA,
     PRESET_NAME,
     PRESET_SUBSCRIBE,
@@ -42,7 +41,7 @@ from consumer.movableink import (
     Secret,
     Subscription,
 )
-from consumer.triggers import parse
+from consumer.core.triggers import parse
 
 UNKNOWN_SCHEMA_ID = 987_654
 

@@ -27,8 +27,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumer.decode import Decoder
-from consumer.movableink import body_bytes
+from consumer.core.decode import Decoder
+from consumer.core.movableink import body_bytes
 
 MAX_QUEUED = 2_000  # per partition: stop fetching a partition's records beyond this
 

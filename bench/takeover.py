@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import kit
-import broker
-import harness
-import processes
-from harness import ConsumerProcess, Destination
 from workload import event
+
+from devkit import broker, harness, processes
+from devkit.harness import ConsumerProcess, Destination
 
 VARIANTS = ("classic-static", "consumer-static", "classic-dynamic", "consumer-dynamic")
 RATE = 200.0

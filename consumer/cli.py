@@ -10,9 +10,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from typing import Any, NoReturn, TextIO, TypeVar
 
-from consumer import __version__, app, config, logs, replay
-from consumer.errors import ConfigError
-from consumer.explain import explain
+from consumer import __version__, config
+from consumer.commands import replay, run
+from consumer.commands.explain import explain
+from consumer.core.errors import ConfigError
+from consumer.settings import LOG_LEVELS
+from consumer.shell import logs
 
 EXIT_CONFIG = 2
 GC_THRESHOLD = (500_000, 20, 20)
@@ -92,9 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         default=["-"],
         help="files of JSON messages (one per line, or an object or array); - for stdin",
     )
-    run = commands.add_parser("run", help="consume the topics and deliver to Movable Ink")
-    run.add_argument("--config", required=True, help="the TOML configuration file")
-    run.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
+    live = commands.add_parser("run", help="consume the topics and deliver to Movable Ink")
+    live.add_argument("--config", required=True, help="the TOML configuration file")
+    live.add_argument("--log-level", help="DEBUG, INFO (default), WARNING or ERROR")
     rp = commands.add_parser(
         "replay", help="reprocess a range of a topic (input, dead letters, archive), in order"
     )
@@ -120,8 +123,8 @@ def _parser() -> argparse.ArgumentParser:
 def _logs(args: argparse.Namespace, settings: config.Settings, default: str) -> None:
     """The level: --log-level, else [logging] level (or MIK__LOGGING__LEVEL), else `default`."""
     level = args.log_level or settings.logging.level or default
-    if level.upper() not in logs.LEVELS:
-        raise ConfigError(f"--log-level must be one of {', '.join(logs.LEVELS)}, not {level!r}.")
+    if level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {level!r}.")
     logs.setup(level, settings.logging.format)
 
 
@@ -156,7 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     _logs(args, settings, "INFO")
     tune_gc()
     tune_threads()
-    return run_loop(app.run(settings))
+    return run_loop(run.run(settings))
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from consumer import logs, movableink
-from consumer.errors import ConfigError
-from consumer.mapping import FieldMapping, MappingError, compile_mapping, is_directive
-from consumer.movableink import DeadLetterPolicy, Destination, Secret, Subscription
+from consumer.core import movableink
+from consumer.core.errors import ConfigError
+from consumer.core.mapping import FieldMapping, MappingError, compile_mapping, is_directive
+from consumer.core.movableink import DeadLetterPolicy, Destination, Secret, Subscription
+from consumer.core.signals import SignalsPolicy
+from consumer.core.triggers import TriggerSyntaxError, parse
 from consumer.settings import (
+    LOG_LEVELS,
     BatchSettings,
     DeliverySettings,
     KafkaSettings,
@@ -33,8 +36,6 @@ from consumer.settings import (
     RegistrySettings,
     duration,
 )
-from consumer.signals import SignalsPolicy
-from consumer.triggers import TriggerSyntaxError, parse
 
 ENV_PREFIX = "MIK__"
 _ENV_REF = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
@@ -144,9 +145,9 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     if not -1 <= metrics.port <= 65535:
         raise ConfigError("metrics.port must be a TCP port, 0 for any free one, or -1 for none.")
     logging = _build(LoggingSettings, _table(data, "logging"), "logging")
-    if logging.level and logging.level.upper() not in logs.LEVELS:
+    if logging.level and logging.level.upper() not in LOG_LEVELS:
         raise ConfigError(
-            f"logging.level must be one of {', '.join(logs.LEVELS)}, not {logging.level!r}."
+            f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {logging.level!r}."
         )
     return Settings(
         kafka=kafka,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ValueFormat = Literal["confluent", "avro", "json"]
-HttpClient = Literal["builtin", "aiohttp", "httpx"]
+HttpClient = Literal["builtin", "httpx"]
 LogFormat = Literal["auto", "json", "text"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
 

@@ -1,7 +1,7 @@
 """Session fixtures: one real Kafka broker per test session, and per-test topics and groups.
 
 The broker comes from, in order: `KAFKA_BOOTSTRAP_SERVERS`; the local broker of
-`deploy/local/broker.py` (Java and Maven); testcontainers' Kafka module when a Docker engine
+`devkit/broker.py` (Java and Maven); testcontainers' Kafka module when a Docker engine
 answers. With none of these the integration tests fail (never skip) with one sentence.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
 NO_BROKER = (
     "No Kafka broker for the integration tests: install Java 17+ and Maven (the suite then "
@@ -44,7 +42,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     if shutil.which("java") and shutil.which("mvn"):
-        import broker
+        from devkit import broker
 
         local = broker.start(tmp_path_factory.mktemp("kafka"))
         try:
@@ -75,7 +73,7 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 @pytest.fixture
 def new_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Callable[..., str]:
     """Create a fresh topic on the session broker and return its name."""
-    import harness
+    from devkit import harness
 
     def create(partitions: int = 3, name: str | None = None) -> str:
         return harness.create_topic(kafka_bootstrap, name or unique_name("topic"), partitions)
@@ -86,8 +84,8 @@ def new_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Callab
 @pytest.fixture
 def standin() -> Iterator[Any]:
     """A Movable Ink stand-in on loopback, with the credentials of the harness."""
-    from harness import PASSWORD, USERNAME
-    from standin import StandIn
+    from devkit.harness import PASSWORD, USERNAME
+    from devkit.standin import StandIn
 
     with StandIn(USERNAME, PASSWORD) as server:
         yield server
@@ -100,7 +98,7 @@ def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     if given:
         yield given
         return
-    import registry
+    from devkit import registry
 
     try:
         local = registry.start(tmp_path_factory.mktemp("registry"))

@@ -1,4 +1,4 @@
-"""The tests' consumer config over the shared harness (deploy/local/harness.py): retries, probes
+"""The tests' consumer config over the shared harness (devkit/harness.py): retries, probes
 and fetch waits in milliseconds, so that a test waits for behaviour, not for timers."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import harness
-from harness import Destination
+from devkit import harness
+from devkit.harness import Destination
 
 FAST_DELIVERY = {
     "backoff_base": "50ms",

@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.mapping import MappingError, compile_mapping
-from consumer.movableink import (
+from consumer.core.mapping import MappingError, compile_mapping
+from consumer.core.movableink import (
     Destination,
     InvalidRequest,
     Secret,
@@ -22,7 +22,7 @@ from consumer.movableink import (
     normalise_url,
     send_entire_event,
 )
-from consumer.triggers import parse
+from consumer.core.triggers import parse
 from tests.differential.grammar import DATA, HEADERS, events
 from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.triggers import TriggerSyntaxError, parse
+from consumer.core.triggers import TriggerSyntaxError, parse
 from tests.differential.grammar import events, triggers
 from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle
 

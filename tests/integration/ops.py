@@ -19,10 +19,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import harness
 import kubernetes_validate
 import pytest
 import yaml
+
+from devkit import harness
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEPLOY = ROOT / "deploy"

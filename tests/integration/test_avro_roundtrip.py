@@ -9,8 +9,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from consumer import avro_codec
-from consumer.decode import Decoder
+from consumer.core.decode import Decoder, avro_codec
 
 SCHEMA_ID = 7
 

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import processes
 import pytest
-from harness import (
+
+from consumer.core import deadletter
+from devkit import processes
+from devkit.harness import (
     PASSWORD,
     USERNAME,
     ConsumerProcess,
@@ -20,9 +22,7 @@ from harness import (
     scrape,
     wait_for,
 )
-from standin import Faults, RateLimit, Rule, StandIn, lost, order_violations
-
-from consumer import deadletter
+from devkit.standin import Faults, RateLimit, Rule, StandIn, lost, order_violations
 from tests.pipeline import write_config
 
 BATCH = {"enabled": True, "max_events": 50, "linger": "20ms"}

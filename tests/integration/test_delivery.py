@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import processes
 import pytest
-from harness import ConsumerProcess, committed, encode, produce, read_topic, wait_for
-from standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 
-from consumer import deadletter
+from consumer.core import deadletter
+from devkit import processes
+from devkit.harness import ConsumerProcess, committed, encode, produce, read_topic, wait_for
+from devkit.standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 from tests.pipeline import write_config
 
 

@@ -14,9 +14,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import processes
 import pytest
-from harness import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consumer.core import deadletter
+from devkit import processes
+from devkit.harness import (
     ConsumerProcess,
     Record,
     create_topic,
@@ -27,11 +31,7 @@ from harness import (
     scrape,
     wait_for,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from standin import StandIn, lost, order_violations
-
-from consumer import deadletter
+from devkit.standin import StandIn, lost, order_violations
 from tests.hostile import record_values
 from tests.pipeline import write_config
 

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-import processes
-from harness import CREDENTIALS, wait_for
 
+from devkit import processes
+from devkit.harness import CREDENTIALS, wait_for
 from tests.integration.ops import CONFIG_DIR, DEPLOY, ROOT, create_topic, run, tool
 from tests.pipeline import write_config
 

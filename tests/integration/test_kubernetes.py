@@ -176,7 +176,7 @@ def test_manifests_refer_to_each_other(name: str) -> None:
 
 def test_the_example_overlay_kafka_settings_are_accepted_by_librdkafka() -> None:
     """The SASL_SSL example's pass-through properties, given to the real client library."""
-    from consumer.kafka import Producer
+    from consumer.shell.kafka.client import Producer
 
     (config_map,) = [
         d

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import processes
 import pytest
-from harness import PASSWORD, USERNAME, ConsumerProcess, Metrics, produce, scrape, wait_for
-from standin import Faults, Rule, StandIn
 
+from devkit import processes
+from devkit.harness import PASSWORD, USERNAME, ConsumerProcess, Metrics, produce, scrape, wait_for
+from devkit.standin import Faults, Rule, StandIn
 from tests.pipeline import write_config
 
 try:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from harness import ConsumerProcess, produce, wait_for
-from standin import StandIn, lost
 
+from devkit.harness import ConsumerProcess, produce, wait_for
+from devkit.standin import StandIn, lost
 from tests.pipeline import write_config
 
 SESSION_TIMEOUT_MS = 45_000

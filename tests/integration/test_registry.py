@@ -7,13 +7,12 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from harness import read_topic
 
-from consumer import avro_codec
-from consumer.decode import Decoder
-from consumer.errors import Rejected, Unavailable
-from consumer.registry import RegistryLookup
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.errors import Rejected, Unavailable
 from consumer.settings import RegistrySettings
+from consumer.shell.kafka.registry import RegistryLookup
+from devkit.harness import read_topic
 
 MESSAGE = {
     "type": "identify",

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import CREDENTIALS, encode, produce, read_topic, wait_for
-from standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 
-from consumer import deadletter
+from consumer.core import deadletter
+from devkit.harness import CREDENTIALS, encode, produce, read_topic, wait_for
+from devkit.standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 from tests.pipeline import write_config
 
 T0 = 1_790_000_000_000  # record timestamps of the produced events, in ms

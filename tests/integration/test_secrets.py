@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import processes
-from harness import PASSWORD, USERNAME, ConsumerProcess, produce, read_topic
-from standin import StandIn
 
+from devkit import processes
+from devkit.harness import PASSWORD, USERNAME, ConsumerProcess, produce, read_topic
+from devkit.standin import StandIn
 from tests.pipeline import write_config
 
 KEY = "customer-key-4f9a"

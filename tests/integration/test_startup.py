@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import processes
-from harness import ConsumerProcess, produce, wait_for
-from standin import StandIn, lost
 
+from devkit import processes
+from devkit.harness import ConsumerProcess, produce, wait_for
+from devkit.standin import StandIn, lost
 from tests.pipeline import write_config
 
 

@@ -7,16 +7,16 @@ import base64
 from typing import Any
 from urllib.parse import urlsplit
 
-import processes
 import pytest
-from harness import PASSWORD, USERNAME
-from standin import Faults, RateLimit, StandIn
 
-from consumer.movableink import Request, body_bytes
+from consumer.core.movableink import Request, body_bytes
 from consumer.settings import HttpClient
-from consumer.transport import Answer, open_transport
+from consumer.shell.http import Answer, open_transport
+from devkit import processes
+from devkit.harness import PASSWORD, USERNAME
+from devkit.standin import Faults, RateLimit, StandIn
 
-CLIENTS: tuple[HttpClient, ...] = ("builtin", "aiohttp", "httpx")
+CLIENTS: tuple[HttpClient, ...] = ("builtin", "httpx")
 AUTH = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
 HEADERS = {"Authorization": f"Basic {AUTH}", "Content-Type": "application/json"}
 EVENT = {"type": "track", "messageId": "m-1", "anonymousId": "a-1", "event": "Viewed ✓"}
@@ -92,17 +92,3 @@ def test_the_proxy_comes_from_the_environment(
     assert [r.message_id for r in standin.received()] == ["m-1"]
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert post(client, target, EVENT) == [Answer(None, error="connect")]
-
-
-def test_httpx_is_an_extra_imported_only_when_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the httpx extra the consumer runs on aiohttp; choosing httpx says what to install."""
-    import subprocess
-    import sys
-
-    from consumer.errors import ConfigError
-
-    without = "import sys; sys.modules['httpx'] = None; import consumer.cli, consumer.replay"
-    subprocess.run([sys.executable, "-c", without], check=True, timeout=60)
-    monkeypatch.setitem(sys.modules, "httpx", None)
-    with pytest.raises(ConfigError, match=r"movableink-kafka-consumer\[httpx\]"):
-        open_transport("httpx", max_connections=1, timeout_s=1.0)

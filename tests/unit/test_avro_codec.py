@@ -6,8 +6,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from consumer import avro_codec
-from consumer.decode import Decoder
+from consumer.core.decode import Decoder, avro_codec
 from tests.strategies import segment_messages
 
 

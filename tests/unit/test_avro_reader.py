@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from consumer import avro_codec, avro_reader, decode
-from consumer.decode import Decoder
-from consumer.errors import Rejected
+from consumer.core import decode
+from consumer.core.decode import Decoder, avro_codec, avro_reader
+from consumer.core.errors import Rejected
 from tests.strategies import damaged, json_values, segment_messages
 
 FALLBACK = "fallback"

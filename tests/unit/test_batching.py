@@ -7,9 +7,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.batching import Batcher, Item, content
-from consumer.movableink import body_bytes
+from consumer.core.movableink import body_bytes
 from consumer.settings import BatchSettings
+from consumer.shell.delivery.batching import Batcher, Item, content
 
 HEADERS = {"Authorization": "Basic x", "Content-Type": "application/json"}
 

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_missing_java_or_maven_is_one_sentence(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "deploy/local/broker.py"), "up", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "devkit.broker", "up", "--state-dir", str(tmp_path)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
@@ -28,7 +29,8 @@ def test_down_without_a_broker_is_quiet(tmp_path: Path) -> None:
     done = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "deploy/local/broker.py"),
+            "-m",
+            "devkit.broker",
             "down",
             "--state-dir",
             str(tmp_path),
@@ -36,6 +38,7 @@ def test_down_without_a_broker_is_quiet(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=30,
+        cwd=ROOT,
         check=False,
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
@@ -43,7 +46,7 @@ def test_down_without_a_broker_is_quiet(tmp_path: Path) -> None:
 
 def test_the_cluster_id_never_begins_with_a_dash() -> None:
     """StorageTool reads `-t -abc...` as an option: draw again, as Kafka's own generator does."""
-    import broker
+    from devkit import broker
 
     dash = bytes([0xF8]) + bytes(15)  # URL-safe base64 of 0b111110.. begins with '-'
     draws = iter([dash, dash, bytes(range(16))])

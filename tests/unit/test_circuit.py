@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from consumer.circuit import Circuit
+from consumer.core.circuit import Circuit
 
 
 def test_opens_after_consecutive_failures_only() -> None:

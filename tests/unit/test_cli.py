@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from consumer import app, cli, config
+from consumer import cli, config
+from consumer.commands import run as app
 from consumer.settings import DeliverySettings, LoggingSettings
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from consumer import config, movableink
-from consumer.errors import ConfigError
+from consumer import config
+from consumer.core import movableink
+from consumer.core.errors import ConfigError
 from consumer.settings import LoggingSettings
 
 BASE = """
@@ -307,7 +308,7 @@ def test_the_http_client_is_the_builtin_one_unless_another_is_chosen(tmp_path: P
     )
     assert load(tmp_path, chosen).delivery.http_client == "httpx"
     assert error(tmp_path, chosen.replace('"httpx"', '"requests"')) == (
-        "delivery.http_client must be one of 'builtin', 'aiohttp', 'httpx', not 'requests'."
+        "delivery.http_client must be one of 'builtin', 'httpx', not 'requests'."
     )
 
 

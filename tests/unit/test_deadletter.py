@@ -8,12 +8,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer import deadletter
-from consumer.deadletter import Failure, headers_for, truncated
-from consumer.kafka import ProduceError
-from consumer.metrics import Metrics
-from consumer.outcome import DeadLetterWriter
-from consumer.records import Headers, Record
+from consumer.core import deadletter
+from consumer.core.deadletter import Failure, headers_for, truncated
+from consumer.core.records import Headers, Record
+from consumer.shell.kafka.client import ProduceError
+from consumer.shell.metrics import Metrics
+from consumer.shell.outcome import DeadLetterWriter
 
 SOURCE = Record("in", 2, 41, b"k" * 5000, b"v" * 200_000, [("trace", b"\xff\x00"), ("", b"")])
 
@@ -91,7 +91,7 @@ def test_a_dead_letter_too_large_for_its_topic_is_cut_until_it_fits() -> None:
 def test_a_refused_dead_letter_is_counted_seen_by_readiness_and_tried_again(
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setattr("consumer.outcome.RETRY_DEAD_LETTER_S", 0.05)
+    monkeypatch.setattr("consumer.shell.outcome.RETRY_DEAD_LETTER_S", 0.05)
     refused = ProduceError("Broker: Topic authorization failed")
     producer, metrics, problems = deliver([refused, refused])
     assert len(producer.sent) == 3
@@ -101,7 +101,7 @@ def test_a_refused_dead_letter_is_counted_seen_by_readiness_and_tried_again(
 
 
 def test_an_exception_while_producing_is_a_refusal_not_a_lost_record(monkeypatch: Any) -> None:
-    monkeypatch.setattr("consumer.outcome.RETRY_DEAD_LETTER_S", 0.05)
+    monkeypatch.setattr("consumer.shell.outcome.RETRY_DEAD_LETTER_S", 0.05)
 
     class Exploding(FakeProducer):
         def send(self, *args: Any) -> bool:
@@ -126,7 +126,7 @@ def test_an_exception_while_producing_is_a_refusal_not_a_lost_record(monkeypatch
 def test_every_reason_names_an_exception_class_that_exists() -> None:
     import importlib
 
-    from consumer.errors import ConsumerError
+    from consumer.core.errors import ConsumerError
 
     reasons = ["decode.empty", "message.invalid_field", "signals.x", "mapping.unencodable"]
     reasons += ["too_old", "http.rejected", "retries.exhausted", "ordering.held", "other"]
@@ -139,14 +139,21 @@ def test_every_reason_names_an_exception_class_that_exists() -> None:
 
 def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() -> None:
     """A bug between the decision and the workers costs one record, never the batch."""
-    from consumer.decision import decide_message
-    from consumer.mapping import compile_mapping
-    from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
-    from consumer.offsets import OffsetTracker
-    from consumer.outcome import Outcomes, Work
-    from consumer.sender import Sender
+    from consumer.core.decision import decide_message
+    from consumer.core.mapping import compile_mapping
+    from consumer.core.movableink import (
+        PRESET_DATA,
+        PRESET_SUBSCRIBE,
+        Destination,
+        Secret,
+        Subscription,
+    )
+    from consumer.core.offsets import OffsetTracker
+    from consumer.core.records import Work
+    from consumer.core.triggers import parse
     from consumer.settings import DeliverySettings
-    from consumer.triggers import parse
+    from consumer.shell.delivery.sender import Sender
+    from consumer.shell.outcome import Outcomes
 
     class Never:
         async def post(self, request: Any, content: bytes) -> Any:
@@ -194,13 +201,19 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
 def test_outcomes_report_the_least_busy_destination_able_to_deliver() -> None:
     """What the Kafka thread paces its intake by (`KafkaSource._apply_backpressure`): a
     destination whose circuit is open does not count."""
-    from consumer.mapping import compile_mapping
-    from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
-    from consumer.offsets import OffsetTracker
-    from consumer.outcome import Outcomes
-    from consumer.sender import Sender
+    from consumer.core.mapping import compile_mapping
+    from consumer.core.movableink import (
+        PRESET_DATA,
+        PRESET_SUBSCRIBE,
+        Destination,
+        Secret,
+        Subscription,
+    )
+    from consumer.core.offsets import OffsetTracker
+    from consumer.core.triggers import parse
     from consumer.settings import DeliverySettings
-    from consumer.triggers import parse
+    from consumer.shell.delivery.sender import Sender
+    from consumer.shell.outcome import Outcomes
 
     subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
     metrics = Metrics(CollectorRegistry())

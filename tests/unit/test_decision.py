@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from consumer import avro_codec, decision
-from consumer.decision import Decision, Delivery, Verdict, decide_message, decide_record
-from consumer.decode import Decoder
-from consumer.mapping import compile_mapping
-from consumer.movableink import (
+from consumer.core import decision
+from consumer.core.decision import Decision, Delivery, Verdict, decide_message, decide_record
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.mapping import compile_mapping
+from consumer.core.movableink import (
     PRESET_DATA,
     PRESET_SUBSCRIBE,
     Destination,
@@ -19,8 +19,8 @@ from consumer.movableink import (
     Secret,
     Subscription,
 )
-from consumer.signals import SignalsPolicy
-from consumer.triggers import parse
+from consumer.core.signals import SignalsPolicy
+from consumer.core.triggers import parse
 from tests.strategies import segment_messages
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

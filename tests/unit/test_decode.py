@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer import avro_codec, decode
-from consumer.decode import Decoder
-from consumer.errors import Rejected, Unavailable
+from consumer.core import decode
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.errors import Rejected, Unavailable
 from tests.strategies import damaged, json_values, segment_messages
 
 MESSAGE: dict[str, Any] = {"type": "track", "messageId": "m", "userId": "u", "event": "E"}

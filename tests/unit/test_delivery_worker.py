@@ -11,13 +11,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer.decision import INTERNAL_ERROR, Delivery
-from consumer.delivery import DestinationWorker, Job
-from consumer.metrics import STAGES, Metrics
-from consumer.movableink import Destination, Request, Secret
-from consumer.sender import Sender
+from consumer.core.decision import Delivery
+from consumer.core.errors import INTERNAL_ERROR
+from consumer.core.movableink import Destination, Request, Secret
 from consumer.settings import BatchSettings, DeliverySettings
-from consumer.transport import Answer, Transport
+from consumer.shell.delivery.sender import Sender
+from consumer.shell.delivery.worker import DestinationWorker, Job
+from consumer.shell.http.transport import Answer, Transport
+from consumer.shell.metrics import STAGES, Metrics
 
 URL = "http://127.0.0.1:1/behavioral/KEY123"
 FAST = DeliverySettings(backoff_base=0.01, backoff_cap=0.05, max_retry_after=0.3)

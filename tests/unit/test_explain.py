@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 
 from consumer import config
-from consumer.explain import explain, read_messages
+from consumer.commands.explain import explain, read_messages
 from tests.strategies import json_values
 
 CONFIG = """

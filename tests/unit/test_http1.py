@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from consumer import http1
-from consumer.http1 import Http1Transport
-from consumer.movableink import Request
-from consumer.transport import Answer
+from consumer.core.movableink import Request
+from consumer.shell.http import builtin as http1
+from consumer.shell.http.builtin import Http1Transport
+from consumer.shell.http.transport import Answer
 
 HEADERS = {"Authorization": "Basic dTpw", "Content-Type": "application/json"}
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from consumer.errors import BrokerError
-from consumer.kafka import Consumer
-from consumer.records import Record
+from consumer.core.errors import BrokerError
+from consumer.core.records import Record
 from consumer.settings import KafkaSettings
+from consumer.shell.kafka.client import Consumer
 
 
 def settings(**properties: object) -> KafkaSettings:
@@ -68,7 +68,7 @@ def _consume_as_before(messages: list[Any]) -> list[Record]:
         if err is not None:
             if err.fatal() or err.code() == confluent_kafka.KafkaError._FATAL:
                 raise BrokerError(f"The Kafka consumer hit a fatal error: {err.str()}.")
-            logging.getLogger("consumer.kafka").warning(
+            logging.getLogger("consumer.shell.kafka.client").warning(
                 "kafka consumer error", extra={"error": err.str()}
             )
             continue
@@ -103,7 +103,7 @@ def _outcome(consume: Callable[[], list[Record]]) -> tuple[Any, list[tuple[str, 
     warned: list[tuple[str, str]] = []
     handler = logging.Handler()
     handler.emit = lambda r: warned.append((r.getMessage(), r.__dict__["error"]))  # type: ignore[method-assign]
-    logger = logging.getLogger("consumer.kafka")
+    logger = logging.getLogger("consumer.shell.kafka.client")
     filters = logger.filters[:]
     logger.filters.clear()
     logger.addHandler(handler)

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from consumer.limits import AdaptiveLimit, RateLimit
+from consumer.shell.delivery.limits import AdaptiveLimit, RateLimit
 
 
 class Clock:

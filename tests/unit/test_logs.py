@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer import logs
+from consumer.shell import logs
 
 ROOT = Path(__file__).resolve().parents[2]
 

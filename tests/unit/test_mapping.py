@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.mapping import UNDEFINED, FieldMapping, MappingError, MappingFailure, compile_mapping
+from consumer.core.mapping import (
+    UNDEFINED,
+    FieldMapping,
+    MappingError,
+    MappingFailure,
+    compile_mapping,
+)
 
 EVENT: dict[str, Any] = {
     "type": "track",

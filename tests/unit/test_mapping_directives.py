@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from consumer.mapping import UNDEFINED, MappingFailure, compile_mapping
+from consumer.core.mapping import UNDEFINED, MappingFailure, compile_mapping
 
 EVENT: dict[str, Any] = {
     "type": "track",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from consumer.metrics import LoopCounter, LoopHistogram
+from consumer.shell.metrics import LoopCounter, LoopHistogram
 
 
 def test_a_loop_histogram_exports_what_a_histogram_exports() -> None:

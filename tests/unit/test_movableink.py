@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from consumer import movableink
-from consumer.mapping import compile_mapping
-from consumer.movableink import (
+from consumer.core import movableink
+from consumer.core.mapping import compile_mapping
+from consumer.core.movableink import (
     Destination,
     InvalidRequest,
     Secret,
@@ -20,7 +20,7 @@ from consumer.movableink import (
     normalise_url,
     send_entire_event,
 )
-from consumer.triggers import parse
+from consumer.core.triggers import parse
 from tests.strategies import json_objects
 
 URL = "https://collector.movableink-dmz.com/behavioral/abc123"
@@ -166,7 +166,7 @@ def test_body_bytes_writes_what_json_stringify_writes_for_mapped_values() -> Non
 def test_a_reserved_header_is_checked_as_node_fetch_checks_it_then_dropped() -> None:
     """Segment builds the Headers (node-fetch refuses control characters, takes Latin-1), then
     sets its own Content-Type: a non-ASCII value there never reaches the wire."""
-    from consumer.movableink import InvalidRequest, custom_headers
+    from consumer.core.movableink import InvalidRequest, custom_headers
 
     assert custom_headers({"Content-Type": "\u00c0B", "X-A": "1"}) == {"X-A": "1"}
     with pytest.raises(InvalidRequest):

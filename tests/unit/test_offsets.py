@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.offsets import OffsetTracker, PartitionOffsets
+from consumer.core.offsets import OffsetTracker, PartitionOffsets
 
 
 def test_commits_only_below_the_lowest_unfinished_record() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.ordering import Scheduler
+from consumer.core.ordering import Scheduler
 
 
 def test_events_of_one_key_run_one_after_another() -> None:

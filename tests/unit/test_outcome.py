@@ -9,17 +9,23 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer.decision import decide_message
-from consumer.delivery import Job
-from consumer.mapping import compile_mapping
-from consumer.metrics import Metrics
-from consumer.movableink import PRESET_DATA, PRESET_SUBSCRIBE, Destination, Secret, Subscription
-from consumer.offsets import OffsetTracker
-from consumer.outcome import DeadLetterWriter, Outcomes, Work
-from consumer.records import Record
-from consumer.sender import Sender
+from consumer.core.decision import decide_message
+from consumer.core.mapping import compile_mapping
+from consumer.core.movableink import (
+    PRESET_DATA,
+    PRESET_SUBSCRIBE,
+    Destination,
+    Secret,
+    Subscription,
+)
+from consumer.core.offsets import OffsetTracker
+from consumer.core.records import Record, Work
+from consumer.core.triggers import parse
 from consumer.settings import DeliverySettings
-from consumer.triggers import parse
+from consumer.shell.delivery.sender import Sender
+from consumer.shell.delivery.worker import Job
+from consumer.shell.metrics import Metrics
+from consumer.shell.outcome import DeadLetterWriter, Outcomes
 
 
 class Silent:

@@ -11,9 +11,9 @@ from typing import Any, cast
 
 import pytest
 
-from consumer import pipeline
-from consumer.outcome import Decided
-from consumer.pipeline import Pipeline
+from consumer.core.records import Decided
+from consumer.shell import pipeline
+from consumer.shell.pipeline import Pipeline
 
 
 class FakeOutcomes:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumer.retry import classify, delay, gives_up, parse_retry_after
+from consumer.core.retry import classify, delay, gives_up, parse_retry_after
 from consumer.settings import DeliverySettings
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)

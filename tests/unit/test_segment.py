@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer import segment
-from consumer.errors import Rejected
+from consumer.core import segment
+from consumer.core.errors import Rejected
 from tests.strategies import json_values
 
 _IDS = st.sampled_from(["a", "b", "", "1", 1, 1.0, 0, True, None, [], {}])

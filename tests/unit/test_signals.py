@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.signals import _has_product_id, _number_rule, violations
+from consumer.core.signals import _has_product_id, _number_rule, violations
 from tests.strategies import json_values
 
 PRODUCT = {"sku": "s-1", "price": 9.5}

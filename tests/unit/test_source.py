@@ -12,18 +12,17 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer import source
-from consumer.decision import Decision
-from consumer.errors import Unavailable
-from consumer.kafka import TopicPartition
-from consumer.metrics import Metrics
-from consumer.offsets import OffsetTracker
-from consumer.outcome import Decided, Work
-from consumer.readers import GroupReader, RangeReader
-from consumer.records import Record
+from consumer.core.decision import Decision
+from consumer.core.errors import Unavailable
+from consumer.core.offsets import OffsetTracker
+from consumer.core.records import Decided, Record, Work
 from consumer.settings import DeliverySettings
-from consumer.source import KafkaSource
-from consumer.status import Health
+from consumer.shell.kafka import source
+from consumer.shell.kafka.client import TopicPartition
+from consumer.shell.kafka.readers import GroupReader, RangeReader
+from consumer.shell.kafka.source import KafkaSource
+from consumer.shell.metrics import Metrics
+from consumer.shell.status import Health
 
 P0: TopicPartition = ("in", 0)
 P1: TopicPartition = ("in", 1)

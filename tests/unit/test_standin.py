@@ -1,4 +1,4 @@
-"""The Movable Ink stand-in (deploy/local/standin): real HTTP on loopback with httpx, no mocks."""
+"""The Movable Ink stand-in (devkit/standin): real HTTP on loopback with httpx, no mocks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,10 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-LOCAL = Path(__file__).resolve().parents[2] / "deploy" / "local"
-sys.path.insert(0, str(LOCAL))
-
-from standin import (  # noqa: E402
+from devkit.standin import (
     Faults,
     OrderViolation,
     RateLimit,
@@ -34,7 +30,7 @@ from standin import (  # noqa: E402
     order_violations,
     person_keys,
 )
-from standin.faults import FaultPlan  # noqa: E402
+from devkit.standin.faults import FaultPlan
 
 USER, PASSWORD = "access-key-id", "s3cret"
 
@@ -571,7 +567,7 @@ def test_faults_survive_a_json_round_trip() -> None:
 
 
 def test_cli_prints_the_url_first_serves_and_stops_on_sigterm() -> None:
-    command = [sys.executable, str(LOCAL / "standin"), "--port", "0"]
+    command = [sys.executable, "-m", "devkit.standin", "--port", "0"]
     command += ["--username", USER, "--password", PASSWORD, "--latency-ms", "1"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None

@@ -16,12 +16,12 @@ import fastavro
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer import avro_codec
-from consumer.decision import INTERNAL_ERROR, Decision, decide_message, decide_record
-from consumer.decode import Decoder
-from consumer.mapping import compile_mapping
-from consumer.movableink import PRESET_DATA, Destination, Secret, Subscription
-from consumer.triggers import parse
+from consumer.core.decision import Decision, decide_message, decide_record
+from consumer.core.decode import Decoder, avro_codec
+from consumer.core.errors import INTERNAL_ERROR
+from consumer.core.mapping import compile_mapping
+from consumer.core.movableink import PRESET_DATA, Destination, Secret, Subscription
+from consumer.core.triggers import parse
 from tests.hostile import segment_like
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from consumer.triggers import Trigger, TriggerSyntaxError, parse
+from consumer.core.triggers import Trigger, TriggerSyntaxError, parse
 
 PRESET = 'type = "identify" or type = "track" or type = "page" or type = "screen" or type = "group"'
 

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.triggers import TriggerSyntaxError, parse
+from consumer.core.triggers import TriggerSyntaxError, parse
 
 # One trigger per operator and reading rule, so every compiled test meets arbitrary data.
 TRIGGERS = [

@@ -1,0 +1,1 @@
+"""The commands (`run`, `replay`, `explain`): wiring only. Only the CLI imports them."""

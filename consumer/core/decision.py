@@ -1,0 +1,230 @@
+"""For one record: decode -> check -> route -> validate -> map. Pure: event in, decision out.
+
+`run`, `explain` and `replay --dry-run` all call `decide_record`, so what `explain` shows is
+exactly what the consumer does. Several destinations each get their own verdict: one may
+deliver what another filters or dead-letters.
+
+Deciding is total: whatever a record holds, the result is a `Decision` (an unexpected error is
+the record's `internal.error`, never the process's). The decision carries what later stages
+need, computed once: message id, identity keys, event time, and each request's body bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple
+
+from consumer.core import segment, signals
+from consumer.core.decode import Decoder
+from consumer.core.errors import INTERNAL_ERROR, Rejected, Unavailable, describe
+from consumer.core.movableink import (
+    Destination,
+    InvalidRequest,
+    Request,
+    Subscription,
+    body_bytes,
+    send_entire_event,
+)
+
+# A verdict of the decision core: what to do with the event. Not an outcome: a "deliver"
+# verdict ends delivered or dead-lettered (see `outcome`).
+Action = Literal["deliver", "filtered", "invalid"]
+# A delivered event's records are made by `tuple.__new__`, every field given in order: a named
+# tuple's own constructor is a Python function called from C, about twice the CPU.
+_new = tuple.__new__
+
+
+class Delivery(NamedTuple):
+    """One request to make: a destination, the mapping that matched, the request, and its
+    body encoded once (every attempt, retry and batch sends these bytes).
+
+    Immutable records built for every event are named tuples here, not frozen dataclasses,
+    whose `__init__` costs about four times as much (and are made with `_new`).
+    """
+
+    destination: Destination
+    mapping: str
+    request: Request
+    content: bytes
+
+
+class Verdict(NamedTuple):
+    """What one destination does with the message."""
+
+    destination: str
+    action: Action
+    reason: str | None = None
+    deliveries: tuple[Delivery, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+class Decision(NamedTuple):
+    """What happens to one record, across every destination."""
+
+    message_id: str
+    message: dict[str, Any] | None
+    verdicts: tuple[Verdict, ...]
+    reason: str | None = None  # set when the record itself is invalid (decode, checks)
+    detail: str = ""  # the sentence behind `reason`
+    identity_keys: tuple[str, ...] = ()
+    event_time: float | None = None  # epoch seconds of the event, if it says
+
+    @property
+    def action(self) -> Action:
+        """The record's verdict across destinations: delivered if any destination delivers."""
+        actions = {v.action for v in self.verdicts}
+        if self.message is None or ("deliver" not in actions and "invalid" in actions):
+            return "invalid"
+        return "deliver" if "deliver" in actions else "filtered"
+
+    @property
+    def first_reason(self) -> str | None:
+        if self.reason is not None:
+            return self.reason
+        action = self.action
+        return next((v.reason for v in self.verdicts if v.action == action), None)
+
+    @property
+    def deliveries(self) -> tuple[Delivery, ...]:
+        return tuple(d for v in self.verdicts for d in v.deliveries)
+
+
+def event_time(message: dict[str, Any]) -> float | None:
+    """When the event happened, in epoch seconds: `timestamp`, else `receivedAt`, else
+    `originalTimestamp`; a text that is not an ISO-8601 time is passed over."""
+    for key in ("timestamp", "receivedAt", "originalTimestamp"):
+        text = message.get(key)
+        if isinstance(text, str):
+            try:
+                moment = datetime.fromisoformat(text)
+                return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+            except (ValueError, OverflowError):
+                continue
+    return None
+
+
+def _too_old(moment: float | None, max_age_s: float | None, now: float) -> bool:
+    return max_age_s is not None and moment is not None and now - moment > max_age_s
+
+
+class _Unencodable(Exception):
+    """A mapped body JSON cannot carry (NaN, infinity, a lone surrogate, too deep)."""
+
+
+# Per compiled mapping (by `id`; the configuration holds the mapping), the body it gave this
+# event and the body's bytes: what one mapping gives one event is mapped and encoded once,
+# however many subscriptions and destinations share the mapping.
+_Mapped = dict[int, tuple[Any, bytes]]
+
+
+def _delivery(
+    destination: Destination, subscription: Subscription, message: dict[str, Any], mapped: _Mapped
+) -> Delivery:
+    key = id(subscription.data)
+    if key in mapped:
+        body, content = mapped[key]
+        request = send_entire_event(destination, subscription, message, body)
+    else:
+        request = send_entire_event(destination, subscription, message)
+        try:
+            content = body_bytes(request.body)
+        except (ValueError, UnicodeError, RecursionError) as exc:
+            reason = f"The mapped body cannot be sent as JSON: {describe(exc)}"
+            raise _Unencodable(reason) from exc
+        mapped[key] = (request.body, content)
+    return _new(Delivery, (destination, subscription.name, request, content))
+
+
+def route(
+    destination: Destination,
+    message: dict[str, Any],
+    now: float,
+    moment: float | None,
+    mapped: _Mapped,
+) -> Verdict:
+    """One destination's verdict on a checked message (`moment`: its event time; `mapped`:
+    what the message's destinations have mapped and encoded so far)."""
+    name = destination.name
+    try:
+        if not segment.integration_enabled(message):
+            return Verdict(name, "filtered", "integrations.disabled")
+        # Loops, not comprehensions: in Python 3.11 each comprehension is a function call.
+        matched = []
+        for subscription in destination.subscriptions:
+            if subscription.trigger.matches(message):
+                matched.append(subscription)
+        if not matched:
+            return Verdict(name, "filtered", "trigger.no_match")
+        if _too_old(moment, destination.max_event_age_s, now):
+            return Verdict(name, "invalid", "too_old")
+        failed = () if destination.signals == "off" else tuple(signals.violations(message))
+        if failed and destination.signals == "enforce":
+            return Verdict(name, "invalid", failed[0], warnings=failed)
+        deliveries = []
+        for subscription in matched:
+            deliveries.append(_delivery(destination, subscription, message, mapped))
+    except InvalidRequest as exc:
+        return Verdict(name, "invalid", exc.reason, warnings=(str(exc),))
+    except _Unencodable as exc:
+        return Verdict(name, "invalid", "mapping.unencodable", warnings=(str(exc),))
+    except Exception as exc:  # a bug must cost one record, not the process
+        return Verdict(name, "invalid", INTERNAL_ERROR, warnings=(describe(exc),))
+    return _new(Verdict, (name, "deliver", None, tuple(deliveries), failed))
+
+
+def decide_message(
+    message: Any,
+    destinations: tuple[Destination, ...],
+    *,
+    topic: str = "",
+    partition: int = -1,
+    offset: int = -1,
+    now: datetime | None = None,
+) -> Decision:
+    """The decision for an already-decoded message (total, like `decide_record`)."""
+    message_id = segment.message_id(message, topic, partition, offset)
+    try:
+        checked = segment.check(message)
+        if checked.get("messageId") != message_id:
+            # Every request carries a messageId (spec section 7): add the derived one.
+            checked = {**checked, "messageId": message_id}
+        moment = event_time(checked)
+        clock = time.time() if now is None else now.timestamp()
+        verdicts = []
+        mapped: _Mapped = {}
+        for destination in destinations:
+            verdicts.append(route(destination, checked, clock, moment, mapped))
+        keys = segment.identity_keys(checked)
+    except Rejected as exc:
+        return Decision(message_id, None, (), exc.reason, str(exc))
+    except Exception as exc:  # a bug must cost one record, not the process
+        return Decision(message_id, None, (), INTERNAL_ERROR, describe(exc))
+    return _new(Decision, (message_id, checked, tuple(verdicts), None, "", keys, moment))
+
+
+def decide_record(
+    value: bytes | None,
+    decoder: Decoder,
+    destinations: tuple[Destination, ...],
+    *,
+    topic: str = "",
+    partition: int = -1,
+    offset: int = -1,
+    now: datetime | None = None,
+) -> Decision:
+    """The decision for one Kafka record value. May raise `Unavailable` (registry down): the
+    record is not at fault and is read again later. Any other error decides the record."""
+    try:
+        message = decoder.decode(value)
+    except Unavailable:
+        raise
+    except Rejected as exc:
+        reason, detail = exc.reason, str(exc)
+    except Exception as exc:  # a bug must cost one record, not the process
+        reason, detail = INTERNAL_ERROR, describe(exc)
+    else:
+        return decide_message(
+            message, destinations, topic=topic, partition=partition, offset=offset, now=now
+        )
+    return Decision(segment.fallback_id(topic, partition, offset), None, (), reason, detail)

@@ -1,0 +1,1 @@
+"""Ordered, concurrent delivery to one destination: the worker, its sender, batches, limits."""

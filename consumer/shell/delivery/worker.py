@@ -1,0 +1,247 @@
+"""Ordered, concurrent delivery to one destination: which job may start, and when it is done.
+
+A `Job` is one record's requests for one destination. The `Scheduler` starts a job only after
+the previous job of each of its identity keys has finished; started jobs run concurrently, each
+request through the destination's `Sender` (circuit, limits, retries), so a retrying job holds
+back only its own keys. In batch mode the started jobs' events are gathered into
+`{"events": [...]}` requests, split in halves on a refusal to find the events at fault. A
+finished job is handed to the `Finisher` (`outcome.Outcomes`). Runs on the asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from consumer.core.deadletter import Failure
+from consumer.core.decision import Delivery
+from consumer.core.movableink import Request
+from consumer.core.ordering import Scheduler
+from consumer.shell.delivery.batching import Batcher, Item, content
+from consumer.shell.delivery.sender import Result, Sender
+from consumer.shell.metrics import STAGES, Metrics
+
+SWEEP_AT_LEAST = 1024  # tasks kept before finished ones are first swept out
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One record's requests for one destination; identity is the object (eq=False)."""
+
+    message_id: str
+    keys: tuple[str, ...]
+    deliveries: tuple[Delivery, ...]
+    event_time: float | None = None  # epoch seconds of the event, for end-to-end latency
+    partition: tuple[str, int] = ("", -1)
+    failures: tuple[Failure, ...] = ()  # not a list: one object fewer per job held back
+    started: bool = False
+    queued_at: float = field(default_factory=time.time)  # accepted by the delivery loop
+    outstanding: int = 0  # batch mode: deliveries not yet settled
+    appended_at: float | None = None  # the record's Kafka timestamp, epoch seconds
+    read_at: float = 0.0  # when the Kafka thread read the record
+    started_at: float = 0.0  # when its person's earlier events were done (or a request ended)
+
+
+class Finisher(Protocol):
+    """Who is told when jobs are done: delivered, or failed for good (see `job.failures`);
+    a batch's jobs in one call."""
+
+    def jobs_finished(self, destination: str, jobs: list[Job]) -> None: ...
+
+
+class DestinationWorker:
+    """Delivers jobs to one destination; isolated from the others (own circuit, own pool)."""
+
+    def __init__(self, sender: Sender, finisher: Finisher, metrics: Metrics) -> None:
+        self.sender = sender
+        self.destination = destination = sender.destination
+        self._finisher = finisher
+        self._scheduler: Scheduler[Job] = Scheduler()
+        self._tasks: set[asyncio.Task[None]] = set()  # running, and some finished (`_spawn`)
+        self._sweep_at = SWEEP_AT_LEAST
+        self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
+        self._parked: deque[Job] = deque()  # ready while the destination is down (`_unpark`)
+        self._batcher = (
+            Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
+        )
+        name = destination.name
+        self._stages = tuple(metrics.stage_seconds.labels(name, stage) for stage in STAGES)
+        metrics.events.labels(name, "delivered", "")  # exported at 0 from the start
+        metrics.held_back.labels(name).set_function(self.held_back)
+        metrics.oldest_held_age.labels(name).set_function(self.oldest_held_age)
+
+    def __len__(self) -> int:
+        """Jobs submitted and not finished."""
+        return len(self._scheduler)
+
+    def submit(self, job: Job) -> None:
+        if self._scheduler.add(job, job.keys):
+            self._start(job)
+
+    def abandon(self, partitions: set[tuple[str, int]]) -> list[Job]:
+        """Drop the jobs of revoked partitions that have sent nothing (waiting or parked);
+        their new owner delivers them. Returns the jobs dropped."""
+        waiting = [j for j in self._scheduler if j.partition in partitions and not j.started]
+        parked = [j for j in self._parked if j.partition in partitions]
+        if parked:
+            self._parked = deque(j for j in self._parked if j.partition not in partitions)
+        for job in waiting + parked:
+            for ready in self._scheduler.remove(job):
+                self._start(ready)
+        return waiting + parked
+
+    def held_back(self) -> int:
+        """Jobs waiting behind an unfinished earlier job of the same person."""
+        return sum(1 for job in self._scheduler if not job.started)
+
+    def oldest_held_age(self) -> float:
+        """Seconds the longest-waiting held-back job has waited (0 if none)."""
+        waiting = [job.queued_at for job in self._scheduler if not job.started]
+        return max(0.0, time.time() - min(waiting)) if waiting else 0.0
+
+    # -- starting and finishing jobs ---------------------------------------------------
+
+    def _start(self, job: Job) -> None:
+        job.started = True
+        job.started_at = time.time()
+        if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
+            job.failures += tuple(self._held_failure(job) for _ in job.deliveries)
+            self._finish([job])
+        elif self._batcher is not None:
+            job.outstanding = len(job.deliveries)
+            for delivery in job.deliveries:
+                # A mapping whose data resolves to nothing is an empty event in a batch.
+                self._batcher.add(delivery.request.headers, Item(job, delivery.content or b"{}"))
+        elif self.sender.parks():
+            self._parked.append(job)
+        else:
+            self._spawn(self._run(job))
+
+    def _unpark(self) -> None:
+        """Parked jobs: all go once the circuit has closed; one goes if nothing probes it.
+
+        While the destination is down, a ready job waits here instead of in a task at the
+        sender's gate: with thousands of records waiting for a down destination, a task each
+        cost the CPU the healthy destinations need. Called whenever a job finishes, which is
+        how the circuit closes (a probe's job ends) or loses its prober."""
+        if self.sender.circuit.state == "closed":
+            while self._parked:
+                self._spawn(self._run(self._parked.popleft()))
+        elif self._parked and not self.sender.parks():
+            self._spawn(self._run(self._parked.popleft()))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """A task for `work`, kept (the loop holds tasks weakly) until `aclose`. Finished ones
+        are swept out once the set has doubled: a done callback per task would be one more
+        loop callback per event."""
+        tasks = self._tasks
+        if len(tasks) >= self._sweep_at:
+            self._tasks = tasks = {task for task in tasks if not task.done()}
+            self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(tasks))
+        tasks.add(asyncio.get_running_loop().create_task(work))
+
+    def _held_failure(self, job: Job) -> Failure:
+        return Failure(
+            "ordering.held",
+            "An earlier event of this person was dead-lettered (on_dead_letter=hold).",
+            job.message_id,
+            self.destination.name,
+        )
+
+    async def _run(self, job: Job) -> None:
+        """Deliver the job's requests in turn. Cancelled (shutdown), it does not finish: its
+        record stays uncommitted and is delivered again by whoever reads it next."""
+        for delivery in job.deliveries:
+            result = await self.sender.send(delivery.request, delivery.content, [job.event_time])
+            failure = result.failure(job.message_id, self.destination.name)
+            if failure is not None:
+                job.failures += (failure,)
+            elif result.ending == "accepted":
+                self._observe((job,), result)
+            job.started_at = result.last  # the next request's wait starts here
+        self._finish([job])
+
+    def _observe(self, jobs: Sequence[Job], result: Result) -> None:
+        """Where an accepted request's time went (`metrics.STAGES`), for each of its events:
+        a stage's durations in one call, and the request's own stages once for all."""
+        kafka, intake, ordering, slot, retrying, request = self._stages
+        fetched, handed, waited, queued = [], [], [], []
+        first_sent = result.first_sent
+        for job in jobs:
+            read_at = job.read_at
+            if read_at:
+                if job.appended_at is not None:
+                    fetched.append(read_at - job.appended_at)
+                handed.append(job.queued_at - read_at)
+            waited.append(job.started_at - job.queued_at)
+            queued.append(first_sent - job.started_at)
+        kafka.observe_durations(fetched)
+        intake.observe_durations(handed)
+        ordering.observe_durations(waited)
+        slot.observe_durations(queued)
+        retrying.observe(result.last_sent - first_sent, len(jobs))
+        request.observe(max(0.0, result.last - result.last_sent), len(jobs))
+
+    def _finish(self, jobs: list[Job]) -> None:
+        hold = self.destination.on_dead_letter == "hold"
+        scheduler = self._scheduler
+        for job in jobs:
+            if hold:
+                if job.failures:
+                    self._held.update(job.keys)
+                # A key stays held only while events of it are waiting; then it is released.
+                for key in job.keys:
+                    if scheduler.waiting_behind(key) == 0:
+                        self._held.discard(key)
+            for ready in scheduler.finish(job):
+                self._start(ready)
+        self._unpark()
+        self._finisher.jobs_finished(self.destination.name, jobs)
+
+    # -- batch mode ------------------------------------------------------------------------
+
+    def _send_batch(self, headers: dict[str, str], items: list[Item]) -> None:
+        self._spawn(self._run_batch(headers, items))
+
+    async def _run_batch(self, headers: dict[str, str], items: list[Item]) -> None:
+        """Send a batch; on a permanent answer split it in halves (in order) to find the
+        events at fault, so that only those are dead-lettered."""
+        request = Request(self.destination.movable_ink_url, headers, None)
+        times = [item.owner.event_time for item in items]
+        result = await self.sender.send(request, content(items), times)
+        if result.ending == "refused" and len(items) > 1:
+            middle = len(items) // 2
+            await self._run_batch(headers, items[:middle])
+            await self._run_batch(headers, items[middle:])
+            return
+        self._settle([item.owner for item in items], result)
+
+    def _settle(self, jobs: list[Job], result: Result) -> None:
+        """A batch's answer, for each of its events' jobs; those with no event left are done."""
+        if result.ending == "accepted":
+            self._observe(jobs, result)
+        else:
+            name = self.destination.name
+            for job in jobs:
+                failure = result.failure(job.message_id, name)
+                if failure is not None:
+                    job.failures += (failure,)
+        done = []
+        for job in jobs:
+            job.outstanding -= 1
+            if job.outstanding == 0:
+                done.append(job)
+        if done:  # a job with events still in other batches is not done yet
+            self._finish(done)
+
+    # -- one request, all its attempts -----------------------------------------------------
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.sender.aclose()

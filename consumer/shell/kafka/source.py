@@ -1,0 +1,303 @@
+"""The Kafka thread: poll, decide, hand over; pause, resume, commit; rebalance and drain.
+
+confluent-kafka is synchronous and runs rebalance callbacks inside `consume`, so it gets its own
+thread; the asyncio loop delivers. On revoke this thread waits (bounded) while the loop finishes
+the revoked partitions' work, commits, and lets them go; it serves dead-letter
+acknowledgements meanwhile, so the loop never waits on a thread that waits on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from consumer.core.decision import Decision
+from consumer.core.errors import BrokerError, Unavailable
+from consumer.core.offsets import OffsetTracker
+from consumer.core.records import Decided, Record, Work
+from consumer.settings import DeliverySettings
+from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
+from consumer.shell.kafka.readers import Reader
+from consumer.shell.metrics import Metrics, PartitionPosition
+from consumer.shell.status import Health
+
+log = logging.getLogger(__name__)
+BATCH = 500
+HANDOVER = 50  # decided records handed to the loop at a time
+POLL_S = 0.1
+SERVE_S = 0.05
+UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
+SNAPSHOT_EVERY_S = 1.0
+# Jobs queued at the least busy destination able to deliver, above which intake pauses too
+# (resuming at half): the default buffer's size, enough to keep max_in_flight requests busy
+# over many people's events. A destination that is down thus never makes the others wait
+# while the buffer fills with its records (see `_apply_backpressure`).
+READ_AHEAD = 10_000
+
+
+class Sink(Protocol):
+    """Where the Kafka thread sends records: `decide` runs on it; `accept` and `abandon` hand
+    over to the delivery loop and must return within a fraction of a second."""
+
+    def decide(self, record: Record) -> Decision: ...
+
+    def accept(self, batch: list[Decided]) -> None: ...
+
+    def abandon(self, partitions: set[TopicPartition]) -> None: ...
+
+    def ahead(self) -> int:
+        """Jobs queued at the least busy destination able to deliver now (0 if none is):
+        read from this thread without a lock, so only plain reads of loop-owned counts."""
+        ...
+
+
+class KafkaSource:
+    """Feeds decided records to the sink in order; saves (commits) what the sink has finished.
+
+    What is read, and where finished offsets go, is the reader's: a group subscription or
+    fixed offset ranges (see `readers`)."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        settings: DeliverySettings,
+        consumer: Consumer,
+        producer: Producer,
+        tracker: OffsetTracker,
+        metrics: Metrics,
+        *,
+        sink: Sink,
+        stop: threading.Event,
+        health: Health,
+    ) -> None:
+        self._reader = reader
+        self._settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._tracker = tracker
+        self._metrics = metrics
+        self._sink = sink
+        self._stop = stop
+        self._health = health
+        self._paused = False
+        self._full = False  # the buffer bound holds (see `_apply_backpressure`)
+        self._ahead = False  # the read-ahead bound holds
+        self._assignment_changed = False
+        self._blocked: dict[TopicPartition, tuple[float, float]] = {}  # until, next backoff
+        self._next_commit = 0.0
+        self._next_snapshot = 0.0
+        self._positions: list[PartitionPosition] = []
+        self._series: set[TopicPartition] = set()  # partitions with a committed-offset series
+        self.assigned: set[TopicPartition] = set()
+
+    def run(self) -> None:
+        """Consume until `stop` is set, then drain within the grace period and leave the group."""
+        self._reader.start(self._consumer, self)
+        try:
+            while not self._stop.is_set() and not self._finished():
+                self._step()
+            self._health.draining = True
+            self._drain()
+        finally:
+            self._consumer.close()  # revokes (our callback commits what is finished), leaves
+            self._producer.flush(5.0)
+
+    def _finished(self) -> bool:
+        """Nothing pending and the reader has read all it will (a live consumer never has)."""
+        return self._tracker.pending() == 0 and self._reader.done(self._consumer)
+
+    # -- one turn of the loop ------------------------------------------------------------
+
+    def _step(self) -> None:
+        room = self._settings.max_buffered - self._tracker.pending()
+        records = self._read(max(1, min(BATCH, room)))
+        self._producer.poll(0)
+        if records:
+            self._take(records)
+        now = time.monotonic()
+        self._health.kafka_beat = now
+        self._health.broker_reachable = self._consumer.brokers_reachable
+        self._unblock(now)
+        self._apply_backpressure()
+        if now >= self._next_commit:
+            self._commit()
+            self._next_commit = now + self._settings.commit_interval
+        if now >= self._next_snapshot:
+            self._positions = self._snapshot_positions()
+            self._next_snapshot = now + SNAPSHOT_EVERY_S
+        self._metrics.buffered.set(self._tracker.pending())
+
+    def _read(self, most: int) -> list[Record]:
+        """Up to `most` records: waits (up to `POLL_S`) for the first one only, then takes what
+        has already arrived. `consume(most, timeout)` waits until `most` have arrived, so at
+        moderate rates every record waited up to `POLL_S` for a batch to fill."""
+        records = self._consumer.consume(1, POLL_S)
+        if records and most > 1:
+            records += self._consumer.consume(most - 1, 0)
+        return records
+
+    def _take(self, records: list[Record]) -> None:
+        batch: list[Decided] = []
+        read_at = time.time()
+        consumed: dict[str, int] = {}
+        blocked = self._blocked  # the loop's names bound once: it runs once a record
+        wanted, decide, add = self._reader.wanted, self._sink.decide, self._tracker.add
+        for record in records:
+            topic, partition, offset, _, _, _, stamp = record
+            if (blocked and (topic, partition) in blocked) or not wanted(record):
+                continue
+            consumed[topic] = consumed.get(topic, 0) + 1
+            try:
+                decision = decide(record)
+            except Unavailable as exc:
+                self._block((topic, partition), offset, str(exc))
+                continue
+            handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
+            batch.append((Work(record, handle, read_at=read_at), decision))
+            if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
+                self._sink.accept(batch)
+                batch = []
+        for topic, count in consumed.items():  # counted per poll, not per record
+            self._metrics.records_consumed.labels(topic).inc(count)
+        if batch:
+            self._sink.accept(batch)
+
+    def _block(self, tp: TopicPartition, offset: int, why: str) -> None:
+        """A dependency is down: rewind the partition to `offset` and wait before retrying."""
+        _, backoff = self._blocked.get(tp, (0.0, UNAVAILABLE_BACKOFF_S[0]))
+        self._consumer.pause([tp])
+        self._consumer.seek(tp[0], tp[1], offset)
+        self._blocked[tp] = (time.monotonic() + backoff, min(backoff * 2, UNAVAILABLE_BACKOFF_S[1]))
+        log.warning(
+            "partition paused: %s",
+            why,
+            extra={"topic": tp[0], "partition": tp[1], "retry_s": backoff},
+        )
+
+    def _unblock(self, now: float) -> None:
+        due = [tp for tp, (until, _) in self._blocked.items() if until <= now]
+        for tp in due:
+            del self._blocked[tp]
+        if due and not self._paused:
+            self._consumer.resume(due)
+
+    def _apply_backpressure(self) -> None:
+        """Pause every partition while too much is buffered, or while every destination able
+        to deliver has `READ_AHEAD` jobs queued; each bound, once reached, holds until its
+        own count is back at half. Resume when neither holds.
+
+        The second bound is what isolates a healthy destination from a down one: records wait
+        for the down one until `max_buffered`, and reading and deciding that many as fast as
+        Kafka gives them took the GIL from the delivery loop (the healthy one ran at ~1 % of
+        its rate for the 7-9 s that filling 112,500 took, `bench.py --only e2e,onedown`). The
+        bounds are kept apart because the buffer of a down destination's records stays over
+        half full: one hysteresis over both kept intake paused for good after the read-ahead
+        bound was reached once (the healthy destination stopped at 62,000 of 112,500)."""
+        limit = self._settings.max_buffered
+        full = self._tracker.pending() / limit
+        ahead = self._sink.ahead() / min(READ_AHEAD, limit)
+        self._full = full >= 1 or (self._full and full > 0.5)
+        self._ahead = ahead >= 1 or (self._ahead and ahead > 0.5)
+        if not self._paused and (self._full or self._ahead):
+            self._paused = True
+            self._assignment_changed = True
+        elif self._paused and not (self._full or self._ahead):
+            self._paused = False
+            self._consumer.resume([tp for tp in self.assigned if tp not in self._blocked])
+        if self._paused and self._assignment_changed:
+            self._consumer.pause(list(self.assigned))
+        self._assignment_changed = False
+
+    def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        offsets = self._tracker.committable(only)
+        if not offsets:
+            return
+        try:
+            self._reader.save(self._consumer, offsets)
+        except BrokerError as exc:
+            log.warning("commit failed; it is tried again: %s", exc)
+            return
+        self._tracker.mark_committed(offsets)
+        for (topic, partition), offset in offsets.items():
+            self._metrics.committed_offset.labels(topic, str(partition)).set(offset)
+            self._series.add((topic, partition))
+
+    def _serve_until(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Serve dead-letter acknowledgements until `done()` or the time is up."""
+        deadline = time.monotonic() + seconds
+        while not done():
+            now = time.monotonic()
+            self._health.kafka_beat = now
+            if now >= deadline:
+                return False
+            self._producer.poll(SERVE_S)
+        return True
+
+    def _drain(self) -> None:
+        """Stop fetching; finish what was read (bounded by the grace period); commit.
+
+        Finishing everything read, not just the requests under way, is what lets the commit
+        cover every acknowledged event: Kafka keeps one offset per partition, so an event
+        finished above an unfinished one would otherwise be delivered again after a restart.
+        The buffer bound keeps this finite; past the grace period, the rest is redelivered.
+        """
+        self._consumer.pause(list(self.assigned))
+        drained = self._serve_until(
+            lambda: self._tracker.pending() == 0, self._settings.shutdown_grace
+        )
+        self._commit()
+        log.info(
+            "drained" if drained else "shutdown grace period over; the rest is redelivered",
+            extra={"unfinished_records": self._tracker.pending()},
+        )
+
+    def positions(self) -> list[PartitionPosition]:
+        """For the lag metrics: the latest snapshot (librdkafka calls from another thread
+        would wait for `consume` to let go of the client, so only this thread makes them)."""
+        return self._positions
+
+    def _snapshot_positions(self) -> list[PartitionPosition]:
+        oldest = self._tracker.oldest_pending()
+        found = []
+        for topic, partition in sorted(self.assigned):
+            _, high = self._consumer.watermarks(topic, partition)
+            pending = oldest.get((topic, partition))
+            if pending is not None:
+                next_to_finish, stamp = pending
+            else:
+                next_to_finish, stamp = self._consumer.position(topic, partition) or high, None
+            found.append(PartitionPosition(topic, partition, high, next_to_finish, stamp))
+        return found
+
+    # -- rebalance callbacks (run inside consume) ---------------------------------------
+
+    def on_assign(self, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("assigned").inc()
+        self._health.joined = True
+        self.assigned.update(partitions)
+        self._assignment_changed = True
+
+    def on_revoke(self, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("revoked").inc()
+        revoked = set(partitions)
+        wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout
+        self._serve_until(lambda: self._tracker.pending(revoked) == 0, wait)
+        self._commit(revoked)
+        self._release(revoked)
+
+    def on_lost(self, partitions: list[TopicPartition]) -> None:
+        self._metrics.rebalances.labels("lost").inc()
+        self._release(set(partitions))
+
+    def _release(self, partitions: set[TopicPartition]) -> None:
+        self._tracker.forget(partitions)
+        self._sink.abandon(partitions)
+        self.assigned.difference_update(partitions)
+        for tp in partitions:
+            self._blocked.pop(tp, None)
+            if tp in self._series:
+                self._series.discard(tp)
+                self._metrics.committed_offset.remove(tp[0], str(tp[1]))

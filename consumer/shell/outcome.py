@@ -1,0 +1,241 @@
+"""Each record's outcome: delivered, filtered or dead-lettered; then its offset may be committed.
+
+A record is finished when every destination has delivered it, filtered it, or had its dead
+letter acknowledged by Kafka; only then does its offset count as done. Nothing is dropped
+silently. Runs on the asyncio loop; Kafka acknowledgements arrive from the Kafka thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from consumer.core.deadletter import (
+    TRUNCATION_LEVELS,
+    Failure,
+    original_topic,
+    topic_for,
+    truncated,
+)
+from consumer.core.decision import Decision
+from consumer.core.errors import INTERNAL_ERROR, describe
+from consumer.core.offsets import OffsetTracker
+from consumer.core.records import Decided, Record, Work
+from consumer.shell.delivery.sender import Sender
+from consumer.shell.delivery.worker import DestinationWorker, Job
+from consumer.shell.kafka.client import ProduceError, Producer
+from consumer.shell.metrics import Metrics
+
+log = logging.getLogger(__name__)
+REQUEUE_FULL_S = 0.05
+RETRY_DEAD_LETTER_S = 1.0
+# How a record ends at one destination; the words of the `events_total` metric and summaries.
+FinalOutcome = Literal["delivered", "filtered", "dead_lettered"]
+
+
+class DeadLetterWriter:
+    """Produces dead letters and calls back only once Kafka has acknowledged them.
+
+    A record Kafka refuses for its size is cut to fit (`deadletter.truncated`), said so in its
+    headers. Any other refusal is tried again (after a pause) until it is acknowledged: the
+    record's offset waits meanwhile, so a dead letter is never lost; the failure is counted,
+    logged, and makes the consumer not ready (`problem`) until a dead letter goes through.
+    """
+
+    def __init__(
+        self, producer: Producer, topic_template: str, metrics: Metrics, replay: bool = False
+    ) -> None:
+        self._producer = producer
+        self._template = topic_template
+        self._metrics = metrics
+        self._replay = replay  # dead letters go to the original topic's, with a replay count
+        self._failing: str | None = None
+
+    def problem(self) -> str | None:
+        """Why dead letters are not being stored, while they are not (for /readyz)."""
+        return self._failing
+
+    def send(self, source: Record, failure: Failure, on_acked: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        origin = original_topic(source) if self._replay else source.topic
+        topic = topic_for(self._template, origin)
+        level = 0
+
+        def acknowledged(error: ProduceError | None) -> None:  # on the Kafka thread
+            loop.call_soon_threadsafe(settle, error)
+
+        def settle(error: ProduceError | None) -> None:
+            nonlocal level
+            if error is None:
+                self._failing = None
+                on_acked()
+                return
+            if error.too_large and level + 1 < len(TRUNCATION_LEVELS):
+                level += 1
+                log.warning(
+                    "dead letter too large for its topic; producing it cut to fit",
+                    extra={"messageId": failure.message_id, "topic": topic, "error": error.text},
+                )
+                attempt()
+                return
+            self._metrics.dead_letter_failures.inc()
+            self._failing = f"dead letters to {topic} are refused: {error.text}"
+            log.error(
+                "dead letter not acknowledged; producing it again",
+                extra={"messageId": failure.message_id, "topic": topic, "error": error.text},
+            )
+            loop.call_later(RETRY_DEAD_LETTER_S, attempt)
+
+        def attempt() -> None:
+            try:
+                key, value, headers = truncated(source, failure, level, self._replay)
+                queued = self._producer.send(topic, key, value, headers, acknowledged)
+            except Exception as exc:  # never let a dead letter vanish into the loop
+                settle(ProduceError(f"{type(exc).__name__}: {exc}"))
+                return
+            if not queued:
+                loop.call_later(REQUEUE_FULL_S, attempt)
+
+        attempt()
+
+
+class Outcomes:
+    """Routes decided records to the destination workers and settles their outcomes."""
+
+    def __init__(
+        self,
+        tracker: OffsetTracker,
+        dead_letters: DeadLetterWriter,
+        metrics: Metrics,
+        senders: Iterable[Sender],
+    ) -> None:
+        self._tracker = tracker
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._workers = {
+            sender.destination.name: DestinationWorker(sender, self, metrics) for sender in senders
+        }
+        self._jobs: dict[Job, Work] = {}
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self.tally: Counter[tuple[FinalOutcome, str]] = (
+            Counter()
+        )  # (outcome, reason), all destinations
+
+    def accept(self, batch: list[Decided]) -> None:
+        """Take a batch of decided records (called on the loop, in consumption order). A bug
+        in handing one over costs that record (`internal.error`), never the rest of the batch."""
+        for work, decision in batch:
+            try:
+                self._accept(work, decision)
+            except Exception as exc:
+                log.error("unexpected error accepting a record", exc_info=exc)
+                work.remaining = 1
+                detail = describe(exc)
+                failure = Failure(
+                    INTERNAL_ERROR, detail, decision.message_id, exception=type(exc).__name__
+                )
+                self._dead_letter(work, failure)
+
+    def _accept(self, work: Work, decision: Decision) -> None:
+        if decision.message is None:
+            work.remaining = 1
+            reason = decision.reason or "message.invalid"
+            self._dead_letter(work, Failure(reason, decision.detail, decision.message_id))
+            return
+        jobs: list[tuple[DestinationWorker, Job]] = []
+        failures: list[Failure] = []
+        for verdict in decision.verdicts:
+            if verdict.action == "deliver":
+                stamp = work.record.timestamp_ms
+                job = Job(
+                    decision.message_id,
+                    decision.identity_keys,
+                    verdict.deliveries,
+                    decision.event_time,
+                    (work.record.topic, work.record.partition),
+                    appended_at=None if stamp is None else stamp / 1000,
+                    read_at=work.read_at,
+                )
+                jobs.append((self._workers[verdict.destination], job))
+            elif verdict.action == "invalid":
+                detail = "; ".join(verdict.warnings) or (verdict.reason or "")
+                reason = verdict.reason or "invalid"
+                failures.append(Failure(reason, detail, decision.message_id, verdict.destination))
+            else:
+                self._count(verdict.destination, "filtered", verdict.reason or "")
+        work.remaining = len(jobs) + len(failures)
+        if work.remaining == 0:
+            self._finish(work)
+            return
+        for failure in failures:
+            self._dead_letter(work, failure)
+        for worker, job in jobs:
+            self._jobs[job] = work
+            worker.submit(job)
+
+    def ahead(self) -> int:
+        """Jobs queued (waiting or under way) at the least busy destination whose circuit is
+        closed; 0 when every circuit is open (then only the buffer bound applies)."""
+        queued = [len(w) for w in self._workers.values() if w.sender.circuit.state == "closed"]
+        return min(queued, default=0)
+
+    def jobs_finished(self, destination: str, jobs: list[Job]) -> None:
+        """A destination worker is done with jobs (delivered, or failed for good)."""
+        delivered = 0
+        for job in jobs:
+            work = self._jobs.pop(job)
+            if not job.failures:
+                delivered += 1
+                self._part_done(work)
+                continue
+            work.remaining += len(job.failures) - 1
+            for failure in job.failures:
+                self._dead_letter(work, failure)
+        if delivered:
+            self._count(destination, "delivered", "", delivered)
+
+    def _dead_letter(self, work: Work, failure: Failure) -> None:
+        log.warning(
+            "dead-lettering",
+            extra={
+                "messageId": failure.message_id,
+                "reason": failure.reason,
+                "destination": failure.destination,
+                "status": failure.status,
+            },
+        )
+
+        def acked() -> None:
+            self._count(failure.destination, "dead_lettered", failure.reason)
+            self._part_done(work)
+
+        self._dead_letters.send(work.record, failure, acked)
+
+    def _count(self, destination: str, outcome: FinalOutcome, reason: str, events: int = 1) -> None:
+        key = (destination, outcome, reason)
+        child = self._counters.get(key)
+        if child is None:  # labels() costs more than the increment: bound once per series
+            child = self._counters[key] = self._metrics.events.labels(*key)
+        child.inc(events)
+        self.tally[(outcome, reason)] += events
+
+    def _part_done(self, work: Work) -> None:
+        work.remaining -= 1
+        if work.remaining == 0:
+            self._finish(work)
+
+    def _finish(self, work: Work) -> None:
+        self._tracker.finish(work.handle, work.record.offset)
+
+    async def aclose(self) -> None:
+        for worker in self._workers.values():
+            await worker.aclose()
+
+    def abandon(self, partitions: set[tuple[str, int]]) -> None:
+        """Partitions were revoked: drop their jobs that have not started."""
+        for worker in self._workers.values():
+            for job in worker.abandon(partitions):
+                del self._jobs[job]
