@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic bench chaos test unit lint fmt ops-tools oracle kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic bench chaos test unit lint fmt docs ops-tools oracle kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,10 @@ lint: $(STAMP)  ## ruff and mypy
 fmt: $(STAMP)  ## format the code
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# NO_MKDOCS_2_WARNING: Material's banner about its successor, not a warning about our pages.
+docs: $(STAMP)  ## build the documentation site (mkdocs.yml, docs/) into site/; any warning fails
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 kafka-fetch: $(STAMP)  ## fetch the Kafka broker jars into .cache/ (Maven Central)
 	$(PY) -m devkit.broker fetch
