@@ -195,6 +195,14 @@ def test_the_configuration_reference_names_every_setting_with_its_default() -> N
     assert wrong == []
 
 
+@pytest.mark.parametrize("doc", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_make_target_a_doc_names_exists(doc: Path) -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.findall(r"^([a-z-]+):", makefile, re.M))
+    named = set(re.findall(r"`make ([a-z-]+)", doc.read_text(encoding="utf-8")))
+    assert sorted(named - targets) == []
+
+
 def test_the_readme_stays_short() -> None:
     """What it is, how to start, and links: the reference lives on the site."""
     assert (ROOT / "README.md").stat().st_size < 12_000
