@@ -211,6 +211,12 @@ class TopicSample:
             ),
             f"people on more than one partition: {spread} of {people} ({_share(spread, people)})",
         ]
+        if spread and not self.fixes():
+            lines.append(
+                "  (keyed by the contract, a person identified later has their userId-only "
+                "events on the userId's partition: one consumer process orders them by event "
+                "time; several order each partition only)"
+            )
         keyed = sum(self.hashes.values())
         if keyed:
             lines.append("partitioner of the keyed records:")
