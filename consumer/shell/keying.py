@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumer.core.keying import FIX, Kind, classify
+from consumer.core.keying import FIX, MISKEYED, Kind, classify
 from consumer.shell.kafka.client import TopicPartition
 from consumer.shell.metrics import Metrics
 
@@ -53,6 +53,7 @@ class KeyingMonitor:
         self._every = log_every_s
         self._clock = clock
         self._partitions: dict[TopicPartition, _Partition] = {}
+        self._topics: set[str] = set()
 
     def observe(self, records: Iterable[Observed]) -> None:
         """Check one poll batch's decoded records (a record without an id is left out)."""
@@ -74,6 +75,10 @@ class KeyingMonitor:
                     given = message.get("messageId")
                     state.example = given if isinstance(given, str) else None
         for topic, count in checked.items():
+            if topic not in self._topics:  # every kind's series from the start, at 0
+                self._topics.add(topic)
+                for kind in MISKEYED:
+                    self._metrics.records_miskeyed.labels(topic, kind)
             self._metrics.records_key_checked.labels(topic).inc(count)
         for (topic, kind), count in miskeyed.items():
             self._metrics.records_miskeyed.labels(topic, kind).inc(count)

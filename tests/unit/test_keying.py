@@ -213,3 +213,10 @@ def test_the_monitor_is_silent_for_a_topic_keyed_by_the_contract(
     monitor.observe([("t", 0, b"a1", ANONYMOUS), ("t", 0, b"a1", BOTH), ("t", 3, b"u1", USER)])
     assert _warnings(caplog) == []
     assert _value(metrics, "movableink_consumer_records_key_checked_total", topic="t") == 3
+    # Each kind is exported at 0, so that the alert's share is 0, not absent.
+    for kind in ("none", "foreign", "user_first"):
+        labels = {"topic": "t", "kind": kind}
+        assert (
+            metrics.registry.get_sample_value("movableink_consumer_records_miskeyed_total", labels)
+            == 0.0
+        )
