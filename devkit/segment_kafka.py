@@ -2,7 +2,7 @@
 
 The producer is `devkit/segment_kafka/produce.js` (kafkajs 2.2.4 pinned by its lock file; `make
 test` and `make segment-kafka` run `npm ci` there): kafkajs's DefaultPartitioner, JSON values,
-the destination's three string headers, a producer that is neither idempotent nor retrying. A
+the destination's three string headers, a producer that is not idempotent. A
 customer's Segment workspace writes records this way, so the tests of per-person order read
 what real users' topics hold rather than what our own producer writes.
 """
@@ -10,6 +10,7 @@ what real users' topics hold rather than what our own producer writes.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -85,10 +86,22 @@ def journey(person: int, start_ms: int = 1_765_000_000_000) -> list[dict[str, An
     return events
 
 
-def journeys(people: int, start_ms: int = 1_765_000_000_000) -> list[dict[str, Any]]:
-    """`journey` of each person, interleaved as they happen (one event of each in turn)."""
-    each = [journey(p, start_ms) for p in range(people)]
-    return [events[n] for n in range(len(each[0]) if each else 0) for events in each]
+def journeys(people: int, start_ms: int = 1_765_000_000_000, seed: int = 0) -> list[dict[str, Any]]:
+    """`journey` of each person, interleaved at random (`seed`), each person's in order.
+
+    Not one event of each in turn: a round robin of the producer over the partitions would then
+    put every event of a person on one partition whenever `people` is a multiple of their
+    number."""
+    pending = [journey(p, start_ms)[::-1] for p in range(people)]
+    chooser = random.Random(seed)
+    merged: list[dict[str, Any]] = []
+    while pending:
+        index = chooser.randrange(len(pending))
+        merged.append(pending[index].pop())
+        if not pending[index]:
+            pending[index] = pending[-1]
+            pending.pop()
+    return merged
 
 
 def _iso(ms: int) -> str:

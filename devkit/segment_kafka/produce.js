@@ -1,8 +1,9 @@
 // Writes Segment events to Kafka the way Segment's Kafka (Actions) destination does (built from
 // reading how that destination builds its producer, not from its code): kafkajs 2.2.4, its
 // DefaultPartitioner (murmur2 of the key like Java's producer; round robin without a key), a
-// producer that is not idempotent and does not retry, each event's value JSON.stringify(event),
-// string headers segment-message-type, segment-message-id and source, and one `send` per batch.
+// client with `retry: {retries: 0}` whose producer is not idempotent (so kafkajs's own producer
+// retries, 5 by default, may write a batch twice), each event's value JSON.stringify(event),
+// string headers segment-message-type, segment-message-id and source, one `send` per batch.
 //
 // Input (standard input, one JSON object): {brokers, topic, keying, batchSize, source, events}.
 // keying: "none" (the destination's default: no Message Key mapped), "anonymous_first" (the

@@ -135,6 +135,8 @@ def test_check_topic_reports_each_keying_of_segments_destination(
         assert SEGMENT_KEY_MAPPING in report
         assert FIX["none"] in report
         assert "partitioner of the keyed records" not in report
+        spread = next(ln for ln in report.splitlines() if ln.startswith("people on more"))
+        assert int(spread.split()[6]) > PEOPLE // 2, spread
     elif keying == "anonymous_first":
         assert _share(report, "ok") == "100.0"
         assert "verdict: murmur2" in report
