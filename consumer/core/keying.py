@@ -65,9 +65,12 @@ def contract_key(message: Mapping[str, Any]) -> str | None:
 def classify(key: bytes | None, message: Any) -> Kind | None:
     """How a record's key stands against the contract; None for a value with no id to key by
     (not a message, or one with neither id: the consumer dead-letters it anyway)."""
-    if not isinstance(message, Mapping):
+    if type(message) is not dict and not isinstance(message, Mapping):
         return None
-    anonymous = id_text(message.get("anonymousId"))
+    given = message.get("anonymousId")
+    if key is not None and type(given) is str and given and key == given.encode():
+        return "ok"  # the usual case of a keyed topic, first
+    anonymous = id_text(given)
     user = id_text(message.get("userId"))
     if anonymous is None and user is None:
         return None

@@ -176,3 +176,39 @@ def test_check_topic_sees_producers_that_disagree(
     report = _check(tmp_path, kafka_bootstrap, topic, capsys)
     assert "verdict: producers disagree" in report
     assert FIX_PARTITIONER in report
+
+
+def test_check_topic_reads_the_last_records_of_each_partition_and_commits_nothing(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topic = new_topic(4)
+    segment_kafka.produce(kafka_bootstrap, topic, segment_kafka.journeys(20), "anonymous_first")
+    config = tmp_path / "config.toml"
+    _check(tmp_path, kafka_bootstrap, topic, capsys)
+    assert (
+        cli.main(["check-topic", "--config", str(config), "--topic", topic, "--sample", "5"]) == 0
+    )
+    assert "records checked: 20 over 4 partitions" in capsys.readouterr().out
+    assert set(
+        harness.committed(kafka_bootstrap, f"group-{topic}.check-topic", topic, 4).values()
+    ) == {-1001}
+
+
+def test_check_topic_fails_with_one_line_for_a_missing_topic_or_a_negative_sample(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = harness.write_config(
+        tmp_path / "config.toml",
+        bootstrap=kafka_bootstrap,
+        topic="nowhere",
+        group="group-nowhere",
+        destinations=[harness.Destination("mi", "http://127.0.0.1:9/behavioral/k")],
+    )
+    missing = f"missing-{tmp_path.name}"
+    assert cli.main(["check-topic", "--config", str(config), "--topic", missing]) == 1
+    assert capsys.readouterr().err == f"error: Topic {missing} does not exist.\n"
+    assert cli.main(["check-topic", "--config", str(config), "--topic", "t", "--sample", "-1"]) == 2
+    assert "--sample must be" in capsys.readouterr().err

@@ -54,6 +54,35 @@ def test_classify_follows_the_contract(key: bytes | None, message: Any, kind: st
     assert classify(key, message) == kind
 
 
+IDS = st.one_of(st.none(), st.just(""), st.text(max_size=6), st.integers(-5, 5))
+
+
+@given(IDS, IDS, st.sampled_from(["none", "anonymous", "user", "other"]))
+def test_classify_agrees_with_the_contracts_definition(
+    anonymous: str | int | None, user: str | int | None, keyed_by: str
+) -> None:
+    message = {"type": "track", "anonymousId": anonymous, "userId": user}
+    text = {k: None if v is None or v == "" else str(v) for k, v in message.items()}
+    key = {
+        "none": None,
+        "anonymous": None if text["anonymousId"] is None else text["anonymousId"].encode(),
+        "user": None if text["userId"] is None else text["userId"].encode(),
+        "other": b"\xff-other",
+    }[keyed_by]
+    wanted = text["anonymousId"] or text["userId"]
+    if wanted is None:
+        expected = None
+    elif key is None:
+        expected = "none"
+    elif key == wanted.encode():
+        expected = "ok"
+    elif text["userId"] is not None and key == text["userId"].encode():
+        expected = "user_first"
+    else:
+        expected = "foreign"
+    assert classify(key, message) == expected
+
+
 # Kafka's own vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java).
 JAVA_MURMUR2 = {
     "21": -973932308,
