@@ -164,6 +164,20 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.records_key_checked = Counter(
+            f"{PREFIX}_records_key_checked",
+            "Decoded records whose key was checked against the keying contract (anonymousId, "
+            "else userId).",
+            ["topic"],
+            registry=registry,
+        )
+        self.records_miskeyed = Counter(
+            f"{PREFIX}_records_miskeyed",
+            "Checked records whose key breaks the keying contract, by kind: none (no key), "
+            "foreign (neither id), user_first (the userId while an anonymousId is present).",
+            ["topic", "kind"],
+            registry=registry,
+        )
         self.committed_offset = Gauge(
             f"{PREFIX}_committed_offset",
             "Last committed offset per partition.",
