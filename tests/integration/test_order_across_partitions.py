@@ -1,8 +1,8 @@
 """Per-person order with the producers people really use, one consumer process, a real broker.
 
-Records are written as Segment's Kafka (Actions) destination writes them (`JSON.stringify`d
-events, its three headers, no key unless a Message Key is mapped, kafkajs' partitioner) with
-three keyings, to 12 partitions; each person's nine events (three anonymous pages, an identify,
+Records are written by a producer built as Segment's Kafka (Actions) destination builds its own
+(`devkit/segment_kafka`: kafkajs 2.2.4, its DefaultPartitioner, `JSON.stringify`d events, its
+three headers, no key unless a Message Key is mapped) with three keyings, to 12 partitions; each person's nine events (three anonymous pages, an identify,
 four tracks, a server-side Order Completed with only the userId) must reach the stand-in in
 the order they happened, whether the consumer runs before they arrive or they are already in
 the topic.
@@ -10,29 +10,22 @@ the topic.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 
-from devkit import processes
+from devkit import processes, segment_kafka
 from devkit.harness import PASSWORD, USERNAME, ConsumerProcess, wait_for
 from devkit.standin import Faults, StandIn, lost, order_violations
 from tests.pipeline import write_config
 
 PARTITIONS = 12
-PEOPLE = 101  # not a multiple of PARTITIONS: round robin spreads each person
-Keying = Callable[[dict[str, Any]], str | None]
-KEYINGS: dict[str, Keying] = {
-    "none": lambda e: None,  # Segment's Kafka destination without a Message Key
-    "anonymous-first": lambda e: e.get("anonymousId") or e.get("userId"),  # our README's key
-    "user-first": lambda e: e.get("userId") or e.get("anonymousId"),  # RudderStack's
-}
+PEOPLE = 101  # not a multiple of PARTITIONS: kafkajs' round robin spreads each person
 
 
 def stamp(ms: int) -> str:
@@ -79,32 +72,16 @@ def expected(people: int) -> dict[str, list[str]]:
     return order
 
 
-class SegmentKafkaProducer:
-    """A producer that writes records the way Segment's Kafka destination does: the event as
-    JSON, headers `segment-message-type`, `segment-message-id`, `source`, murmur2 for a key,
-    and partitions in turn without one; not idempotent."""
+@dataclass(frozen=True)
+class Run:
+    """What one run showed: order violations, mis-keyed records counted, the warning logged."""
 
-    def __init__(self, bootstrap: str, topic: str, keying: Keying) -> None:
-        self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5}
-        )
-        self._topic, self._keying, self._turn = topic, keying, 0
+    violations: list[Any]
+    miskeyed: int
+    warned: bool
 
-    def send(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            key = self._keying(event)
-            headers = [
-                ("segment-message-type", event["type"].encode()),
-                ("segment-message-id", event["messageId"].encode()),
-                ("source", b"segment"),
-            ]
-            value = json.dumps(event, separators=(",", ":")).encode()
-            if key is None:
-                self._turn = (self._turn + 1) % PARTITIONS
-                self._producer.produce(self._topic, value, None, self._turn, headers=headers)
-            else:
-                self._producer.produce(self._topic, value, key.encode(), headers=headers)
-        assert self._producer.flush(30) == 0
+
+MISKEYED = "movableink_consumer_records_miskeyed_total"
 
 
 @pytest.fixture
@@ -113,11 +90,11 @@ def run(
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     unique_name: Callable[[str], str],
-) -> Callable[..., list[Any]]:
+) -> Callable[..., Run]:
     """Produce the people's events with a keying, live or already there, and deliver them with
-    one consumer; returns its order violations after every event has arrived."""
+    one consumer; what it showed once every event has arrived."""
 
-    def go(keying: str, live: bool, window: str = "2s") -> list[Any]:
+    def go(keying: segment_kafka.Keying, live: bool, window: str = "2s") -> Run:
         topic = new_topic(PARTITIONS)
         port = processes.free_port()
         with StandIn(USERNAME, PASSWORD, faults=Faults(latency_ms=10, jitter_ms=10)) as si:
@@ -130,38 +107,49 @@ def run(
                 metrics_port=port,
                 ordering={"window": window},
             )
-            producer = SegmentKafkaProducer(kafka_bootstrap, topic, KEYINGS[keying])
             everything = waves(PEOPLE)
             if not live:
-                for wave in everything:
-                    producer.send(wave)
+                segment_kafka.produce(
+                    kafka_bootstrap, topic, [e for w in everything for e in w], keying
+                )
             consumer = ConsumerProcess(config, tmp_path / f"{keying}-{live}.log", metrics_port=port)
             try:
                 wait_for(consumer.ready, 60, "the consumer to join")
                 if live:
-                    for wave in everything:
-                        producer.send(wave)
-                        time.sleep(0.05)
+                    for wave in everything:  # one kafkajs send each, as events come
+                        segment_kafka.produce(kafka_bootstrap, topic, wave, keying)
                 ids = [e["messageId"] for wave in everything for e in wave]
                 wait_for(lambda: not lost(si.received(), ids), 120, "every event")
-                return order_violations(si.received(), expected(PEOPLE))
+                return Run(
+                    order_violations(si.received(), expected(PEOPLE)),
+                    int(consumer.metrics(MISKEYED).total(MISKEYED)),
+                    "records are mis-keyed" in consumer.logs(),
+                )
             finally:
                 consumer.kill()
 
     return go
 
 
-@pytest.mark.parametrize("keying", list(KEYINGS))
+@pytest.mark.parametrize("keying", segment_kafka.KEYINGS)
 @pytest.mark.parametrize("live", [True, False], ids=["live", "catch-up"])
 def test_each_person_is_delivered_in_the_order_their_events_happened(
-    run: Callable[..., list[Any]], keying: str, live: bool
+    run: Callable[..., Run], keying: segment_kafka.Keying, live: bool
 ) -> None:
-    assert run(keying, live) == []
+    seen = run(keying, live)
+    assert seen.violations == []
+    # The keying contract is checked: the unkeyed and userId-first topics are said to be
+    # mis-keyed (the userId while an anonymousId is there: 5 of each person's 9 events).
+    if keying == "anonymous_first":
+        assert (seen.miskeyed, seen.warned) == (0, False)
+    else:
+        share = 1.0 if keying == "none" else 5 / 9
+        assert (seen.miskeyed, seen.warned) == (round(share * 9 * PEOPLE), True)
 
 
 def test_without_the_window_unkeyed_records_are_delivered_out_of_order(
-    run: Callable[..., list[Any]],
+    run: Callable[..., Run],
 ) -> None:
     """The test can see the fault it guards against: in arrival order, a catch-up of unkeyed
     records puts people's events out of order."""
-    assert run("none", live=False, window="0s") != []
+    assert run("none", live=False, window="0s").violations != []

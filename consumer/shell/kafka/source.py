@@ -22,6 +22,7 @@ from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
 from consumer.shell.kafka.readers import Reader
 from consumer.shell.kafka.time_order import TimeOrder
+from consumer.shell.keying import KeyingMonitor, Observed
 from consumer.shell.metrics import Metrics, PartitionPosition
 from consumer.shell.status import Health
 
@@ -100,6 +101,7 @@ class KafkaSource:
         window = 0.0 if ordering is None else ordering.window
         self._order = TimeOrder(window, metrics) if window > 0 else None
         self._steps = 0  # turns of the loop, for the order's view of the partitions' ends
+        self._keying = KeyingMonitor(metrics)
 
     def run(self) -> None:
         """Consume until `stop` is set, then drain within the grace period and leave the group."""
@@ -158,6 +160,7 @@ class KafkaSource:
         blocked = self._blocked  # the loop's names bound once: it runs once a record
         wanted, decide, add = self._reader.wanted, self._sink.decide, self._tracker.add
         order, step, now = self._order, self._steps, time.monotonic()
+        keys: list[Observed] = []
         for record in records:
             topic, partition, offset, _, _, _, stamp = record
             if (blocked and (topic, partition) in blocked) or not wanted(record):
@@ -168,6 +171,7 @@ class KafkaSource:
             except Unavailable as exc:
                 self._block((topic, partition), offset, str(exc))
                 continue
+            keys.append((topic, partition, record.key, decision.message))
             handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
             decided = (Work(record, handle, read_at=read_at), decision)
             if order is not None and order.take(decided, now, step):
@@ -178,6 +182,7 @@ class KafkaSource:
                 batch = []
         for topic, count in consumed.items():  # counted per poll, not per record
             self._metrics.records_consumed.labels(topic).inc(count)
+        self._keying.observe(keys)
         if batch:
             self._sink.accept(batch)
 
