@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic bench chaos test unit lint fmt docs ops-tools oracle kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic check-topic bench chaos test unit lint fmt docs ops-tools oracle segment-kafka kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short 
 chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
 	$(PY) bench/chaos.py $(if $(QUICK),--quick)
 
-# Your config.toml when there is one, else the shipped example (README: Configuration).
+# Your config.toml when there is one, else the shipped example (docs/configuration.md).
 CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
 replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_OFFSETS= FILTER= TO_TOPIC= DRY_RUN=1 CONFIG=]
 	@test -n "$(TOPIC)" || { echo "error: set TOPIC to the topic to replay, e.g. make replay-topic TOPIC=segment-events.dlq" >&2; exit 2; }
@@ -43,6 +43,10 @@ replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_O
 		$(if $(FILTER),--filter '$(FILTER)') $(if $(TO_TOPIC),--to-topic '$(TO_TOPIC)') \
 		$(if $(DRY_RUN),--dry-run)
 
+check-topic: $(STAMP)  ## report a topic's keying, people spread over partitions and partitioners: TOPIC= [SAMPLE=N per partition] [CONFIG=]
+	@test -n "$(TOPIC)" || { echo "error: set TOPIC to the topic to check, e.g. make check-topic TOPIC=segment-events" >&2; exit 2; }
+	$(PY) -m consumer check-topic --config '$(CONFIG)' --topic '$(TOPIC)' $(if $(SAMPLE),--sample '$(SAMPLE)')
+
 # The differential suite's oracle: Segment's published npm packages, pinned by the lock file.
 ORACLE := tests/oracle
 ORACLE_STAMP := $(ORACLE)/node_modules/.installed
@@ -52,7 +56,16 @@ $(ORACLE_STAMP): $(ORACLE)/package.json $(ORACLE)/package-lock.json
 
 oracle: $(ORACLE_STAMP)  ## install Segment's packages (npm ci) for the differential suite in tests/differential
 
-test: $(STAMP) lint ops-tools $(ORACLE_STAMP)  ## lint, then the whole suite against a real broker (fetched and started if needed)
+# Records as Segment's Kafka (Actions) destination writes them: kafkajs, pinned by the lock file.
+SEGMENT_KAFKA := devkit/segment_kafka
+SEGMENT_KAFKA_STAMP := $(SEGMENT_KAFKA)/node_modules/.installed
+$(SEGMENT_KAFKA_STAMP): $(SEGMENT_KAFKA)/package.json $(SEGMENT_KAFKA)/package-lock.json
+	cd $(SEGMENT_KAFKA) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(SEGMENT_KAFKA_STAMP)
+
+segment-kafka: $(SEGMENT_KAFKA_STAMP)  ## install kafkajs (npm ci) for the producer that writes like Segment's Kafka destination
+
+test: $(STAMP) lint ops-tools $(ORACLE_STAMP) $(SEGMENT_KAFKA_STAMP)  ## lint, then the whole suite against a real broker (fetched and started if needed)
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \
 		$(PY) -m devkit.broker fetch >/dev/null; fi
 	$(PY) -m pytest
@@ -86,4 +99,4 @@ kafka-down:  ## stop the local broker started by kafka-up
 	@$(PYTHON) -m devkit.broker down
 
 clean:  ## remove the venv, caches and local state (not the Kafka jar cache)
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache site

@@ -1,4 +1,5 @@
-"""The command line: `python -m consumer explain|run|replay` (also `movableink-consumer`)."""
+"""The command line: `python -m consumer explain|run|replay|check-topic` (also
+`movableink-consumer`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import ExitStack
 from typing import Any, NoReturn, TextIO, TypeVar
 
 from consumer import __version__, config
-from consumer.commands import replay, run
+from consumer.commands import check_topic, replay, run
 from consumer.commands.explain import explain
 from consumer.core.errors import ConfigError
 from consumer.settings import LOG_LEVELS
@@ -117,6 +118,18 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between progress log lines when stderr is not a terminal (default 10)",
     )
     rp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    ct = commands.add_parser(
+        "check-topic",
+        help="report a topic's keying, people spread over partitions and producers' partitioners",
+    )
+    ct.add_argument("--config", required=True, help="the TOML configuration file")
+    ct.add_argument("--topic", required=True, help="the topic to check")
+    ct.add_argument(
+        "--sample",
+        type=int,
+        default=check_topic.DEFAULT_SAMPLE,
+        help="records per partition, read back from its end; 0: all (default 10000)",
+    )
     return parser
 
 
@@ -162,6 +175,14 @@ def _run(args: argparse.Namespace) -> int:
     return run_loop(run.run(settings))
 
 
+def _check_topic(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if args.sample < 0:
+        raise ConfigError("--sample must be a number of records, 0 or more.")
+    logs.setup(settings.logging.level or "WARNING", settings.logging.format)
+    return check_topic.check_topic(settings, args.topic, args.sample, sys.stdout)
+
+
 def _explain(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     with ExitStack() as stack:
@@ -175,7 +196,12 @@ def _explain(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"explain": _explain, "run": _run, "replay": _replay}[args.command]
+    command = {
+        "explain": _explain,
+        "run": _run,
+        "replay": _replay,
+        "check-topic": _check_topic,
+    }[args.command]
     try:
         return command(args)
     except ConfigError as exc:

@@ -33,6 +33,7 @@ from consumer.settings import (
     KafkaSettings,
     LoggingSettings,
     MetricsSettings,
+    OrderingSettings,
     RegistrySettings,
     duration,
 )
@@ -91,6 +92,7 @@ class Settings:
     delivery: DeliverySettings = DeliverySettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    ordering: OrderingSettings = OrderingSettings()
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -112,7 +114,9 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
     """Validate an already-parsed TOML document."""
     data = _interpolate(raw, "", environ)
     _no_unknown(
-        data, {"kafka", "schema_registry", "delivery", "metrics", "logging", "destinations"}, ""
+        data,
+        {"kafka", "schema_registry", "delivery", "metrics", "logging", "ordering", "destinations"},
+        "",
     )
     kafka = _build(KafkaSettings, _table(data, "kafka"), "kafka")
     if not kafka.topics:
@@ -149,6 +153,7 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
         raise ConfigError(
             f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {logging.level!r}."
         )
+    ordering = _build(OrderingSettings, _table(data, "ordering"), "ordering")
     return Settings(
         kafka=kafka,
         destinations=destinations,
@@ -156,6 +161,7 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
         delivery=delivery,
         metrics=metrics,
         logging=logging,
+        ordering=ordering,
     )
 
 

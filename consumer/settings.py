@@ -70,6 +70,17 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class OrderingSettings:
+    """`[ordering]`: order across the partitions one process reads.
+
+    `window`: how long a record may wait for the other partitions this process reads to be read
+    past its event time, so that a person's events on several partitions start in event-time
+    order (`consumer/core/event_time_order.py`); 0 hands records on in arrival order."""
+
+    window: float = duration(2.0)
+
+
+@dataclass(frozen=True)
 class BatchSettings:
     """`[destinations.batch]`: batch mode (off by default), `{"events": [...]}` requests
     (RudderStack's shape)."""

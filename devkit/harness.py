@@ -78,10 +78,11 @@ def write_config(
     kafka: Mapping[str, Any] | None = None,
     properties: Mapping[str, Any] | None = None,
     delivery: Mapping[str, Any] | None = None,
+    ordering: Mapping[str, Any] | None = None,
     schema_registry: str | None = None,
 ) -> Path:
-    """A consumer config for one topic: `kafka`, `properties` (librdkafka) and `delivery` add
-    keys to their tables; the status server on loopback (`-1`: off)."""
+    """A consumer config for one topic: `kafka`, `properties` (librdkafka), `delivery` and
+    `ordering` add keys to their tables; the status server on loopback (`-1`: off)."""
     lines = [
         "[kafka]",
         f'bootstrap_servers = "{bootstrap}"',
@@ -95,6 +96,8 @@ def write_config(
         f"port = {metrics_port}",
         "[delivery]",
         *(f"{k} = {toml_value(v)}" for k, v in (delivery or {}).items()),
+        "[ordering]",
+        *(f"{k} = {toml_value(v)}" for k, v in (ordering or {}).items()),
     ]
     if schema_registry is not None:
         lines += ["[schema_registry]", f'url = "{schema_registry}"']

@@ -252,6 +252,7 @@ class Replay:
             sink=_ReplaySink(pipeline, self.decide_with_filter(pipeline), accept),
             stop=stop,
             health=Health(),
+            ordering=self.settings.ordering,
         )
         started = time.monotonic()
         progress = asyncio.create_task(self._progress(pipeline.tracker, total, started))

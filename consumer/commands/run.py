@@ -81,6 +81,7 @@ async def _consume(
         sink=pipeline,
         stop=stop,
         health=health,
+        ordering=settings.ordering,
     )
     log.info(
         "consumer starting",

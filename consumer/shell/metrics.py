@@ -85,6 +85,23 @@ class Metrics:
             STAGE_BUCKETS,
             registry,
         )
+        self.order_hold_seconds = LoopHistogram(
+            f"{PREFIX}_order_hold_seconds",
+            "How long each record to deliver waited for the other partitions this process reads "
+            "to be read past its event time (order across partitions; see [ordering] window).",
+            ["destination"],
+            STAGE_BUCKETS,
+            registry,
+        )
+        self.order_released_early = LoopCounter(
+            f"{PREFIX}_order_released_early",
+            "Records handed on before every partition they waited for had been read past their "
+            "event time, by reason: window (waited the whole window), paused (the partition "
+            "waited for is paused or blocked), full (the buffer is full), revoked, shutdown. "
+            "A person's events may then start out of event-time order.",
+            ["destination", "reason"],
+            registry,
+        )
         self.in_flight = Gauge(
             f"{PREFIX}_in_flight_requests",
             "Requests under way.",
@@ -145,6 +162,20 @@ class Metrics:
             f"{PREFIX}_rebalances",
             "Partition assignment changes by kind (assigned, revoked, lost).",
             ["kind"],
+            registry=registry,
+        )
+        self.records_key_checked = Counter(
+            f"{PREFIX}_records_key_checked",
+            "Decoded records whose key was checked against the keying contract (anonymousId, "
+            "else userId).",
+            ["topic"],
+            registry=registry,
+        )
+        self.records_miskeyed = Counter(
+            f"{PREFIX}_records_miskeyed",
+            "Checked records whose key breaks the keying contract, by kind: none (no key), "
+            "foreign (neither id), user_first (the userId while an anonymousId is present).",
+            ["topic", "kind"],
             registry=registry,
         )
         self.committed_offset = Gauge(

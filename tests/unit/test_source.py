@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.core.decision import Decision
+from consumer.core.decision import Decision, Verdict
 from consumer.core.errors import Unavailable
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Decided, Record, Work
-from consumer.settings import DeliverySettings
+from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka import source
 from consumer.shell.kafka.client import TopicPartition
 from consumer.shell.kafka.readers import GroupReader, RangeReader
@@ -113,18 +113,27 @@ class Sink:
         self.tracker = tracker
         self.refuse = refuse
         self.works: dict[tuple[TopicPartition, int], Work] = {}
+        # Records with an event time here are delivered (so held for order when that is on).
+        self.times: dict[tuple[TopicPartition, int], float] = {}
+        self.order: list[tuple[TopicPartition, int]] = []  # in the order handed over
         self.handed: list[int] = []  # the size of each batch accepted
         self.abandoned: list[set[TopicPartition]] = []
 
     def decide(self, record: Record) -> Decision:
         if self.refuse(record):
             raise Unavailable("the schema registry is down")
-        return Decision(str(record.offset), {}, ())
+        moment = self.times.get(((record.topic, record.partition), record.offset))
+        if moment is None:
+            return Decision(str(record.offset), {}, ())
+        verdict = Verdict("mi", "deliver")
+        return Decision(str(record.offset), {"type": "track"}, (verdict,), event_time=moment)
 
     def accept(self, batch: list[Decided]) -> None:
         self.handed.append(len(batch))
         for work, _ in batch:
-            self.works[((work.record.topic, work.record.partition), work.record.offset)] = work
+            where = ((work.record.topic, work.record.partition), work.record.offset)
+            self.works[where] = work
+            self.order.append(where)
 
     def abandon(self, partitions: set[TopicPartition]) -> None:
         self.abandoned.append(partitions)
@@ -147,6 +156,7 @@ class Running:
         self,
         reader: Any = None,
         refuse: Callable[[Record], bool] = lambda r: False,
+        ordering: OrderingSettings | None = None,
         **settings: Any,
     ):
         self.consumer = FakeConsumer()
@@ -168,6 +178,7 @@ class Running:
             sink=self.sink,
             stop=self.stop,
             health=Health(),
+            ordering=ordering,
         )
         self.thread = threading.Thread(target=self.source.run)
         self.thread.start()
@@ -345,3 +356,87 @@ def test_a_range_reader_ends_by_itself_and_keeps_what_it_reached() -> None:
     assert (P0, 3) not in run.sink.works
     assert run.consumer.commits == []  # no group: nothing committed
     assert reader.resume_offsets() == {0: 3, 1: 5}
+
+
+# -- order across partitions ([ordering] window) --------------------------------------------
+
+
+def timed(run: Running, tp: TopicPartition, offset: int, moment: float) -> None:
+    """Offer one record to deliver with this event time."""
+    run.sink.times[(tp, offset)] = moment
+    run.consumer.put(tp, offset)
+
+
+def early(run: Running, reason: str) -> float:
+    return run.source._metrics.order_released_early.labels("mi", reason).value
+
+
+def test_records_of_two_partitions_are_handed_on_in_event_time_order() -> None:
+    run = Running(ordering=OrderingSettings(window=30.0))
+    try:
+        timed(run, P1, 0, 20.0)  # read first; P0 has not been read past 20 yet
+        time.sleep(0.1)
+        assert run.sink.order == []
+        timed(run, P0, 0, 10.0)
+        timed(run, P0, 1, 25.0)  # P0 is now read past 20
+        # P1's record goes once P0 is read past 20; P0's second once P1, read to its end
+        # (the fake's high watermark is 0), is seen so in a later step.
+        run.until(lambda: len(run.sink.order) == 3)
+        assert run.sink.order == [(P0, 0), (P1, 0), (P0, 1)]
+        assert early(run, "window") == 0
+    finally:
+        run.end()
+
+
+def test_a_record_waits_no_longer_than_the_window() -> None:
+    run = Running(ordering=OrderingSettings(window=0.3))
+    try:
+        started = time.monotonic()
+        timed(run, P1, 0, 20.0)  # P0 is never read: only the window lets it go
+        run.until(lambda: run.sink.order == [(P1, 0)])
+        assert 0.25 < time.monotonic() - started < 3.0
+        assert early(run, "window") == 1
+    finally:
+        run.end()
+
+
+def test_paused_intake_never_keeps_a_record_waiting() -> None:
+    run = Running(ordering=OrderingSettings(window=60.0))
+    try:
+        timed(run, P1, 0, 20.0)
+        time.sleep(0.1)
+        assert run.sink.order == []
+        run.sink.queued = 10**6  # the destination has enough queued: intake pauses
+        run.until(lambda: run.sink.order == [(P1, 0)])
+        assert early(run, "paused") == 1
+    finally:
+        run.end()
+
+
+def test_a_full_buffer_hands_on_what_it_holds() -> None:
+    run = Running(ordering=OrderingSettings(window=60.0), max_buffered=2)
+    try:
+        timed(run, P1, 0, 20.0)
+        timed(run, P1, 1, 21.0)
+        run.until(lambda: run.sink.order == [(P1, 0), (P1, 1)])
+        assert early(run, "full") == 2
+    finally:
+        run.end()
+
+
+def test_a_revoked_partition_hands_on_what_it_holds_before_letting_go() -> None:
+    run = Running(ordering=OrderingSettings(window=60.0), revoke_timeout=2.0)
+    try:
+        timed(run, P1, 0, 20.0)
+        time.sleep(0.1)
+        assert run.sink.order == []
+        finisher = threading.Timer(0.2, lambda: run.sink.finish(P1, 0))
+        finisher.start()
+        started = time.monotonic()
+        run.source.on_revoke([P1])  # as librdkafka calls it: the held record is handed on
+        assert run.sink.order == [(P1, 0)]
+        assert time.monotonic() - started < 1.5  # it finished: no wait for the timeout
+        assert run.consumer.committed(P1) == 1
+        assert early(run, "revoked") == 1
+    finally:
+        run.end()

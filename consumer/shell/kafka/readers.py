@@ -37,6 +37,10 @@ class Reader(Protocol):
     def done(self, consumer: Consumer) -> bool:
         """Whether everything in scope has been read (asked once nothing is pending)."""
 
+    def exhausted(self, consumer: Consumer, tp: TopicPartition) -> bool:
+        """Whether every record in scope of this partition has been read (order across
+        partitions waits for none of its records any more)."""
+
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
         """Keep the offsets below which every record is finished; raises `BrokerError`."""
 
@@ -55,6 +59,9 @@ class GroupReader:
         return True
 
     def done(self, consumer: Consumer) -> bool:
+        return False
+
+    def exhausted(self, consumer: Consumer, tp: TopicPartition) -> bool:
         return False
 
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
@@ -80,6 +87,10 @@ class RangeReader:
         return all(
             (consumer.position(*tp) or start) >= end for tp, (start, end) in self.ranges.items()
         )
+
+    def exhausted(self, consumer: Consumer, tp: TopicPartition) -> bool:
+        start, end = self.ranges.get(tp, (0, 0))
+        return (consumer.position(*tp) or start) >= end
 
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
         self.next_offsets.update(offsets)

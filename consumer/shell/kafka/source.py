@@ -18,9 +18,11 @@ from consumer.core.decision import Decision
 from consumer.core.errors import BrokerError, Unavailable
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Decided, Record, Work
-from consumer.settings import DeliverySettings
+from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
 from consumer.shell.kafka.readers import Reader
+from consumer.shell.kafka.time_order import TimeOrder
+from consumer.shell.keying import KeyingMonitor, Observed
 from consumer.shell.metrics import Metrics, PartitionPosition
 from consumer.shell.status import Health
 
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 BATCH = 500
 HANDOVER = 50  # decided records handed to the loop at a time
 POLL_S = 0.1
+# The poll's wait while records are held for order: their partitions' ends are looked at again
+# soon, so that a record waiting only for a fresh look at an idle partition's end waits little.
+ORDER_POLL_S = 0.005
 SERVE_S = 0.05
 UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
 SNAPSHOT_EVERY_S = 1.0
@@ -72,6 +77,7 @@ class KafkaSource:
         sink: Sink,
         stop: threading.Event,
         health: Health,
+        ordering: OrderingSettings | None = None,
     ) -> None:
         self._reader = reader
         self._settings = settings
@@ -92,6 +98,10 @@ class KafkaSource:
         self._positions: list[PartitionPosition] = []
         self._series: set[TopicPartition] = set()  # partitions with a committed-offset series
         self.assigned: set[TopicPartition] = set()
+        window = 0.0 if ordering is None else ordering.window
+        self._order = TimeOrder(window, metrics) if window > 0 else None
+        self._steps = 0  # turns of the loop, for the order's view of the partitions' ends
+        self._keying = KeyingMonitor(metrics)
 
     def run(self) -> None:
         """Consume until `stop` is set, then drain within the grace period and leave the group."""
@@ -112,11 +122,15 @@ class KafkaSource:
     # -- one turn of the loop ------------------------------------------------------------
 
     def _step(self) -> None:
+        self._steps += 1
         room = self._settings.max_buffered - self._tracker.pending()
-        records = self._read(max(1, min(BATCH, room)))
+        holding = self._order is not None and len(self._order) > 0
+        records = self._read(max(1, min(BATCH, room)), ORDER_POLL_S if holding else POLL_S)
         self._producer.poll(0)
         if records:
             self._take(records)
+        if self._order is not None:
+            self._hand_over(self._release_in_order())
         now = time.monotonic()
         self._health.kafka_beat = now
         self._health.broker_reachable = self._consumer.brokers_reachable
@@ -130,11 +144,11 @@ class KafkaSource:
             self._next_snapshot = now + SNAPSHOT_EVERY_S
         self._metrics.buffered.set(self._tracker.pending())
 
-    def _read(self, most: int) -> list[Record]:
-        """Up to `most` records: waits (up to `POLL_S`) for the first one only, then takes what
+    def _read(self, most: int, wait_s: float) -> list[Record]:
+        """Up to `most` records: waits (up to `wait_s`) for the first one only, then takes what
         has already arrived. `consume(most, timeout)` waits until `most` have arrived, so at
-        moderate rates every record waited up to `POLL_S` for a batch to fill."""
-        records = self._consumer.consume(1, POLL_S)
+        moderate rates every record waited up to the timeout for a batch to fill."""
+        records = self._consumer.consume(1, wait_s)
         if records and most > 1:
             records += self._consumer.consume(most - 1, 0)
         return records
@@ -145,6 +159,8 @@ class KafkaSource:
         consumed: dict[str, int] = {}
         blocked = self._blocked  # the loop's names bound once: it runs once a record
         wanted, decide, add = self._reader.wanted, self._sink.decide, self._tracker.add
+        order, step, now = self._order, self._steps, time.monotonic()
+        keys: list[Observed] = []
         for record in records:
             topic, partition, offset, _, _, _, stamp = record
             if (blocked and (topic, partition) in blocked) or not wanted(record):
@@ -155,15 +171,37 @@ class KafkaSource:
             except Unavailable as exc:
                 self._block((topic, partition), offset, str(exc))
                 continue
+            keys.append((topic, partition, record.key, decision.message))
             handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
-            batch.append((Work(record, handle, read_at=read_at), decision))
+            decided = (Work(record, handle, read_at=read_at), decision)
+            if order is not None and order.take(decided, now, step):
+                continue
+            batch.append(decided)
             if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
                 self._sink.accept(batch)
                 batch = []
         for topic, count in consumed.items():  # counted per poll, not per record
             self._metrics.records_consumed.labels(topic).inc(count)
+        self._keying.observe(keys)
         if batch:
             self._sink.accept(batch)
+
+    def _release_in_order(self) -> list[Decided]:
+        """The held records whose turn has come (see `time_order`); everything when the buffer
+        is full, since nothing more can be read until some finish."""
+        assert self._order is not None
+        now = time.monotonic()
+        if self._tracker.pending() >= self._settings.max_buffered:
+            return self._order.release_all(now, "full")
+        reading = set() if self._paused else self.assigned - self._blocked.keys()
+        reading = {tp for tp in reading if not self._reader.exhausted(self._consumer, tp)}
+        return self._order.release(
+            self._consumer, reading, self.assigned - reading, now, self._steps
+        )
+
+    def _hand_over(self, decided: list[Decided]) -> None:
+        for start in range(0, len(decided), HANDOVER):
+            self._sink.accept(decided[start : start + HANDOVER])
 
     def _block(self, tp: TopicPartition, offset: int, why: str) -> None:
         """A dependency is down: rewind the partition to `offset` and wait before retrying."""
@@ -245,6 +283,8 @@ class KafkaSource:
         The buffer bound keeps this finite; past the grace period, the rest is redelivered.
         """
         self._consumer.pause(list(self.assigned))
+        if self._order is not None:
+            self._hand_over(self._order.release_all(time.monotonic(), "shutdown"))
         drained = self._serve_until(
             lambda: self._tracker.pending() == 0, self._settings.shutdown_grace
         )
@@ -283,6 +323,8 @@ class KafkaSource:
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("revoked").inc()
         revoked = set(partitions)
+        if self._order is not None:  # what is held of them is finished before they go
+            self._hand_over(self._order.release_partitions(revoked, time.monotonic(), "revoked"))
         wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout
         self._serve_until(lambda: self._tracker.pending(revoked) == 0, wait)
         self._commit(revoked)
@@ -290,6 +332,8 @@ class KafkaSource:
 
     def on_lost(self, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels("lost").inc()
+        if self._order is not None:  # their records are another member's now
+            self._order.forget(partitions)
         self._release(set(partitions))
 
     def _release(self, partitions: set[TopicPartition]) -> None:
