@@ -127,7 +127,7 @@ class Metrics:
     @classmethod
     def parse(cls, text: str, names: tuple[str, ...] = ()) -> Metrics:
         """The exposition's samples; only those of the families `names` when given (parsing
-        is ~50 us a line, and a bench polling one counter should not cost a core's tenth)."""
+        every line costs CPU, and a bench polling one counter should not cost much of a core)."""
         if names:
             text = "\n".join(line for line in text.splitlines() if _family(line).startswith(names))
         families = text_string_to_metric_families(text)

@@ -35,7 +35,7 @@ def content(items: list[Item]) -> bytes:
 @dataclass
 class _Open:
     """A batch being filled; `size` is its body's length so far, kept as items are added
-    (summing it at every add was quadratic: 22 % of the consumer's CPU in batch mode)."""
+    (summing it at every add was quadratic in the batch's size)."""
 
     items: list[Item] = field(default_factory=list)
     size: int = len(ENVELOPE[0]) + len(ENVELOPE[1])

@@ -34,8 +34,7 @@ class HttpxTransport:
     """httpx, with the connections spread over small clients.
 
     httpx's connection pool scans its connections on every request, and with hundreds of
-    connections in one pool throughput collapses (measured here: 61 requests/s with one client
-    of 200 connections, 1,120 with 200 clients of one; `bench/`). So each request borrows a
+    connections in one pool throughput collapses (bench/README.md). So each request borrows a
     small client with a free connection.
     """
 
