@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumer.core.decision import decide_message
-from consumer.core.decode import Decoder, avro_codec, avro_values
+from consumer.core.decode import Decoder, avro_codec, avro_reader, avro_values
 from consumer.core.errors import INTERNAL_ERROR
 from consumer.settings import AvroNullFields
 from tests.avro_cases import (
@@ -184,3 +184,22 @@ def test_a_union_of_a_record_and_a_map_keeps_the_maps_nulls() -> None:
     as_map = decode(schema, {"type": "track", "properties": {"b": None, "c": b"\x01"}})
     assert as_record["properties"] == {"a": "Ag=="}
     assert as_map["properties"] == {"b": None, "c": "AQ=="}
+
+
+def test_a_schema_the_compiled_reader_reads_is_converted_too() -> None:
+    """No logical type: the compiled reader reads it (bytes, nested nulls), then the conversion."""
+    inner = {
+        "type": "record",
+        "name": "P",
+        "fields": [{"name": "raw", "type": "bytes"}, {"name": "gone", "type": ["null", "long"]}],
+    }
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "E",
+            "fields": [{"name": "type", "type": "string"}, {"name": "properties", "type": inner}],
+        }
+    )
+    assert avro_reader.compile_reader(schema, lambda *_: None) is not None
+    message = decode(schema, {"type": "track", "properties": {"raw": b"\xfb", "gone": None}})
+    assert message == {"type": "track", "properties": {"raw": "+w=="}}

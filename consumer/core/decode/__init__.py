@@ -6,6 +6,9 @@ JSON in every mode (neither framing can start with it):
   the schema registry (cached by id) or, with no registry, is the local schema for every id;
 - `avro`: a bare Avro body written with the local schema;
 - `json`: JSON only.
+
+Whichever reader reads an Avro body, its values become JSON values (`avro_values`: logical
+types, bytes, nested records' nulls), so what leaves the decoder is JSON only.
 """
 
 from __future__ import annotations
@@ -110,12 +113,12 @@ class Decoder:
             return self._local
         text = self._lookup(schema_id)
         try:
-            schema = fastavro.parse_schema(json.loads(text))
+            read = _reader(fastavro.parse_schema(json.loads(text)), self._nulls)
         except Exception as exc:  # any parse failure means the same thing here
             raise DecodeError(
                 "decode.bad_schema", f"Schema id {schema_id} is not a usable Avro schema: {exc}"
             ) from exc
-        read = self._by_id[schema_id] = _reader(schema, self._nulls)
+        self._by_id[schema_id] = read
         return read
 
 

@@ -118,6 +118,8 @@ class _Builder:
         if isinstance(schema, list):
             return self.union(schema)
         kind = schema["type"]
+        if not isinstance(kind, str):  # {"type": {"type": "array", ...}}
+            return self.node(kind)
         if "logicalType" in schema or kind in ("bytes", "fixed"):
             return json_value
         if kind in _SCALARS:
