@@ -389,10 +389,12 @@ def _record_of(name: str, *fields: dict[str, Any]) -> dict[str, Any]:
     return {"type": "record", "name": name, "fields": list(fields)}
 
 
-# RudderStack's Kafka destination serializes each event with the Avro schema the user gives
-# it; its documentation's example is a record of the event's fields, nested records for
-# `context` and `properties`, every field a union with null (an absent field is written as
-# null). This is that shape, with record names given where a nested record needs one.
+# RudderStack's Kafka destination serializes each event with the Avro schema its user registers,
+# converting the event's JSON with every field of the schema present (an absent one as null).
+# This schema has a RudderStack event's fields (`rudderId`, `request_ip`, `channel`, ...),
+# nested records for `context` and `properties`, each field optional, with record names where
+# a nested record needs one: the shape the issue reports, where a page's `properties` carries
+# 12 null keys.
 RUDDERSTACK_SCHEMA: dict[str, Any] = {
     "type": "record",
     "name": "RudderEvent",
