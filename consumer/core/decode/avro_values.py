@@ -183,7 +183,8 @@ class _Builder:
         if len(present) == 1:
             return converts[0]
         # Branches that both hold objects (a record and a map, two records) are told apart by
-        # the keys a record has; any other value converts by its own type.
+        # the keys a record has (both readers give every field); any other value converts by
+        # its own type.
         records = [
             (frozenset(f["name"] for f in part["fields"]), self.node(branch))
             for branch in branches
@@ -191,20 +192,19 @@ class _Builder:
         ]
         maps = [self.node(b) for b in branches if self.resolve(b).get("type") == "map"]
         arrays = [self.node(b) for b in branches if self.resolve(b).get("type") == "array"]
+        a_map = maps[0] if maps else None
+        an_array = arrays[0] if arrays else None
 
         def convert(value: Any) -> Any:
-            if type(value) is dict:
+            kind = type(value)
+            if kind is dict:
                 keys = value.keys()
                 for names, record in records:
-                    if record is not None and names == keys:
-                        return record(value)
-                for each in maps:
-                    return value if each is None else each(value)
-                return value
-            if type(value) is list:
-                for each in arrays:
-                    return value if each is None else each(value)
-                return value
+                    if names == keys:
+                        return value if record is None else record(value)
+                return value if a_map is None else a_map(value)
+            if kind is list:
+                return value if an_array is None else an_array(value)
             return json_value(value)
 
         return convert
