@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from consumer.core.errors import class_for
+from consumer.core.errors import INTERNAL_ERROR, class_for, described_class
 from consumer.core.records import Headers, Record
 
 CONNECT_TOPIC = "__connect.errors.topic"
@@ -104,8 +104,13 @@ def headers_for(
     """
     kept = source.headers if keep_original else []
     headers = [(k, v) for k, v in kept if k not in OUR_HEADERS]
-    named = class_for(failure.reason)
-    exception = failure.exception or f"{named.__module__}.{named.__qualname__}"
+    exception = failure.exception
+    if exception is None and failure.reason == INTERNAL_ERROR:
+        # An unexpected error's class travels in its detail, as `describe` wrote it.
+        exception = described_class(failure.message)
+    if exception is None:
+        named = class_for(failure.reason)
+        exception = f"{named.__module__}.{named.__qualname__}"
     headers += [
         (CONNECT_TOPIC, source.topic.encode()),
         (CONNECT_PARTITION, str(source.partition).encode()),

@@ -59,6 +59,7 @@ def build_decoder(settings: Settings) -> Decoder:
         lookup=lookup,
         local_schema=local,
         max_message_bytes=settings.kafka.max_message_bytes,
+        avro_null_fields=settings.kafka.avro_null_fields,
     )
 
 

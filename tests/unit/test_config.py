@@ -356,3 +356,15 @@ def test_the_shipped_example_configuration_loads() -> None:
     settings = config.load(example, {"MOVABLEINK_USERNAME": "u", "MOVABLEINK_PASSWORD": "p"})
     assert settings.kafka.topics == ("segment-events",)
     assert settings.destinations[0].name == "movable-ink"
+
+
+def test_avro_null_fields_defaults_to_omit_and_takes_keep(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).kafka.avro_null_fields == "omit"
+    keep = BASE.replace(
+        'topics = ["segment-events"]', 'topics = ["segment-events"]\navro_null_fields = "keep"'
+    )
+    assert load(tmp_path, keep).kafka.avro_null_fields == "keep"
+    wrong = BASE.replace(
+        'topics = ["segment-events"]', 'topics = ["segment-events"]\navro_null_fields = "drop"'
+    )
+    assert "kafka.avro_null_fields" in error(tmp_path, wrong)
