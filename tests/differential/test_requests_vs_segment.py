@@ -19,10 +19,10 @@ from consumer.core.movableink import (
     Secret,
     Subscription,
     body_bytes,
-    normalise_url,
     send_entire_event,
 )
 from consumer.core.triggers import parse
+from consumer.core.urls import normalise_url
 from tests.differential.grammar import DATA, HEADERS, events
 from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle
 
