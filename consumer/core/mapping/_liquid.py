@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, TextIO
+from urllib.parse import quote_plus
 
 from liquid import Environment
 from liquid.builtin.output import Output, OutputNode
@@ -266,12 +267,14 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "escape": lambda v: _escape(_text_input(v)),
     "escape_once": lambda v: _escape(_unescape(_text_input(v))),
     "json": lambda v, space=0: _json(v, space),
+    # encodeURIComponent, then a space as "+"; it keeps !'()* that quote_plus encodes
+    "url_encode": lambda v: quote_plus(_text_input(v), safe="!'()*"),
     "jsonify": lambda v, space=0: _json(v, space),
 }
 _TEXT_FILTERS = (
     "append", "prepend", "capitalize", "downcase", "upcase", "lstrip", "rstrip", "strip",
     "remove", "remove_first", "remove_last", "replace", "replace_first", "replace_last",
-    "strip_html", "strip_newlines", "truncate", "truncatewords", "url_encode", "url_decode",
+    "strip_html", "strip_newlines", "truncate", "truncatewords", "url_decode",
 
 )  # fmt: skip
 _TEXT_ARGUMENTS = frozenset({"append", "prepend"})
