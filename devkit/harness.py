@@ -52,9 +52,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: flo
 
 
 def toml_value(value: Any) -> str:
-    """A Python value as TOML (dicts as inline tables)."""
+    """A Python value as TOML (dicts as inline tables, in lists too)."""
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f'"{k}" = {toml_value(v)}' for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value)
 
 

@@ -25,6 +25,7 @@ class Item:
 
     owner: Any  # the job it belongs to
     content: bytes
+    mapping: str = ""  # the mapping that made it, named in its dead letter if it fails
 
 
 def content(items: list[Item]) -> bytes:
