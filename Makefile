@@ -30,7 +30,7 @@ bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short 
 	$(PY) bench/bench.py $(if $(QUICK),--quick)
 
 bench-instructions: $(STAMP)  ## CPU instructions per event (valgrind) per mode, and their gates (a few minutes)
-	$(PY) bench/instructions.py --json bench/results/instructions-latest.json
+	$(PY) bench/instructions.py
 
 chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
 	$(PY) bench/chaos.py $(if $(QUICK),--quick)

@@ -161,7 +161,7 @@ def strace(*command: str) -> tuple[dict[str, int], str]:
         calls = {}
         for line in out.read_text().splitlines():
             row = SYSCALL_ROW.match(line)
-            if row is not None:
+            if row is not None and row.group(2) != "total":
                 calls[row.group(2)] = int(row.group(1))
     return calls, run.stdout
 
@@ -295,7 +295,12 @@ def lines(found: dict[str, Any]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--once", nargs="+", metavar="STAGE")
-    parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=kit.RESULTS / "instructions-latest.json",
+        help="where the figures go too (default: bench/results/instructions-latest.json)",
+    )
     parser.add_argument("--no-syscalls", action="store_true")
     args = parser.parse_args()
     if args.once:
@@ -308,9 +313,8 @@ def main() -> int:
         found = measure(Path(folder), syscalls=not args.no_syscalls)
     print("instructions (valgrind --tool=callgrind, at HEAD):")
     print("\n".join(lines(found)))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_bytes(orjson.dumps(found, option=orjson.OPT_INDENT_2))
     return 0 if all(g["holds"] for g in found["gates"].values()) else 1
 
 
