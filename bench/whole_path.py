@@ -1,6 +1,7 @@
 """The consumer's whole path, record consumed to offset committed, in one process, for counting.
 
-Run: .venv/bin/python bench/whole_path.py MODE EVENTS URL    (MODE: single or batch)
+Run: .venv/bin/python bench/whole_path.py MODE EVENTS URL [WINDOW]   (MODE: single or batch;
+     WINDOW: an `[ordering] window` other than the default, to see what it costs)
 
 It runs the consumer as its command line does, `consumer.cli.main(["run", "--config", ...])`,
 with librdkafka's two clients replaced by fakes at confluent-kafka's own interface
@@ -167,7 +168,8 @@ def _sample(name: str, **labels: str) -> float:
 
 
 def main() -> int:
-    mode, count, url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    mode, events_arg, url, *window = sys.argv[1:]
+    count = int(events_arg)
     made, done = threading.Event(), threading.Event()
 
     def make() -> None:
@@ -189,6 +191,7 @@ def main() -> int:
             destinations=[harness.Destination("mi", url, options)],
             kafka={"create_dead_letter_topic": False},
             delivery={"commit_interval": COMMIT_INTERVAL},
+            ordering={"window": window[0]} if window else None,
         )
         os.environ.update(harness.CREDENTIALS)
         code = cli.main(["run", "--config", str(path), "--log-level", "WARNING"])
