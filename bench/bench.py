@@ -11,7 +11,7 @@ measures, in order:
   (i) scale-out: 2 consumer processes in one group (compared with (c))
   (d) end to end with 50 ms latency (single-event and batch mode) and a partition-serial
       baseline (bench/serial_baseline.py)
-  (e) end-to-end latency p50/p95/p99 at 30 % of (c)'s rate, with the stage histogram
+  (e) end-to-end latency p50/p95/p99 at 15 % of (c)'s rate, with the stage histogram
   (g) two destinations, one down: the healthy one's rate
   (f) peak RSS during a catch-up of 1,000,000 waiting events (batch mode)
   (h) the consumer's and the broker's CPU, and offset records written, when committing every
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency-rate",
         type=float,
         default=0.0,
-        help="events/s for (e) latency (default: 30 %% of (c)'s rate; (e) alone needs it)",
+        help="events/s for (e) latency (default: 15 %% of (c)'s rate; (e) alone needs it)",
     )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.add_argument(

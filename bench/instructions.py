@@ -299,7 +299,7 @@ def main() -> int:
         "--json",
         type=Path,
         default=kit.RESULTS / "instructions-latest.json",
-        help="where the figures go too (default: bench/results/instructions-latest.json)",
+        help="where the figures go too (default: instructions-latest.json in the results folder)",
     )
     parser.add_argument("--no-syscalls", action="store_true")
     args = parser.parse_args()
