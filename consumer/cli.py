@@ -1,17 +1,19 @@
-"""The command line: `python -m consumer explain|run|replay` (also `movableink-consumer`)."""
+"""The command line: `python -m consumer explain|run|replay|import-segment` (also
+`movableink-consumer`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from typing import Any, NoReturn, TextIO, TypeVar
 
 from consumer import __version__, config
-from consumer.commands import replay, run
+from consumer.commands import import_segment, replay, run
 from consumer.commands.explain import explain
 from consumer.core.errors import ConfigError
 from consumer.settings import LOG_LEVELS
@@ -117,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between progress log lines when stderr is not a terminal (default 10)",
     )
     rp.add_argument("--log-level", help="DEBUG, INFO, WARNING (default) or ERROR")
+    import_segment.add_arguments(
+        commands.add_parser(
+            "import-segment",
+            help="write the TOML of a Movable Ink (Actions) destination set up in Segment",
+        )
+    )
     return parser
 
 
@@ -173,9 +181,18 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_segment(args: argparse.Namespace) -> int:
+    return import_segment.run(args, os.environ, explain)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"explain": _explain, "run": _run, "replay": _replay}[args.command]
+    command = {
+        "explain": _explain,
+        "run": _run,
+        "replay": _replay,
+        "import-segment": _import_segment,
+    }[args.command]
     try:
         return command(args)
     except ConfigError as exc:
