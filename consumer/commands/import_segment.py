@@ -26,6 +26,11 @@ from consumer.shell import segment_api
 # `explain` (the CLI hands it in: one command does not import another).
 Explain = Callable[[Iterable[TextIO], tuple[Destination, ...], TextIO], int]
 EXIT_REFUSED = 2
+# Without mappings a destination takes the default preset: never what an import means.
+NOTHING_LIVE = (
+    "no enabled subscription can be carried, and a destination without mappings would send "
+    "every event (the default preset): nothing can be written"
+)
 # What the configuration needs besides the destination, to check the imported tables alone.
 CHECK_KAFKA = {"bootstrap_servers": "127.0.0.1:9092", "topics": ["segment-events"]}
 STAND_IN_SECRET = "not-the-secret"  # the placeholder's value while checking: nothing is sent
@@ -69,12 +74,13 @@ def run(
     args: argparse.Namespace,
     environ: Mapping[str, str],
     explain: Explain,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
-    stderr: TextIO = sys.stderr,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
 ) -> int:
     """Import; exit 0, or 2 when something could not be carried (nothing is written then,
-    unless `--partial`)."""
+    unless `--partial`). The streams default to the process's, read at the call."""
+    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     if args.check and args.out == "-":
         raise ConfigError(
             "--check needs --out: the TOML and what explain prints cannot share stdout."
@@ -86,7 +92,7 @@ def run(
     translation = checked(translation)
     for problem in translation.problems:
         print(f"error: {problem}.", file=stderr)
-    if translation.problems and not args.partial:
+    if translation.problems and not (args.partial and any(m.live for m in translation.mappings)):
         print("error: nothing written (--partial writes what can be carried).", file=stderr)
         return EXIT_REFUSED
     text = segment_import.render(translation)
@@ -172,6 +178,8 @@ def checked(translation: Translation) -> Translation:
         )
     except ConfigError as exc:
         translation = translation.with_problem(str(exc).rstrip("."))
+    if not any(m.live for m in translation.mappings):
+        translation = translation.with_problem(NOTHING_LIVE)
     return translation
 
 

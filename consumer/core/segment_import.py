@@ -26,6 +26,7 @@ SETTINGS = ("movable_ink_url", "username", "password", "apiKey")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A `$` the configuration would read as `${VAR}` or `$$` is written doubled (`$$` is one `$`).
 _INTERPOLATED = re.compile(r"\$(?=[${])")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -123,8 +124,9 @@ def translate(
             problems.append(Problem("destination", f"the setting {key!r} is not text"))
     table[secret_setting] = f"${{{env}}}"
     mappings: list[ImportedMapping] = []
+    used: set[str] = set()  # the names given so far (a repeated one is made unique)
     for subscription in subscriptions:
-        mapping = _mapping(subscription, destination, url, {m.table["name"] for m in mappings})
+        mapping = _mapping(subscription, destination, url, used)
         mappings.append(mapping)
         if subscription.enabled:
             problems.extend(Problem(subscription.subject, text) for text in mapping.refused)
@@ -165,6 +167,7 @@ def _mapping(
     if name in used:
         name = f"{name} ({subscription.id})"
         notes.append("Renamed: an earlier subscription has the same name.")
+    used.add(name)
     fields = subscription.settings if isinstance(subscription.settings, dict) else {}
     if not isinstance(subscription.settings, dict):
         refused.append("its settings are not a JSON object")
@@ -177,7 +180,7 @@ def _mapping(
     if given["data"] is None:
         given["data"] = ""  # resolves to nothing, as Segment's missing or null `data` does
         notes.append("Segment's subscription maps no data: sent with no body, as in Segment.")
-    table: dict[str, Any] = {"name": name}
+    table: dict[str, Any] = {"name": _escape(name)}
     for key, value in given.items():
         problem = None if value is None else _uncarriable(value, key)
         if problem is not None:
@@ -187,7 +190,7 @@ def _mapping(
     if any(table.get(k, v) != v for k, v in given.items()):
         notes.append("A `$$` below is one `$` (the configuration reads `${VAR}` as a variable).")
     if not subscription.enabled:
-        notes.insert(0, "Disabled in Segment: commented out; remove the '# ' to enable it.")
+        notes.insert(0, "Disabled in Segment: to enable it, remove one '# ' from each line below.")
         notes.extend(f"It could not be carried as it is: {text}." for text in refused)
     return ImportedMapping(subscription, table, tuple(notes), tuple(refused))
 
@@ -274,19 +277,28 @@ def render(translation: Translation) -> str:
     ]
     if not source.enabled:
         header.append("# The destination is disabled in Segment.")
-    blocks = ["\n".join(header) + "\n[[destinations]]\n" + tomli_w.dumps(translation.table)]
+    blocks = [
+        "\n".join(map(_comment, header)) + "\n[[destinations]]\n" + tomli_w.dumps(translation.table)
+    ]
     for mapping in mappings:
         notes = [f"Segment {mapping.subscription.subject}.", *mapping.notes]
         if mapping.subscription.enabled:
             notes.extend(f"Not carried: {text}." for text in mapping.refused)
         body = "[[destinations.mappings]]\n" + _nest(tomli_w.dumps(mapping.table))
         if not mapping.live:
-            body = "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
-        blocks.append("".join(f"# {note}\n" for note in notes) + body)
+            body = "".join(f"# {line}\n" if line else "#\n" for line in body[:-1].split("\n"))
+        mark = "#" if mapping.live else "##"  # notes stay comments when a block is uncommented
+        blocks.append("".join(f"{mark} {_comment(note)}\n" for note in notes) + body)
     text = "\n".join(blocks)
     if tomllib.loads(text) != translation.document():
         raise AssertionError("the TOML written does not read back as the imported configuration")
     return text
+
+
+def _comment(text: str) -> str:
+    """Text a TOML comment can hold: control characters (a line break ends a comment)
+    written as `\\uXXXX`."""
+    return _CONTROL.sub(lambda c: f"\\u{ord(c.group()):04x}", text)
 
 
 def _nest(text: str) -> str:
@@ -294,7 +306,7 @@ def _nest(text: str) -> str:
     `destinations.mappings` (a line that starts with `[` is a header: tomli-w indents the
     items of a multi-line array and writes no multi-line strings)."""
     lines = []
-    for line in text.splitlines():
+    for line in text[:-1].split("\n"):  # not splitlines: it also splits at U+2028 and others
         if line.startswith("["):
             brackets = "[[" if line.startswith("[[") else "["
             line = f"{brackets}destinations.mappings.{line[len(brackets) :]}"  # noqa: PLW2901
