@@ -1,4 +1,4 @@
-"""The command line: `python -m consumer explain|run|replay|check-topic` (also
+"""The command line: `python -m consumer explain|run|replay|check-topic|import-segment` (also
 `movableink-consumer`)."""
 
 from __future__ import annotations
@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from typing import Any, NoReturn, TextIO, TypeVar
 
 from consumer import __version__, config
-from consumer.commands import check_topic, replay, run
+from consumer.commands import check_topic, import_segment, replay, run
 from consumer.commands.explain import explain
 from consumer.core.errors import ConfigError
 from consumer.settings import LOG_LEVELS
@@ -125,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
         default=check_topic.DEFAULT_SAMPLE,
         help="records per partition, read back from its end; 0: all (default 10000)",
     )
+    import_segment.add_arguments(
+        commands.add_parser(
+            "import-segment",
+            help="write the TOML of a Movable Ink (Actions) destination set up in Segment",
+        )
+    )
     return parser
 
 
@@ -189,6 +196,10 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_segment(args: argparse.Namespace) -> int:
+    return import_segment.run(args, os.environ, explain)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = {
@@ -196,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _run,
         "replay": _replay,
         "check-topic": _check_topic,
+        "import-segment": _import_segment,
     }[args.command]
     try:
         return command(args)
