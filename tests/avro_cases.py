@@ -162,7 +162,9 @@ def leaves(draw: st.DrawFn) -> Node:
         schema = {"type": "long" if micros else "int", "logicalType": choice}
         return Node(schema, _time(micros), kind="text")
     if choice.startswith("decimal"):
-        precision = draw(st.integers(1, 30))
+        # At most 18 digits: fastavro rounds past 28 (Python's default context), and a whole
+        # decimal past 18 digits leaves 64 bits, where the generated JSON no longer agrees.
+        precision = draw(st.integers(1, 18))
         scale = draw(st.integers(0, min(precision, 6)))
         schema: dict[str, Any] = {"logicalType": "decimal", "precision": precision, "scale": scale}
         if choice == "decimal-fixed":

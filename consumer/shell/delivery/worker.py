@@ -15,10 +15,11 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from consumer.core.deadletter import Failure
 from consumer.core.decision import Delivery
+from consumer.core.event_time_order import ReleaseReason
 from consumer.core.movableink import Request
 from consumer.core.ordering import Scheduler
 from consumer.shell.delivery.batching import Batcher, Item, content
@@ -71,6 +72,8 @@ class DestinationWorker:
         name = destination.name
         self._stages = tuple(metrics.stage_seconds.labels(name, stage) for stage in STAGES)
         metrics.events.labels(name, "delivered", "")  # exported at 0 from the start
+        for reason in get_args(ReleaseReason):
+            metrics.order_released_early.labels(name, reason)
         metrics.held_back.labels(name).set_function(self.held_back)
         metrics.oldest_held_age.labels(name).set_function(self.oldest_held_age)
 
