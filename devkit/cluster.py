@@ -99,6 +99,7 @@ class Cluster:
     nodes: list[Node]
     proxy: Toxiproxy | None = None
     _admin: Any = field(default=None, repr=False)
+    _why: str = ""  # why the replicas were last found not in sync
 
     @property
     def bootstrap(self) -> str:
@@ -278,20 +279,24 @@ class Cluster:
             found = self.describe(topics)
             if INTERNAL_TOPICS[0] in self.admin().list_topics(timeout=5).topics:
                 found |= self.describe(INTERNAL_TOPICS)
-        except Exception:
+        except Exception as exc:
+            self._why = repr(exc)
             return False
-        return all(
-            len(p.isr) == len(p.replicas) and p.leader is not None
-            for parts in found.values()
+        behind = [
+            f"{name}[{p.id}] isr {len(p.isr)}/{len(p.replicas)}"
+            for name, parts in found.items()
             for p in parts
-        )
+            if len(p.isr) < len(p.replicas) or p.leader is None
+        ]
+        self._why = ", ".join(behind[:5])
+        return not behind
 
     def wait_in_sync(self, topics: Iterable[str], timeout: float = WAIT_S) -> float:
         """Until every replica is in sync again; returns the seconds it took."""
         names, started = list(topics), time.monotonic()
         while not self.in_sync(names):
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"replicas of {names} not in sync after {timeout:.0f} s")
+                raise TimeoutError(f"not in sync after {timeout:.0f} s: {self._why}")
             time.sleep(0.25)
         return time.monotonic() - started
 
