@@ -7,7 +7,8 @@ steady stream on the brokers' direct listeners (so network faults hit the consum
 applies its fault while the stream flows, then waits until every event arrived and the group
 committed the end of every partition. Its `Outcome` is what an operator asks after the fault:
 lost (must be 0), reordered per person (0), dead-lettered (0: no record here is poison),
-duplicated, the longest pause in delivery, how long `/readyz` said "not ready", and whether
+duplicated, the longest pause in delivery, how long `/readyz` said "not ready" (seconds summed
+over the members), and whether
 every consumer lived through it.
 """
 
@@ -252,16 +253,13 @@ class Scenario:
             duplicates=sum(n - 1 for n in duplicates(ours).values()),
             dead_letters=len(dead),
             pause_s=round(max(gaps, default=0.0), 1),
-            not_ready_s=round(len(not_ready) * SAMPLE_S / max(1, len(self._members_seen())), 1),
+            not_ready_s=round(len(not_ready) * SAMPLE_S, 1),  # summed over the members
             not_ready_reasons=sorted(Counter(s[2] for s in not_ready)),
             exits=list(self.exits),
             committed=harness.drained(self.cluster.direct, self.group, self.topic),
             took_s=time.monotonic() - started,
             notes=[*self.notes, f"fault lasted {fault_over - fault_at:.1f} s"],
         )
-
-    def _members_seen(self) -> set[int]:
-        return {m.metrics_port for m in self.members} or {0}
 
 
 # -- the faults ---------------------------------------------------------------------------------
