@@ -385,8 +385,11 @@ def repeated_restart(times: int, resumed_within_s: float = 120) -> Callable[[Sce
             s.cluster.stop(node)
             s.cluster.start_node(node)
             before = len(s.standin.received())
-            harness.wait_for(
-                lambda b=before: len(s.standin.received()) > b,  # type: ignore[misc]
+            harness.wait_for(  # more arrived, or nothing was left to arrive
+                lambda b=before: (
+                    len(s.standin.received()) > b  # type: ignore[misc]
+                    or len(s._unique()) >= s.events
+                ),
                 resumed_within_s,
                 f"delivery to resume after restart {i + 1}",
                 poll=0.2,
