@@ -377,6 +377,8 @@ def run_cluster(args: argparse.Namespace, state: Path, run_dir: Path) -> list[fa
                     except Exception as exc:  # a scenario that could not finish is a failure
                         outcome = faults.Outcome(name, scenario.events, exits=[repr(exc)])
                         outcome.notes = scenario.notes
+                        for member in list(scenario.members):
+                            member.kill()
                     outcomes.append(outcome)
                     kit.say("chaos: " + outcome.line())
                     standin.reset()
