@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic check-topic import-segment bench bench-instructions chaos test unit lint fmt docs ops-tools oracle segment-kafka kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic check-topic import-segment bench bench-instructions chaos test unit lint fmt docs ops-tools toxiproxy oracle segment-kafka kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short 
 bench-instructions: $(STAMP)  ## CPU instructions per event (valgrind) per mode, and their gates (a few minutes)
 	$(PY) bench/instructions.py
 
-chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
-	$(PY) bench/chaos.py $(if $(QUICK),--quick)
+chaos: $(STAMP) toxiproxy  ## the fault suite: kills, outage, 5xx/429, poison; then a 3-broker cluster's faults (QUICK=1, ONLY=name,...)
+	$(PY) bench/chaos.py $(if $(QUICK),--quick) $(if $(ONLY),--only '$(ONLY)')
 
 # Your config.toml when there is one, else the shipped example (docs/configuration.md).
 CONFIG ?= $(if $(wildcard config.toml),config.toml,config.example.toml)
@@ -77,10 +77,13 @@ $(SEGMENT_KAFKA_STAMP): $(SEGMENT_KAFKA)/package.json $(SEGMENT_KAFKA)/package-l
 
 segment-kafka: $(SEGMENT_KAFKA_STAMP)  ## install kafkajs (npm ci) for the producer that writes like Segment's Kafka destination
 
-test: $(STAMP) lint ops-tools $(ORACLE_STAMP) $(SEGMENT_KAFKA_STAMP)  ## lint, then the whole suite against a real broker (fetched and started if needed)
+test: $(STAMP) lint ops-tools toxiproxy $(ORACLE_STAMP) $(SEGMENT_KAFKA_STAMP)  ## lint, then the whole suite against a real broker (fetched and started if needed)
 	@if [ -z "$$KAFKA_BOOTSTRAP_SERVERS" ] && command -v java >/dev/null && command -v mvn >/dev/null; then \
 		$(PY) -m devkit.broker fetch >/dev/null; fi
 	$(PY) -m pytest
+
+toxiproxy:  ## toxiproxy-server (go install) into .cache/ops-tools/bin, for the cluster's network faults
+	bash deploy/tools/install-toxiproxy.sh
 
 ops-tools:  ## kustomize, helm, kubeconform (go install), the KEDA and prometheus-operator CRDs (go mod download), promtool and prometheus (Debian package) into .cache/ops-tools/
 	bash deploy/tools/install-ops-tools.sh
@@ -104,8 +107,8 @@ docs: $(STAMP)  ## build the documentation site (mkdocs.yml, docs/) into site/; 
 kafka-fetch: $(STAMP)  ## fetch the Kafka broker jars into .cache/ (Maven Central)
 	$(PY) -m devkit.broker fetch
 
-kafka-up: $(STAMP)  ## start a local broker; prints its bootstrap address
-	@$(PY) -m devkit.broker up
+kafka-up: $(STAMP)  ## start a local broker (BROKERS=3: a cluster); prints its bootstrap address
+	@$(PY) -m devkit.broker up $(if $(BROKERS),--brokers $(BROKERS))
 
 kafka-down:  ## stop the local broker started by kafka-up
 	@$(PYTHON) -m devkit.broker down

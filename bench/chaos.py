@@ -11,6 +11,19 @@ idempotent producer, while, in turn:
   - the stand-in answers 30 % 503, then 30 % 429 with `Retry-After: 1`, for a while;
   - the group scales out to 3 consumers, then back to 1 (SIGTERM: drain and leave).
 
+Then, on a local three-broker KRaft cluster (replication 3, `min.insync.replicas=2`) behind
+Toxiproxy (devkit/cluster.py, devkit/toxiproxy.py), the cluster scenarios of devkit/faults.py,
+each on a fresh topic and group while ~20,000 events of 2,000 people stream: a rolling restart of
+every broker (twice), SIGKILL of the busiest leader and of the active controller, two brokers
+down for 30 s (`min.insync.replicas` unmet), 500 ms latency to one broker, bandwidth cut to a
+trickle, a 20 s cut, hanging connections, resets, a rebalance storm with static membership and
+without, and the broker restart that used to stall delivery, five times. Each prints
+
+    <scenario>: lost=0 order_violations=0 duplicates=N dead_letters=0 pause_s=N not_ready_s=N ...
+
+`--only name,...` runs only those cluster scenarios (`--list` names them), without the
+single-broker suite; `--no-cluster` skips the cluster.
+
 Each member has a static group instance id (`--membership dynamic`: none), and a killed member
 is started again under its own, as Kubernetes restarts a container in the same pod; librdkafka's
 default session timeout (45 s) applies. Then it waits until every valid event has arrived and the
@@ -48,9 +61,11 @@ from workload import event
 
 from consumer.core import segment
 from consumer.core.decode import avro_codec
-from devkit import broker, harness, processes
+from devkit import broker, faults, harness, processes
+from devkit.cluster import Cluster
 from devkit.harness import ConsumerProcess, Destination, Record
-from devkit.standin import Received, duplicates, lost, order_violations
+from devkit.standin import Received, StandIn, duplicates, lost, order_violations
+from devkit.toxiproxy import Toxiproxy
 
 MAX_MESSAGE_BYTES = 100_000  # poison "oversized" is larger than this
 INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
@@ -74,6 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="static",
         help="static: each member has a group instance id, kept across its restarts",
     )
+    parser.add_argument("--only", help="only these cluster scenarios (comma-separated)")
+    parser.add_argument("--list", action="store_true", help="name the cluster scenarios")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the cluster scenarios")
     args = parser.parse_args(argv)
     quick = args.quick
     args.events = args.events or (20_000 if quick else 200_000)
@@ -306,11 +324,108 @@ def produce(run: Run, topic: str, records: list[Record]) -> None:
     run.stream_done.set()
 
 
+def cluster_scenarios(quick: bool) -> dict[str, tuple[Callable[[faults.Scenario], None], bool]]:
+    """name -> (fault, static membership); `quick` shortens each fault."""
+    f = 0.5 if quick else 1.0
+    return {
+        "rolling-restart": (faults.rolling_restart(times=1 if quick else 2), True),
+        "kill-busiest-leader": (faults.kill_and_restart(faults.busiest_leader, 10 * f), True),
+        "kill-controller": (faults.kill_and_restart(faults.controller, 10 * f), True),
+        "min-isr-unmet": (faults.min_isr_unmet(30 * f), True),
+        "latency-500ms": (faults.network("latency", 30 * f), True),
+        "bandwidth-trickle": (faults.network("bandwidth", 20 * f, every_broker=True), True),
+        "cut-20s": (faults.network("cut", 20 * f, every_broker=True), True),
+        "hang": (faults.network("hang", 20 * f, every_broker=True), True),
+        "reset-peer": (faults.network("reset", 10 * f, every_broker=True), True),
+        "storm-static": (faults.rebalance_storm(120 * f, (15 * f, 20 * f)), True),
+        "storm-dynamic": (faults.rebalance_storm(120 * f, (15 * f, 20 * f)), False),
+        "restart-repeated": (faults.repeated_restart(3 if quick else 5), True),
+    }
+
+
+def run_cluster(args: argparse.Namespace, state: Path, run_dir: Path) -> list[faults.Outcome]:
+    """The cluster scenarios, in turn, on one cluster started for them."""
+    chosen = cluster_scenarios(args.quick)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in chosen]
+        if unknown:
+            raise SystemExit(f"unknown scenario(s) {unknown}; --list names them")
+        chosen = {n: chosen[n] for n in names}
+    kit.say(f"chaos: cluster scenarios: {', '.join(chosen)}")
+    proxy = Toxiproxy.start(state / "toxiproxy")
+    outcomes = []
+    try:
+        cluster = Cluster.start(state / "cluster", brokers=3, proxy=proxy)
+        with StandIn(harness.USERNAME, harness.PASSWORD) as standin:
+            try:
+                for name, (fault, static) in chosen.items():
+                    kit.say(f"chaos: cluster scenario {name} ...")
+                    scenario = faults.Scenario(
+                        name,
+                        cluster,
+                        standin,
+                        run_dir / name,
+                        events=10_000 if args.quick else 20_000,
+                        people=1_000 if args.quick else 2_000,
+                        rate=200.0,
+                        static=static,
+                    )
+                    members = 1 if name.startswith("storm") else 2
+                    try:
+                        outcome = scenario.run(fault, members=members)
+                    except Exception as exc:  # a scenario that could not finish is a failure
+                        outcome = faults.Outcome(name, scenario.events, exits=[repr(exc)])
+                        outcome.notes = scenario.notes
+                        for member in list(scenario.members):
+                            member.kill()
+                    outcomes.append(outcome)
+                    kit.say("chaos: " + outcome.line())
+                    standin.reset()
+            finally:
+                cluster.shutdown()
+    finally:
+        proxy.stop()
+    return outcomes
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
+    if args.list:
+        print("\n".join(cluster_scenarios(args.quick)))
+        return 0
     state = kit.STATE.parent / "chaos"
     run_dir = state / time.strftime("%Y%m%d-%H%M%S")
+    cluster_outcomes: list[faults.Outcome] = []
+    single = 0 if args.only else single_broker(args, state, run_dir)
+    if not args.no_cluster:
+        cluster_outcomes = run_cluster(args, state, run_dir)
+        kit.RESULTS.mkdir(parents=True, exist_ok=True)
+        (kit.RESULTS / f"chaos-cluster-{run_dir.name}.json").write_text(
+            json.dumps([vars(o) for o in cluster_outcomes], indent=2, default=str) + "\n"
+        )
+    for outcome in cluster_outcomes:
+        print(outcome.line())
+        for note in outcome.notes:
+            print(f"    {note}")
+        for exit_line in outcome.exits:
+            print(f"    consumer: {exit_line}")
+    if cluster_outcomes:
+        totals = {
+            "lost": sum(o.lost for o in cluster_outcomes),
+            "order_violations": sum(o.order_violations for o in cluster_outcomes),
+            "outage_dead_letters": sum(o.dead_letters for o in cluster_outcomes),
+            "duplicates": sum(o.duplicates for o in cluster_outcomes),
+            "max_pause_s": max(o.pause_s for o in cluster_outcomes),
+            "failed": sum(not o.ok for o in cluster_outcomes),
+        }
+        print("chaos cluster: " + " ".join(f"{k}={v}" for k, v in totals.items()))
+    return 1 if single or any(not o.ok for o in cluster_outcomes) else 0
+
+
+def single_broker(args: argparse.Namespace, state: Path, run_dir: Path) -> int:
+    """The single-broker suite (the consumer killed, the broker restarted, outages, poison)."""
+    started = time.monotonic()
     run_dir.mkdir(parents=True, exist_ok=True)
     topic = "chaos-events"
     registry_url = None

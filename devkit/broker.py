@@ -7,11 +7,13 @@ sleeps. Used by `make kafka-up` / `make kafka-down`, the test suite, the demo an
 
     python -m devkit.broker fetch
     python -m devkit.broker up [--state-dir .run/kafka]     # prints the bootstrap address
+    python -m devkit.broker up --brokers 3    # a three-node cluster (devkit/cluster.py)
     python -m devkit.broker down [--state-dir .run/kafka]
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import shutil
 import subprocess
@@ -132,10 +134,10 @@ class Broker:
         stop(self.state_dir)
 
 
-def _java_cmd(libs: Path, main: str, *args: str) -> list[str]:
+def _java_cmd(libs: Path, main: str, *args: str, jvm: tuple[str, ...] = JVM_OPTS) -> list[str]:
     java = _require("java", "Java 17 or newer runs the Kafka broker")
     return [
-        java, *JVM_OPTS, f"-Dlog4j2.configurationFile={LOG4J2}",
+        java, *jvm, f"-Dlog4j2.configurationFile={LOG4J2}",
         "-cp", str(libs / "*"), main, *args,
     ]  # fmt: skip
 
@@ -160,10 +162,15 @@ def _wait_ready(bootstrap: str, proc: subprocess.Popen[bytes], log: Path) -> Non
     raise BrokerError(f"The Kafka broker was not ready within {START_TIMEOUT_S:.0f} s; see {log}.")
 
 
-def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
-    """Format a fresh log directory and start the broker; return once it answers."""
-    if (state_dir / "pid").exists():
-        stop(state_dir)
+def start(state_dir: Path = DEFAULT_STATE_DIR, brokers: int = 1) -> Broker:
+    """Format a fresh log directory and start the broker; return once it answers. With
+    `brokers` above 1, a cluster of that many nodes (`devkit.cluster`); `pid` is the first's."""
+    if brokers > 1:
+        from devkit.cluster import Cluster
+
+        cluster = Cluster.start(state_dir, brokers)
+        return Broker(cluster.bootstrap, cluster.pid(1) or 0, state_dir)
+    stop(state_dir)
     libs = fetch()
     shutil.rmtree(state_dir, ignore_errors=True)
     (state_dir / "data").mkdir(parents=True)
@@ -189,17 +196,24 @@ def start(state_dir: Path = DEFAULT_STATE_DIR) -> Broker:
 
 
 def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
-    """Stop the broker recorded in `state_dir` by its PID: SIGTERM, then SIGKILL."""
+    """Stop the broker (or every node of the cluster) recorded in `state_dir` by its PID:
+    SIGTERM, then SIGKILL."""
+    from devkit import cluster
+
     processes.stop(state_dir, "bootstrap")
+    cluster.stop(state_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--brokers", type=int, default=1)
+    known, rest = parser.parse_known_args(argv)
     return processes.cli(
-        argv,
+        rest,
         doc=__doc__,
         default_state_dir=DEFAULT_STATE_DIR,
         fetch=fetch,
-        start=start,
+        start=lambda state_dir: start(state_dir, known.brokers),
         stop=stop,
         address=lambda broker: broker.bootstrap,
         ready=lambda broker, seconds: (

@@ -278,10 +278,12 @@ def create_topic(
     partitions: int,
     config: Mapping[str, str] | None = None,
     settings: Mapping[str, Any] | None = None,
+    replication: int = 1,
 ) -> str:
-    """Create `topic` (replication 1, topic `config`) and return its name."""
+    """Create `topic` (`replication` -1: the cluster's default; topic `config`) and return its
+    name."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **(settings or {})})
-    new = NewTopic(topic, partitions, 1, config=dict(config or {}))
+    new = NewTopic(topic, partitions, replication, config=dict(config or {}))
     admin.create_topics([new], operation_timeout=30)[topic].result(timeout=30)
     return topic
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,24 @@ def test_the_consumer_group_protocol_of_kip_848_is_accepted() -> None:
     """Its broker-side assignment refuses a client-side strategy, which we otherwise set."""
     Consumer(settings(**{"group.protocol": "consumer"})).close()
     Consumer(settings(**{"group.protocol": "classic"})).close()
+
+
+def test_a_commit_returns_at_once_though_no_broker_answers() -> None:
+    """A synchronous commit waited 45 s for an absent group coordinator, holding the Kafka
+    thread past what the liveness probe allows; the commit is sent and answered later."""
+    # the session timeout bounds how long the commit's answer (and so `close`) waits
+    consumer = Consumer(settings(log_level=0, **{"session.timeout.ms": 6000}))
+    consumer.subscribe(["t"], lambda _: None, lambda _: None, lambda _: None)
+    returned = threading.Event()
+
+    def commit() -> None:
+        consumer.commit({("t", 0): 5})
+        returned.set()
+
+    threading.Thread(target=commit, daemon=True).start()
+    assert returned.wait(3), "commit waited for the broker (it would for the 6 s session)"
+    assert consumer.confirmed() == {}
+    consumer.close()
 
 
 _EVENT_CODES = (

@@ -41,6 +41,8 @@ class FakeConsumer:
         self.lock = threading.Lock()
         self.positions: dict[TopicPartition, int] = {}
         self.asked: list[tuple[int, float]] = []  # (max_records, timeout_s) of each consume
+        self.answering = True
+        self.answered: dict[TopicPartition, int] = {}
 
     def put(self, tp: TopicPartition, *offsets: int) -> None:
         with self.lock:
@@ -73,7 +75,18 @@ class FakeConsumer:
         return out
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Sent; the broker's answer comes to `confirmed` (none while `answering` is off:
+        the commit failed, as with the coordinator away)."""
         self.commits.append(dict(offsets))
+        if self.answering:
+            self.answered.update(offsets)
+
+    def confirmed(self) -> dict[TopicPartition, int]:
+        found, self.answered = self.answered, {}
+        return found
+
+    def settle(self, timeout_s: float) -> bool:
+        return True
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         self.seeks.append(((topic, partition), offset))
@@ -212,6 +225,26 @@ def test_commits_stop_below_the_first_unfinished_record() -> None:
         run.until(lambda: run.consumer.committed(P0) == 4)
         run.sink.finish(P0, 4)
         run.until(lambda: run.consumer.committed(P0) == 5)
+    finally:
+        run.end()
+
+
+def test_a_commit_the_broker_did_not_confirm_is_sent_again_until_it_is() -> None:
+    """Commits are sent without waiting for the answer (the coordinator can hold it for 45 s);
+    an offset counts as committed only once confirmed, so a failed commit is sent again."""
+    run = Running()
+    try:
+        run.consumer.answering = False
+        run.read(P0, 0, 1)
+        run.sink.finish(P0, 0, 1)
+        run.until(lambda: run.consumer.committed(P0) == 2)
+        sent = len(run.consumer.commits)
+        run.read(P0, 2)  # the Kafka thread goes on reading meanwhile
+        run.consumer.answering = True
+        run.until(lambda: len(run.consumer.commits) > sent and run.consumer.answered == {})
+        assert run.consumer.commits[-1].get(P0) == 2  # sent again, and now confirmed
+        run.sink.finish(P0, 2)
+        run.until(lambda: run.consumer.committed(P0) == 3)
     finally:
         run.end()
 

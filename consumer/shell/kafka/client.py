@@ -33,6 +33,9 @@ TopicPartition = tuple[str, int]
 T = TypeVar("T")
 LEAVE_TIMEOUT_S = 5.0  # for a static member to leave on close, within the shutdown budget
 SERVE_S = 0.05
+# An offset sent and not answered yet is not sent again before this (librdkafka answers every
+# commit, if only with a timeout; this bounds what a lost answer could hold back).
+COMMIT_RESEND_S = 30.0
 
 CONSUMER_OVERRIDES: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -147,6 +150,7 @@ class Consumer:
             "bootstrap.servers": settings.bootstrap_servers,
             "group.id": group_id or settings.group_id,
             "error_cb": self._on_error,
+            "on_commit": self._on_commit,
             "logger": LIBRDKAFKA_LOG,
             **CONSUMER_OVERRIDES,
         }
@@ -157,6 +161,9 @@ class Consumer:
         if conf.get("group.protocol") == "consumer":
             del conf["partition.assignment.strategy"]  # KIP-848: the broker assigns
         self.brokers_reachable = True
+        self._sent: dict[TopicPartition, tuple[int, float]] = {}  # offset, when; unanswered
+        self._confirmed: dict[TopicPartition, int] = {}
+        self._unanswered = 0
         self._consumer = build_client(confluent_kafka.Consumer, conf, settings.properties)
 
     def _on_error(self, err: Any) -> None:
@@ -231,17 +238,63 @@ class Consumer:
         return records
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit synchronously: `offsets` are the next offsets to read."""
-        if not offsets:
+        """Send `offsets` (the next offsets to read) to be committed, without waiting: a
+        synchronous commit holds the Kafka thread for as long as the group coordinator is
+        away (45 s with no broker reachable), past what the poll interval and the liveness
+        probe allow. The broker's answer comes to `confirmed`; an offset already sent and
+        not answered yet is not sent again."""
+        now = time.monotonic()
+        wanted = {
+            tp: o
+            for tp, o in offsets.items()
+            if (sent := self._sent.get(tp)) is None
+            or sent[0] != o
+            or now - sent[1] > COMMIT_RESEND_S
+        }
+        if not wanted:
             return
-        parts = [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        parts = [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in wanted.items()]
         try:
-            results = self._consumer.commit(offsets=parts, asynchronous=False)
+            self._consumer.commit(offsets=parts, asynchronous=True)
         except confluent_kafka.KafkaException as exc:
             raise BrokerError(f"Kafka failed to commit offsets: {exc.args[0].str()}.") from exc
-        for result in results or []:
-            _raise_on_error(result.error, f"commit {result.topic}[{result.partition}]")
-        self.brokers_reachable = True
+        self._unanswered += 1
+        self._sent.update({tp: (o, now) for tp, o in wanted.items()})
+
+    def _on_commit(self, err: Any, partitions: list[Any]) -> None:
+        """librdkafka's answer to one commit (served inside `consume`, on the Kafka thread)."""
+        self._unanswered = max(0, self._unanswered - 1)
+        failed = []
+        for part in partitions:
+            tp = (part.topic, part.partition)
+            sent = self._sent.get(tp)
+            if sent is not None and sent[0] <= part.offset:
+                del self._sent[tp]  # answered; a failure is sent again by the next commit
+            if err is None and part.error is None:
+                self._confirmed[tp] = max(part.offset, self._confirmed.get(tp, part.offset))
+            else:
+                failed.append(f"{part.topic}[{part.partition}]")
+        if err is not None or failed:
+            why = err.str() if err is not None else "see the partitions"
+            log.warning(
+                "commit failed; it is sent again", extra={"error": why, "partitions": failed}
+            )
+        else:
+            self.brokers_reachable = True
+
+    def confirmed(self) -> dict[TopicPartition, int]:
+        """The offsets the broker confirmed as committed since the last call."""
+        found, self._confirmed = self._confirmed, {}
+        return found
+
+    def settle(self, timeout_s: float) -> bool:
+        """Serve commit answers until every commit sent is answered or `timeout_s` passes
+        (call with the partitions paused: a record served meanwhile is dropped, and read again
+        from the committed offset)."""
+        deadline = time.monotonic() + timeout_s
+        while self._unanswered and time.monotonic() < deadline:
+            self._consumer.poll(SERVE_S)
+        return not self._unanswered
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))

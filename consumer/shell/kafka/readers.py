@@ -42,7 +42,11 @@ class Reader(Protocol):
         partitions waits for none of its records any more)."""
 
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
-        """Keep the offsets below which every record is finished; raises `BrokerError`."""
+        """Keep the offsets below which every record is finished, or start to (a group's
+        commit is answered later); raises `BrokerError`."""
+
+    def saved(self, consumer: Consumer) -> dict[TopicPartition, int]:
+        """The offsets whose saving was confirmed since the last call."""
 
 
 class GroupReader:
@@ -67,6 +71,9 @@ class GroupReader:
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
         consumer.commit(offsets)
 
+    def saved(self, consumer: Consumer) -> dict[TopicPartition, int]:
+        return consumer.confirmed()
+
 
 class RangeReader:
     """Fixed offset ranges, assigned without a group: nothing is committed (the offsets reached
@@ -75,6 +82,7 @@ class RangeReader:
     def __init__(self, ranges: Ranges) -> None:
         self.ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
         self.next_offsets = {tp: start for tp, (start, _) in ranges.items()}
+        self._saved: dict[TopicPartition, int] = {}
 
     def start(self, consumer: Consumer, source: Rebalance) -> None:
         consumer.assign({tp: start for tp, (start, _) in self.ranges.items()})
@@ -94,6 +102,11 @@ class RangeReader:
 
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
         self.next_offsets.update(offsets)
+        self._saved.update(offsets)
+
+    def saved(self, consumer: Consumer) -> dict[TopicPartition, int]:
+        found, self._saved = self._saved, {}
+        return found
 
     def resume_offsets(self) -> dict[int, int]:
         """Per partition, the first offset not finished (for the resume command)."""

@@ -36,6 +36,7 @@ ORDER_POLL_S = 0.005
 SERVE_S = 0.05
 UNAVAILABLE_BACKOFF_S = (1.0, 30.0)
 SNAPSHOT_EVERY_S = 1.0
+COMMIT_SETTLE_S = 5.0  # at shutdown, for the last commit's answer (within the grace period)
 # Jobs queued at the least busy destination able to deliver, above which intake pauses too
 # (resuming at half): the default buffer's size, enough to keep max_in_flight requests busy
 # over many people's events. A destination that is down thus never makes the others wait
@@ -249,6 +250,9 @@ class KafkaSource:
         self._assignment_changed = False
 
     def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        """Save what is finished without waiting; what the broker confirmed is marked
+        (a commit not confirmed is sent again)."""
+        self._mark_saved()
         offsets = self._tracker.committable(only)
         if not offsets:
             return
@@ -257,8 +261,14 @@ class KafkaSource:
         except BrokerError as exc:
             log.warning("commit failed; it is tried again: %s", exc)
             return
-        self._tracker.mark_committed(offsets)
-        for (topic, partition), offset in offsets.items():
+        self._mark_saved()  # a reader that saves at once (a replay's) confirms at once
+
+    def _mark_saved(self) -> None:
+        saved = {
+            tp: o for tp, o in self._reader.saved(self._consumer).items() if tp in self.assigned
+        }
+        self._tracker.mark_committed(saved)
+        for (topic, partition), offset in saved.items():
             self._metrics.committed_offset.labels(topic, str(partition)).set(offset)
             self._series.add((topic, partition))
 
@@ -288,6 +298,7 @@ class KafkaSource:
             lambda: self._tracker.pending() == 0, self._settings.shutdown_grace
         )
         self._commit()
+        self._consumer.settle(COMMIT_SETTLE_S)  # the last commit answered before leaving
         log.info(
             "drained" if drained else "shutdown grace period over; the rest is redelivered",
             extra={"unfinished_records": self._tracker.pending()},
