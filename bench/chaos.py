@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         schema_id = 1
         if not args.no_registry:
-            import registry  # deploy/local
+            from devkit import registry
 
             kit.say("chaos: starting the local schema registry ...")
             reg = registry.start(state / "registry")
