@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic check-topic bench chaos test unit lint fmt docs ops-tools oracle segment-kafka kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic check-topic bench bench-instructions chaos test unit lint fmt docs ops-tools oracle segment-kafka kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ demo: $(STAMP)  ## the main job on a local default: broker, stand-in, sample eve
 bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short run); results in bench/results/
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/bench.py $(if $(QUICK),--quick)
+
+bench-instructions: $(STAMP)  ## CPU instructions per event (valgrind) per mode, and their gates (a few minutes)
+	$(PY) bench/instructions.py
 
 chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
 	$(PY) bench/chaos.py $(if $(QUICK),--quick)
