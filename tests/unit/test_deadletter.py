@@ -273,8 +273,11 @@ def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> 
     async def scenario() -> None:
         writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
         outcomes = Outcomes(
-            tracker, writer, metrics, [Sender(destination, None, DeliverySettings(), metrics)]
-        )  # type: ignore[arg-type]
+            tracker,
+            writer,
+            metrics,
+            [Sender(destination, None, DeliverySettings(), metrics)],  # type: ignore[arg-type]
+        )
         message = {"type": "track", "userId": "u", "messageId": "m"}
         decision = decide_message(message, (destination,), topic="in", offset=0)
         outcomes.accept(
