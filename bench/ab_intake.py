@@ -29,7 +29,7 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -122,12 +122,16 @@ def stages() -> dict[str, Callable[[], object]]:
     destination = default_destination()
     decide_record(values[0], decoder, (destination,))  # the reader is built before any pass
     read = decoder._local
-    where = [(m.partition(), m.offset()) for m in messages]
+    where: list[tuple[int, int]] = []
+    for m in messages:
+        partition, offset = m.partition(), m.offset()
+        assert partition is not None and offset is not None  # _messages sets both
+        where.append((partition, offset))
 
     def intake() -> None:
         client = _Client(messages)
         consumer = Consumer.__new__(Consumer)
-        consumer._consumer = client
+        consumer._consumer = cast(confluent_kafka.Consumer, client)  # a stand-in for librdkafka
         consumer._static = False
         consumer.brokers_reachable = True
         tracker = OffsetTracker()

@@ -437,7 +437,7 @@ def single_broker(args: argparse.Namespace, state: Path, run_dir: Path) -> int:
     try:
         schema_id = 1
         if not args.no_registry:
-            import registry  # deploy/local
+            from devkit import registry
 
             kit.say("chaos: starting the local schema registry ...")
             reg = registry.start(state / "registry")

@@ -47,7 +47,7 @@ def one(ctx: Context, interval: str, rate: float, seconds: float) -> dict[str, A
         after = readings()
     finally:
         proc.kill()
-    consumer_cpu, broker_cpu, records = (b - a for a, b in zip(before, after, strict=True))
+    consumer_cpu, broker_cpu, offset_records = (b - a for a, b in zip(before, after, strict=True))
     return {
         "commit_interval": interval,
         "events": total,
@@ -56,7 +56,7 @@ def one(ctx: Context, interval: str, rate: float, seconds: float) -> dict[str, A
         "broker_cpu_s": broker_cpu,
         "consumer_cpu_us_per_event": consumer_cpu / total * 1e6,
         "broker_cpu_us_per_event": broker_cpu / total * 1e6,
-        "offset_records_per_s": records / elapsed,
+        "offset_records_per_s": offset_records / elapsed,
     }
 
 

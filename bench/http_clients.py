@@ -1,7 +1,6 @@
 """HTTP clients side by side against the stand-in: requests/s and client CPU per request.
 
-The consumer's two transports (`delivery.http_client`: aiohttp, httpx over many small
-AsyncClients), httpx's API over aiohttp (the httpx-aiohttp package, if installed) and a minimal
+The consumer's two transports (`delivery.http_client`: the built-in client, httpx) and a minimal
 keep-alive HTTP/1.1 client on asyncio streams (a lower bound on the cost of a request). Same
 ~1 KB workload bodies, same concurrency, no Kafka.
 
@@ -16,7 +15,8 @@ import base64
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 import kit
@@ -28,6 +28,10 @@ from consumer.shell.http import open_transport
 from devkit import harness
 
 Post = Callable[[int], Awaitable[int]]
+# A client under test: (url, headers, bodies, concurrency, seconds) -> (requests done, elapsed).
+Client = Callable[
+    [str, dict[str, str], list[object], int, float], Coroutine[Any, Any, tuple[int, float]]
+]
 
 
 async def _load(post: Post, concurrency: int, seconds: float) -> tuple[int, float]:
@@ -49,7 +53,7 @@ async def _load(post: Post, concurrency: int, seconds: float) -> tuple[int, floa
     return done, time.monotonic() - started
 
 
-def with_transport(client: HttpClient) -> Callable[..., Awaitable[tuple[int, float]]]:
+def with_transport(client: HttpClient) -> Client:
     async def run(url: str, headers: dict[str, str], bodies: list[object], n: int,
                   seconds: float) -> tuple[int, float]:  # fmt: skip
         transport = open_transport(client, max_connections=n, timeout_s=DeliverySettings.timeout)
@@ -65,24 +69,6 @@ def with_transport(client: HttpClient) -> Callable[..., Awaitable[tuple[int, flo
             await transport.aclose()
 
     return run
-
-
-async def with_httpx_over_aiohttp(url: str, headers: dict[str, str], bodies: list[object],
-                                  n: int, seconds: float) -> tuple[int, float]:  # fmt: skip
-    """httpx's client API with aiohttp doing the I/O (the httpx-aiohttp transport)."""
-    import httpx
-    from httpx_aiohttp import AiohttpTransport
-
-    contents = [body_bytes(b) for b in bodies]
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    transport = AiohttpTransport(limits=limits)
-    async with httpx.AsyncClient(transport=transport, timeout=10) as client:
-
-        async def post(i: int) -> int:
-            response = await client.post(url, content=contents[i % len(contents)], headers=headers)
-            return response.status_code
-
-        return await _load(post, n, seconds)
 
 
 async def with_streams(url: str, headers: dict[str, str], bodies: list[object], n: int,
@@ -130,10 +116,8 @@ def main() -> None:
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
     rnd = random.Random(1)
     bodies: list[object] = [event(20_000 + i, 20_000, rnd) for i in range(2000)]
-    clients = {"consumer (builtin)": with_transport("builtin"),
-               "consumer (aiohttp)": with_transport("aiohttp"),
+    clients: dict[str, Client] = {"consumer (builtin)": with_transport("builtin"),
                "consumer (httpx)": with_transport("httpx"),
-               "httpx over aiohttp": with_httpx_over_aiohttp,
                "asyncio streams": with_streams}  # fmt: skip
     try:
         for name, run in clients.items():

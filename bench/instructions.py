@@ -305,9 +305,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.once:
         stage, count, *rest = args.once
-        {"decode": once_decode, "decide": once_decide, "client": once_client}[stage](
-            int(count), *rest
-        )
+        once: dict[str, Callable[..., object]] = {
+            "decode": once_decode,
+            "decide": once_decide,
+            "client": once_client,
+        }
+        once[stage](int(count), *rest)
         return 0
     with tempfile.TemporaryDirectory() as folder:
         found = measure(Path(folder), syscalls=not args.no_syscalls)

@@ -76,13 +76,13 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             paused = (paused | full) - drained
             messages = await asyncio.to_thread(consumer.consume, 500, 0.1)
             for message in messages:
-                if message.error() is not None:
+                partition, value = message.partition(), message.value()
+                if message.error() is not None or partition is None or value is None:
                     continue
-                partition = message.partition()
                 if partition not in queues:
                     queues[partition] = asyncio.Queue()
                     workers.append(asyncio.create_task(worker(queues[partition])))
-                queues[partition].put_nowait(message.value())
+                queues[partition].put_nowait(value)
         elapsed = time.monotonic() - (first or time.monotonic())
         count = done
     finally:

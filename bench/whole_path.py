@@ -92,7 +92,9 @@ class FakeConsumer:
         self.at = 0
         self.ends = {p: 0 for p in range(PARTITIONS)}
         for m in self.queue:
-            self.ends[m.partition()] = m.offset() + 1
+            partition, offset = m.partition(), m.offset()
+            assert partition is not None and offset is not None  # every message made has both
+            self.ends[partition] = offset + 1
         self.committed: dict[int, int] = {}
         self.on_assign: Any = None
         self.assigned: list[confluent_kafka.TopicPartition] = []

@@ -85,8 +85,9 @@ def _time(micros: bool) -> st.SearchStrategy[Pair]:
 
 def decimal_json(unscaled: int, scale: int) -> int | float:
     """A decimal as the JSON number JavaScript reads from its text (an integer if whole)."""
-    if unscaled % 10**scale == 0:
-        return unscaled // 10**scale
+    unit: int = 10**scale
+    if unscaled % unit == 0:
+        return unscaled // unit
     return float(f"{unscaled}e-{scale}")
 
 
@@ -129,7 +130,7 @@ def leaves(draw: st.DrawFn) -> Node:
         return Node("bytes", st.binary(max_size=12).map(lambda b: _same(b, _b64(b))))
     if choice == "fixed":
         size = draw(st.integers(1, 8))
-        schema = {"type": "fixed", "name": _name("F"), "size": size}
+        schema: dict[str, Any] = {"type": "fixed", "name": _name("F"), "size": size}
         return Node(
             schema, st.binary(min_size=size, max_size=size).map(lambda b: _same(b, _b64(b)))
         )
@@ -166,7 +167,7 @@ def leaves(draw: st.DrawFn) -> Node:
         # decimal past 18 digits leaves 64 bits, where the generated JSON no longer agrees.
         precision = draw(st.integers(1, 18))
         scale = draw(st.integers(0, min(precision, 6)))
-        schema: dict[str, Any] = {"logicalType": "decimal", "precision": precision, "scale": scale}
+        schema = {"logicalType": "decimal", "precision": precision, "scale": scale}
         if choice == "decimal-fixed":
             schema |= {"type": "fixed", "name": _name("D"), "size": 16}
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from functools import partial
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -107,17 +108,26 @@ def _carried(subscription: dict[str, Any]) -> dict[str, Any]:
     return {**subscription, "trigger": 'type = "track"', "settings": {"data": {"@path": "$."}}}
 
 
+def _either(index: int, carriable: bool) -> st.SearchStrategy[dict[str, Any]]:
+    return _subscription(index, carriable)
+
+
 def _subscriptions(count: int, carriable: bool = False) -> st.SearchStrategy[list[dict[str, Any]]]:
     """`count` subscriptions: every one carried, or half of them drawn to be (the others as
     generated, refusals included)."""
     if carriable:
         drawn = [_subscription(i, True).map(_carried) for i in range(count)]
     else:
-        drawn = [st.booleans().flatmap(lambda c, i=i: _subscription(i, c)) for i in range(count)]
+        drawn = [st.booleans().flatmap(partial(_either, i)) for i in range(count)]
     return st.tuples(*drawn).map(list)
 
 
-_FIELDS = {"event": str, "name": str, "userId": (str, int, float), "properties": dict}
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "event": str,
+    "name": str,
+    "userId": (str, int, float),
+    "properties": dict,
+}
 
 
 def _events(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -171,12 +181,12 @@ def _check(oracle: Oracle, subscriptions: list[dict[str, Any]], batch: list[dict
         theirs.append((matched["results"], sent["results"]))
     for index, event in enumerate(batch):
         decision = decide_message(event, loaded.destinations)
-        matched = [
-            (subscription, sent[index])
-            for subscription, (matches, sent) in zip(ours.subscriptions, theirs, strict=True)
+        pairs = [
+            (subscription, answers[index])
+            for subscription, (matches, answers) in zip(ours.subscriptions, theirs, strict=True)
             if matches[index] is True
         ]
-        _compare(decision, ours, matched)
+        _compare(decision, ours, pairs)
     return len(live)
 
 

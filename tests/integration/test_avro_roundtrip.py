@@ -69,10 +69,10 @@ def test_confluent_framed_avro_round_trips_through_a_topic(
             record = consumer.poll(0.5)
             if record is None or record.error():
                 continue
-            value = record.value()
-            assert value is not None and value[0] == 0
-            assert int.from_bytes(value[1:5], "big") == SCHEMA_ID
-            decoded = decoder.decode(value)
+            framed = record.value()
+            assert framed is not None and framed[0] == 0
+            assert int.from_bytes(framed[1:5], "big") == SCHEMA_ID
+            decoded = decoder.decode(framed)
             received[decoded["messageId"]] = decoded
     finally:
         consumer.close()

@@ -45,7 +45,8 @@ PREFIX = "movableink_consumer"
 
 
 def good_events(people: int, each: int) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
-    events, expected = [], {}
+    events: list[dict[str, Any]] = []
+    expected: dict[str, list[str]] = {}
     for i in range(each):
         for p in range(people):
             mid = f"good-{p}-{i}"

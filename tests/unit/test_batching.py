@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Mapping
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from consumer.shell.delivery.batching import Batcher, Item, content
 HEADERS = {"Authorization": "Basic x", "Content-Type": "application/json"}
 
 
-def item(body: dict[str, object]) -> Item:
+def item(body: Mapping[str, object]) -> Item:
     """An item whose owner is its body, so a test can tell the items apart."""
     return Item(body, body_bytes(body))
 

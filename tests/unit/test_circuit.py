@@ -10,7 +10,7 @@ def test_opens_after_consecutive_failures_only() -> None:
     c.succeeded(0.2)  # a success between resets the count
     c.failed(0.3)
     c.failed(0.4)
-    assert c.state == "closed" and c.wait_s(0.4) == 0
+    assert (c.state, c.wait_s(0.4)) == ("closed", 0)
     c.failed(0.5)
     assert c.state == "open"
 

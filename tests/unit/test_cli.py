@@ -67,7 +67,7 @@ def test_run_delivers_on_uvloop_handing_the_gil_over_often(
         loops.append(type(asyncio.get_running_loop()).__module__)
         return 0
 
-    settings = SimpleNamespace(logging=config.LoggingSettings())
+    settings = SimpleNamespace(logging=LoggingSettings())
     monkeypatch.setattr(config, "load", lambda path: settings)
     monkeypatch.setattr(app, "run", run)
     monkeypatch.setattr(cli, "tune_gc", lambda: None)

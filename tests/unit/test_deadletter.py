@@ -18,12 +18,19 @@ from consumer.shell.outcome import DeadLetterWriter
 SOURCE = Record("in", 2, 41, b"k" * 5000, b"v" * 200_000, [("trace", b"\xff\x00"), ("", b"")])
 
 
+def _header(failure: Failure, name: str) -> bytes:
+    """Header `name` of the dead letter of `SOURCE` for `failure` (ours always have a value)."""
+    value = dict(headers_for(SOURCE, failure))[name]
+    assert value is not None
+    return value
+
+
 def test_headers_encode_any_text_and_stay_small() -> None:
     failure = Failure("internal.error", "boom \ud800" + "x" * 10_000, "id-\udcff" + "y" * 10_000)
     headers = dict(headers_for(SOURCE, failure))
-    assert headers[deadletter.MESSAGE_ID].startswith(b"id-\\udcff")
-    assert len(headers[deadletter.MESSAGE_ID]) == deadletter.MAX_HEADER_TEXT
-    assert len(headers[deadletter.CONNECT_MESSAGE]) == deadletter.MAX_HEADER_TEXT
+    assert _header(failure, deadletter.MESSAGE_ID).startswith(b"id-\\udcff")
+    assert len(_header(failure, deadletter.MESSAGE_ID)) == deadletter.MAX_HEADER_TEXT
+    assert len(_header(failure, deadletter.CONNECT_MESSAGE)) == deadletter.MAX_HEADER_TEXT
     assert headers["trace"] == b"\xff\x00"
 
 
@@ -131,7 +138,7 @@ def test_every_reason_names_an_exception_class_that_exists() -> None:
     reasons = ["decode.empty", "message.invalid_field", "signals.x", "mapping.unencodable"]
     reasons += ["too_old", "http.rejected", "retries.exhausted", "ordering.held", "other"]
     for reason in reasons:
-        named = dict(headers_for(SOURCE, Failure(reason, "m")))[deadletter.CONNECT_CLASS]
+        named = _header(Failure(reason, "m"), deadletter.CONNECT_CLASS)
         module, _, name = named.decode().rpartition(".")
         found = getattr(importlib.import_module(module), name)
         assert issubclass(found, ConsumerError), named
@@ -266,8 +273,11 @@ def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> 
     async def scenario() -> None:
         writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
         outcomes = Outcomes(
-            tracker, writer, metrics, [Sender(destination, None, DeliverySettings(), metrics)]
-        )  # type: ignore[arg-type]
+            tracker,
+            writer,
+            metrics,
+            [Sender(destination, None, DeliverySettings(), metrics)],  # type: ignore[arg-type]
+        )
         message = {"type": "track", "userId": "u", "messageId": "m"}
         decision = decide_message(message, (destination,), topic="in", offset=0)
         outcomes.accept(

@@ -18,6 +18,7 @@ from consumer.core.movableink import (
     Request,
     Secret,
     Subscription,
+    body_bytes,
 )
 from consumer.core.signals import SignalsPolicy
 from consumer.core.triggers import parse
@@ -207,7 +208,6 @@ def test_destinations_sharing_a_mapping_share_its_body_and_bytes_encoded_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     encoded: list[Any] = []
-    body_bytes = decision.body_bytes
 
     def counting(body: Any) -> bytes:
         encoded.append(body)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from consumer.core import decode
 from consumer.core.decode import Decoder, avro_codec
-from consumer.core.errors import Rejected, Unavailable
+from consumer.core.errors import DecodeError, Rejected, Unavailable
 from tests.strategies import damaged, json_values, segment_messages
 
 MESSAGE: dict[str, Any] = {"type": "track", "messageId": "m", "userId": "u", "event": "E"}
@@ -104,7 +104,7 @@ def test_oversized_values_are_rejected() -> None:
 
 
 def test_avro_that_is_not_a_record_is_rejected() -> None:
-    decoder = Decoder(schemas_by_id={1: avro_codec.fastavro.parse_schema("string")})
+    decoder = Decoder(schemas_by_id={1: fastavro.parse_schema("string")})
     assert reason(decoder, avro_codec.frame(1, b"\x02a")) == "decode.not_an_object"
 
 
@@ -118,10 +118,10 @@ def test_other_writer_schemas_with_typed_free_form_parts_decode() -> None:
             {"name": "properties", "type": {"type": "map", "values": "long"}},
         ],
     }
-    writer = avro_codec.fastavro.parse_schema(schema)
-    body = avro_codec.io.BytesIO()
+    writer = fastavro.parse_schema(schema)
+    body = io.BytesIO()
     record = {"type": "track", "userId": "u", "properties": {"n": 1}}
-    avro_codec.fastavro.schemaless_writer(body, writer, record)
+    fastavro.schemaless_writer(body, writer, record)
     decoder = Decoder(schemas_by_id={9: writer})
     assert decoder.decode(avro_codec.frame(9, body.getvalue())) == record
 
@@ -252,9 +252,9 @@ def test_the_fast_reader_on_edge_cases(text: str | bytes) -> None:
 def _decode_as_before(decoder: Decoder, value: bytes | None) -> Any:
     """`Decoder.decode` before a Confluent frame was tested for first, over the same readers."""
     if not value:
-        raise decode.DecodeError("decode.empty", "The record has no value.")
+        raise DecodeError("decode.empty", "The record has no value.")
     if len(value) > decoder._max:
-        raise decode.DecodeError(
+        raise DecodeError(
             "decode.too_large",
             f"The record value has {len(value)} bytes, over max_message_bytes={decoder._max}.",
         )
@@ -262,11 +262,11 @@ def _decode_as_before(decoder: Decoder, value: bytes | None) -> Any:
     if first == ord("{") or (first in b" \t\r\n" and value.lstrip(b" \t\r\n")[:1] == b"{"):
         return decode.parse_json(value)
     if decoder._format == "json":
-        raise decode.DecodeError("decode.not_json", "The record value is not a JSON object.")
+        raise DecodeError("decode.not_json", "The record value is not a JSON object.")
     if decoder._format == "avro":
         return decoder._local(value, 0, decode._field_loads(value))
     if first != 0 or len(value) < 5:
-        raise decode.DecodeError(
+        raise DecodeError(
             "decode.bad_magic_byte",
             f"The record value starts with byte {first:#04x}, not the Confluent magic "
             "byte 0x00 (set kafka.value_format if the topic holds another encoding).",

@@ -187,7 +187,8 @@ def test_the_configuration_reference_names_every_setting_with_its_default() -> N
             if literal is None or type(default) not in (int, float, bool, str):
                 continue  # "required", "off", "the default preset": said in words
             if spec.metadata.get("duration"):
-                same = math.isclose(config.parse_duration(literal.group(1).strip('"'), ""), default)
+                seconds = config.parse_duration(literal.group(1).strip('"'), "")
+                same = isinstance(default, int | float) and math.isclose(seconds, default)
             else:
                 same = tomllib.loads(f"v = {literal.group(1)}")["v"] == default
             if not same:

@@ -7,7 +7,7 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import confluent_kafka
 from hypothesis import given
@@ -56,7 +56,7 @@ _EVENT_CODES = (
     confluent_kafka.KafkaError._FATAL,
 )
 _HEADER_VALUES = st.one_of(st.none(), st.binary(max_size=8), st.text(max_size=8))
-_RECORD = st.builds(
+_RECORD: st.SearchStrategy[confluent_kafka.Message[Any, Any]] = st.builds(
     confluent_kafka.Message,
     topic=st.text(min_size=1, max_size=8),
     partition=st.integers(0, 2**31 - 1),
@@ -116,12 +116,19 @@ class _Client:
         return self.messages
 
 
+def _reading(messages: list[Any]) -> Consumer:
+    """Our wrapper over a stand-in for librdkafka's consumer that returns `messages`."""
+    consumer = Consumer.__new__(Consumer)
+    consumer._consumer = cast(confluent_kafka.Consumer, _Client(messages))
+    return consumer
+
+
 def _outcome(consume: Callable[[], list[Record]]) -> tuple[Any, list[tuple[str, str]]]:
     """What a consume returns or raises, and the warnings it logs (every one: the logger's
     filter of repeated lines is off meanwhile)."""
     warned: list[tuple[str, str]] = []
     handler = logging.Handler()
-    handler.emit = lambda r: warned.append((r.getMessage(), r.__dict__["error"]))  # type: ignore[method-assign]
+    handler.emit = lambda record: warned.append((record.getMessage(), record.__dict__["error"]))  # type: ignore[method-assign]
     logger = logging.getLogger("consumer.shell.kafka.client")
     filters = logger.filters[:]
     logger.filters.clear()
@@ -139,8 +146,7 @@ def _outcome(consume: Callable[[], list[Record]]) -> tuple[Any, list[tuple[str, 
 @examples(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(_RECORD, _EVENT), max_size=6))
 def test_records_and_events_are_read_as_before(messages: list[Any]) -> None:
-    consumer = Consumer.__new__(Consumer)
-    consumer._consumer = _Client(messages)
+    consumer = _reading(messages)
     consumer.brokers_reachable = False
     assert _outcome(lambda: consumer.consume(10, 0)) == _outcome(
         lambda: _consume_as_before(messages)
@@ -153,8 +159,7 @@ def test_records_read_hold_nothing_the_garbage_collector_must_walk() -> None:
     tuples, bytes, strings and numbers only, which a collection stops tracking (a `Record`
     itself, a tuple subclass, stays tracked), so each costs the collector one object."""
     with_headers = confluent_kafka.Message(topic="t", value=b"v", headers=[("h", "1")])
-    consumer = Consumer.__new__(Consumer)
-    consumer._consumer = _Client([with_headers, confluent_kafka.Message(topic="t", value=b"v")])
+    consumer = _reading([with_headers, confluent_kafka.Message(topic="t", value=b"v")])
     records = consumer.consume(10, 0)
     gc.collect()
     gc.collect()  # a header pair first, then the headers tuple holding it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -115,7 +116,7 @@ def test_partitioner_of_tells_the_hashes_apart() -> None:
     assert partitioner_of(key, 0, 1) == "both"
 
 
-def _sample(partitions: int, rows: list[tuple[int, bytes | None, Any]]) -> TopicSample:
+def _sample(partitions: int, rows: Sequence[tuple[int, bytes | None, Any]]) -> TopicSample:
     sample = TopicSample(partitions)
     for partition, key, message in rows:
         sample.add(partition, key, message)

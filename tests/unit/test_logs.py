@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from consumer.settings import LogFormat
 from consumer.shell import logs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def test_a_text_record_is_one_line_then_its_traceback() -> None:
     ],
 )
 def test_the_format_is_text_on_a_terminal_unless_chosen(
-    monkeypatch: pytest.MonkeyPatch, fmt: logs.LogFormat, tty: bool, formatter: type
+    monkeypatch: pytest.MonkeyPatch, fmt: LogFormat, tty: bool, formatter: type
 ) -> None:
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     root = logging.getLogger()
@@ -82,7 +83,7 @@ def test_a_repeated_message_passes_once_per_window_then_says_how_many_were_dropp
     assert passes("1/1 brokers are down")
     now[0] = 31.0
     again = logging.LogRecord("librdkafka", 40, "", 0, "Connect failed (after 9ms)", (), None)
-    assert repeats.filter(again) and again.repeated == 1
+    assert repeats.filter(again) and vars(again)["repeated"] == 1
 
 
 def test_librdkafka_lines_come_out_as_json_like_every_other(tmp_path: Path) -> None:

@@ -160,7 +160,16 @@ def test_metadata_beside_a_directive_is_ignored() -> None:
 # @if
 
 
-IF_EVENT = {"a": 1, "b": True, "c": False, "d": None, "e": "", "z": 0, "l": [], "o": {}}
+IF_EVENT: dict[str, Any] = {
+    "a": 1,
+    "b": True,
+    "c": False,
+    "d": None,
+    "e": "",
+    "z": 0,
+    "l": [],
+    "o": {},
+}
 
 
 @pytest.mark.parametrize(

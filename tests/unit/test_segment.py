@@ -11,7 +11,9 @@ from consumer.core import segment
 from consumer.core.errors import Rejected
 from tests.strategies import json_values
 
-_IDS = st.sampled_from(["a", "b", "", "1", 1, 1.0, 0, True, None, [], {}])
+_IDS: st.SearchStrategy[object] = st.sampled_from(
+    ["a", "b", "", "1", 1, 1.0, 0, True, None, [], {}]
+)
 _FIELDS = st.sampled_from([*segment._FIELD_TYPES, "messageId", "version", "other"])
 # Messages whose Segment fields hold any JSON value, identity fields often equal ones.
 _MESSAGES = st.dictionaries(_FIELDS, json_values | _IDS, max_size=8)

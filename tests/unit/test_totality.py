@@ -122,7 +122,12 @@ def test_any_nesting_depth(depth: int, where: str) -> None:
 @given(text=st.text(max_size=2000), size=st.sampled_from([0, 1, 999_990, 1_000_000, 1_000_001]))
 @settings(max_examples=40)
 def test_huge_strings_up_to_and_over_the_size_bound(text: str, size: int) -> None:
-    message = {"type": "track", "userId": "u", "event": text, "properties": {"pad": ""}}
+    message: dict[str, Any] = {
+        "type": "track",
+        "userId": "u",
+        "event": text,
+        "properties": {"pad": ""},
+    }
     overhead = len(json.dumps(message).encode())
     message["properties"]["pad"] = "x" * max(0, size - overhead)
     decision = decide_record(json.dumps(message).encode(), DECODERS["json"], DESTINATIONS, now=NOW)
