@@ -14,6 +14,7 @@ from typing import Any, Literal
 ValueFormat = Literal["confluent", "avro", "json"]
 HttpClient = Literal["builtin", "httpx"]
 LogFormat = Literal["auto", "json", "text"]
+GateMode = Literal["off", "observe", "enforce"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
@@ -75,9 +76,18 @@ class OrderingSettings:
 
     `window`: how long a record may wait for the other partitions this process reads to be read
     past its event time, so that a person's events on several partitions start in event-time
-    order (`consumer/core/event_time_order.py`); 0 hands records on in arrival order."""
+    order (`consumer/core/event_time_order.py`); 0 hands records on in arrival order.
+
+    `gate` and the rest: order across the pods of a consumer group, a userId-only event waiting
+    for the identifies other pods hold (`consumer/core/identity_gate.py`), through the
+    `links_topic` (`{group}`: the group id), at most `hold_max`; `skew` is how far the pods'
+    clocks may be behind the record timestamps."""
 
     window: float = duration(2.0)
+    gate: GateMode = "off"
+    hold_max: float = duration(10.0)
+    links_topic: str = "{group}.identity-links"
+    skew: float = duration(0.25)
 
 
 @dataclass(frozen=True)
