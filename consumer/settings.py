@@ -80,8 +80,8 @@ class OrderingSettings:
 
     `gate` and the rest: order across the pods of a consumer group, a userId-only event waiting
     for the identifies other pods hold (`consumer/core/identity_gate.py`), through the
-    `links_topic` (`{group}`: the group id), at most `hold_max`; `skew` is how far the pods'
-    clocks may be behind the record timestamps."""
+    `links_topic` (`{group}`: the group id), at most `hold_max`; `skew` is how far two records'
+    timestamps may be out of the order they were written in."""
 
     window: float = duration(2.0)
     gate: GateMode = "off"

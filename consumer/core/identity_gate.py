@@ -5,12 +5,15 @@ server-side event carrying only `userId` lands on partition(userId), often owned
 That pod could deliver it before the identify that links the anonymousId to the userId. So the
 pods share, through a small topic, the links they have read and not finished and how far they
 have read each partition; an event whose identity keys are exactly `(userId,)` (record time
-`t`, partition `p`) waits while
+`t`, partition `p`) waits while, with `h = t + skew` (record timestamps are only so exact: two
+producers' clocks, or one batch stamped partition by partition, put a later record a little
+earlier),
 
-* another pod holds a *pending* link for its userId whose time is at or before `t`, or
-* a partition this pod does not read has not been read up to `t` by its owner (its pending
-  links up to `t` may still be on their way: a pod publishes a link before the progress that
+* another pod holds a *pending* link for its userId whose time is at or before `h`, or
+* a partition this pod does not read has not been read up to `h` by its owner (its pending
+  links up to `h` may still be on their way: a pod publishes a link before the progress that
   passes it, to one partition of the links topic, so once the progress is seen the link is).
+  A partition at its end counts as read up to when its owner saw it there.
 
 Never longer than `hold_max`: a dead links topic, a crashed pod or a lagging partition cost
 the guarantee, never delivery (the release is counted by its reason). Later events sharing an
@@ -170,6 +173,8 @@ class IdentityGate(Generic[Item]):
 
     def progress_age(self, now: float) -> float:
         """How far behind `now` the least-read partition another pod owns is (0 if none)."""
+        if not self._partitions:
+            return math.inf  # not even the input partitions are known yet
         others = self._partitions - self.mine
         if not others:
             return 0.0
@@ -186,13 +191,17 @@ class IdentityGate(Generic[Item]):
         return any(key in self._queues for key in keys)
 
     def waits(self, user: str, partition: Partition, time: float) -> WaitCause | None:
-        """What a userId-only event would wait for now (None: nothing)."""
+        """What a userId-only event would wait for now (None: nothing). While the links
+        topic is not being read nothing is known: it waits (for `hold_max` at most)."""
+        if not self.available:
+            return "progress"
+        horizon = time + self.skew
         for link_id in self._by_user.get(user, ()):
             link = self._links[link_id]
-            if link.by != self.me and link.time <= time and link.partition != partition:
+            if link.by != self.me and link.time <= horizon and link.partition != partition:
                 return "link"
         for other in self._partitions - self.mine:
-            if other != partition and self._read_to(other) < time:
+            if other != partition and self._read_to(other) < horizon:
                 return "progress"
         return None
 
@@ -288,11 +297,11 @@ class IdentityGate(Generic[Item]):
 
     def _read_to(self, partition: Partition) -> float:
         """How far a partition is known to have been read, in record time; a caught-up
-        partition up to when its owner saw its end, less the skew allowed between clocks."""
+        partition up to when its owner saw its end."""
         known = self._progress.get(partition)
         if known is None:
             return -math.inf
-        return max(known.read_to, known.caught_up_at - self.skew)
+        return max(known.read_to, known.caught_up_at)
 
     def _pop(
         self, held: _Held[Item], now: float, reason: GateReason | None, out: list[Released[Item]]

@@ -48,21 +48,27 @@ def test_an_event_waits_for_an_earlier_pending_link_on_another_pod_until_it_is_d
 
 def test_later_links_own_links_and_other_users_do_not_hold() -> None:
     g = gate()
-    g.pending(("t", 1, 1), "u", 70.0, "other", now=0.0)  # after the event
+    g.pending(("t", 1, 1), "u", 70.0, "other", now=0.0)  # well after the event
     g.pending(("t", 2, 1), "u", 50.0, "me", now=0.0)  # this pod's: its scheduler orders it
     g.pending(("t", 2, 2), "v", 50.0, "other", now=0.0)
     assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) is None
 
 
-def test_a_partition_not_read_past_the_event_holds_it_and_caught_up_counts_less_the_skew() -> None:
+def test_a_partition_not_read_a_skew_past_the_event_holds_it() -> None:
     g = gate()
     assert g.hold("e", ("u",), "u", P0, 150.0, now=0.0) == "progress"
     g.progress(P1, 160.0, None)
     assert g.due(0.1) == []  # P2 still behind
     g.progress(P2, 0.0, caught_up_at=150.05)  # at its end, but within the skew of the event
     assert g.due(0.2) == []
-    g.progress(P2, 0.0, caught_up_at=150.2)
+    g.progress(P2, 0.0, caught_up_at=150.1)
     assert [r.item for r in g.due(0.3)] == ["e"]
+
+
+def test_a_link_stamped_a_little_after_the_event_still_holds_it() -> None:
+    g = gate()
+    g.pending(("t", 1, 1), "u", 60.05, "other", now=0.0)  # within the skew: maybe earlier
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
 
 
 def test_progress_never_goes_back() -> None:
@@ -79,8 +85,9 @@ def test_an_unknown_partition_holds_until_hold_max_counted_by_why() -> None:
     assert g.hold("e", ("u",), "u", P0, 50.0, now=0.0) == "progress"
     assert g.due(HOLD_MAX - 0.01) == []
     assert [(r.item, r.reason) for r in g.due(HOLD_MAX)] == [("e", "hold_max")]
-    g.available = False
-    g.hold("f", ("u",), "u", P0, 50.0, now=10.0)
+    g.available = False  # nothing is known: even an event nothing holds waits
+    g.set_partitions([P0, P1, P2])
+    assert g.hold("f", ("u",), "u", P0, 50.0, now=10.0) == "progress"
     assert [(r.item, r.reason) for r in g.due(10.0 + HOLD_MAX)] == [("f", "links_unavailable")]
 
 

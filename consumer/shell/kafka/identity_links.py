@@ -22,7 +22,6 @@ import time
 import uuid
 from typing import Any
 
-from consumer.core.errors import BrokerError
 from consumer.core.identity_gate import (
     GateReason,
     IdentityGate,
@@ -40,7 +39,7 @@ from consumer.shell.metrics import Metrics
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05
-RETRY_S = 5.0
+RETRY_S = 1.0
 REFRESH_S = 10.0  # how often the input topics' partitions are looked up again
 # Our own progress heard back within this long: the links topic is being read.
 HEARD_S = 5.0
@@ -48,6 +47,16 @@ HEARD_S = 5.0
 
 def links_topic(kafka: KafkaSettings, ordering: OrderingSettings) -> str:
     return ordering.links_topic.replace("{group}", kafka.group_id)
+
+
+def caught_up(consumer: Consumer, tp: Partition) -> bool:
+    """Read to the high watermark of the last fetch; an empty partition (nothing ever to
+    read, so no position) too."""
+    low, high = consumer.watermarks(*tp)
+    position = consumer.position(*tp)
+    if position is None:
+        return high >= 0 and low == high
+    return high >= 0 and position >= high
 
 
 def record_time(record: Record, read_at: float) -> float:
@@ -221,8 +230,11 @@ class IdentityLinks:
                 self._producer.poll(0)
                 if records:
                     self._apply(records)
-            except BrokerError as exc:
+            except Exception as exc:  # librdkafka's own errors too: never let the thread die
                 log.warning("identity links unavailable; tried again: %s", exc)
+                if reader is not None:
+                    reader.close()
+                    reader = None
                 self._stop.wait(RETRY_S)
         if reader is not None:
             reader.close()

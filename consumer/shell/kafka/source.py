@@ -20,9 +20,9 @@ from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Decided, Record, Work
 from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
-from consumer.shell.kafka.identity_links import IdentityLinks
+from consumer.shell.kafka.identity_links import IdentityLinks, caught_up
 from consumer.shell.kafka.readers import Reader
-from consumer.shell.kafka.time_order import TimeOrder, at_end
+from consumer.shell.kafka.time_order import TimeOrder
 from consumer.shell.keying import KeyingMonitor, Observed
 from consumer.shell.metrics import Metrics, PartitionPosition
 from consumer.shell.status import Health
@@ -145,7 +145,7 @@ class KafkaSource:
             self._commit()
             self._next_commit = now + self._settings.commit_interval
             if self._links is not None:
-                ends = {tp for tp in self.assigned if at_end(self._consumer, tp)}
+                ends = {tp for tp in self.assigned if caught_up(self._consumer, tp)}
                 self._links.publish_progress(ends, self.assigned)
         if now >= self._next_snapshot:
             self._positions = self._snapshot_positions()

@@ -72,8 +72,8 @@ class TimeOrder:
         its end when its position has reached the high watermark of its last fetch)."""
         if not len(self._merge):
             return []
-        ends = frozenset(tp for tp in reading if at_end(consumer, tp))
-        state = Partitions(frozenset(reading), frozenset(idle), ends)
+        at_end = frozenset(tp for tp in reading if _at_end(consumer, tp))
+        state = Partitions(frozenset(reading), frozenset(idle), at_end)
         return self._settle(self._merge.release(now, step, state))
 
     def release_all(self, now: float, reason: ReleaseReason) -> list[Decided]:
@@ -104,8 +104,7 @@ class TimeOrder:
         return [one.item for one in released]
 
 
-def at_end(consumer: Consumer, tp: TopicPartition) -> bool:
-    """Read up to the high watermark of the partition's last fetch."""
+def _at_end(consumer: Consumer, tp: TopicPartition) -> bool:
     _, high = consumer.watermarks(*tp)
     position = consumer.position(*tp)
     return high >= 0 and position is not None and position >= high
