@@ -85,7 +85,6 @@ class _Held(Generic[Item]):
     time: float
     since: float
     cause: WaitCause | None = None
-    saw_link: bool = False
     done: bool = field(default=False)
 
 
@@ -220,16 +219,17 @@ class IdentityGate(Generic[Item]):
         cause = None if user is None else self.waits(user, partition, time)
         if cause is None and not following:
             return None
-        held = _Held(item, keys, user, partition, time, now, cause, cause == "link")
+        held = _Held(item, keys, user, partition, time, now, cause)
         self._held.append(held)
         for key in keys:
             self._queues.setdefault(key, deque()).append(held)
         return "follow" if cause is None else cause
 
     def watch(self, user: str, partition: Partition, time: float, now: float) -> WaitCause | None:
-        """Check an event handed on at once (observe): watched while it would have waited."""
+        """Check an event handed on at once (observe): while it would wait only for progress,
+        it is watched, to learn whether a link it would have waited for turns up."""
         cause = self.waits(user, partition, time)
-        if cause is not None:
+        if cause == "progress":
             self._watched.append(_Held(None, (), user, partition, time, now, cause))
         return cause
 
@@ -250,17 +250,17 @@ class IdentityGate(Generic[Item]):
         return out
 
     def watch_over(self, now: float) -> list[Watched]:
-        """Observed events whose wait would be over: what each would have waited for."""
+        """Watched events whose wait would be over, or that would now wait for a link (then
+        their watch ends at once): what each would have waited for."""
         out: list[Watched] = []
         keep: list[_Held[Item]] = []
         for held in self._watched:
             assert held.user is not None
             cause = self.waits(held.user, held.partition, held.time)
-            held.saw_link = held.saw_link or cause == "link"
-            if cause is not None and now - held.since < self.hold_max:
+            if cause == "progress" and now - held.since < self.hold_max:
                 keep.append(held)
                 continue
-            out.append(Watched("link" if held.saw_link else held.cause, now - held.since))
+            out.append(Watched(cause or held.cause, now - held.since))
         self._watched = keep
         return out
 

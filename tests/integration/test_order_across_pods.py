@@ -181,13 +181,17 @@ def total(seen: Run, name: str, **labels: str) -> float:
 def test_without_the_gate_server_events_overtake_identifies_on_the_other_pod(
     run: Callable[[str], Run],
 ) -> None:
-    assert run("off").overtaken > PEOPLE // 2
+    seen = run("off")
+    print(f"off: {seen.overtaken} of {PEOPLE} server events overtook their identify")
+    assert seen.overtaken > PEOPLE // 2
 
 
 def test_observe_counts_what_would_have_waited_and_changes_nothing(
     run: Callable[[str], Run],
 ) -> None:
     seen = run("observe")
+    would = total(seen, f"{GATE}_would_wait_total", cause="link")
+    print(f"observe: {seen.overtaken} overtook, {would:.0f} counted as would wait for a link")
     assert seen.overtaken > PEOPLE // 2
     assert total(seen, f"{GATE}_would_wait_total", cause="link") >= seen.overtaken
     assert total(seen, f"{GATE}_unguaranteed_total") == 0
@@ -197,9 +201,10 @@ def test_enforce_no_server_event_overtakes_its_identify_and_every_release_is_gua
     run: Callable[[str], Run],
 ) -> None:
     seen = run("enforce")
-    for m in seen.scrapes:
-        print({k: v for k, v in m.series().items() if "bucket" not in k})
     assert seen.overtaken == 0
     assert total(seen, f"{GATE}_unguaranteed_total") == 0
     assert total(seen, f"{GATE}_checks_total", result="wait") > 0
-    print(f"links topic: {seen.links} records for {seen.inputs} input records")
+    held = total(seen, f"{GATE}_hold_seconds_sum") / total(seen, f"{GATE}_hold_seconds_count")
+    print(
+        f"enforce: links topic {seen.links} records for {seen.inputs} input; mean hold {held:.2f}s"
+    )

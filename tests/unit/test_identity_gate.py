@@ -132,14 +132,15 @@ def test_full_revoked_and_lost() -> None:
 def test_observe_watches_and_says_what_it_would_have_waited_for() -> None:
     g = gate()
     assert g.watch("u", P0, 150.0, now=0.0) == "progress"
+    assert g.watch_over(0.1) == []  # still behind: watched
     g.pending(("t", 1, 7), "u", 140.0, "other", now=0.1)  # the link arrives after the check
-    assert g.watch_over(0.2) == []
+    (watched,) = g.watch_over(0.2)  # a link it would have waited for: counted at once
+    assert watched.cause == "link" and math.isclose(watched.would_wait_s, 0.2)
+    assert g.watch("v", P0, 150.0, now=1.0) == "progress"
     g.progress(P1, 200.0, None)
     g.progress(P2, 200.0, None)
-    assert g.watch_over(0.3) == []  # the link is still pending
-    g.done(("t", 1, 7), now=0.4)
-    (watched,) = g.watch_over(0.5)
-    assert watched.cause == "link" and math.isclose(watched.would_wait_s, 0.5)
+    assert [w.cause for w in g.watch_over(1.1)] == ["progress"]  # only progress, then none
+    assert g.watch("u", P0, 150.0, now=1.0) == "link"  # seen at the check: not watched
     assert len(g) == 0
 
 

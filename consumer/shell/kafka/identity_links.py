@@ -133,6 +133,8 @@ class IdentityLinks:
                     return False
                 cause = self._gate.watch(user, partition, moment, now)
                 self._metrics.identity_gate_checks.labels((cause and "would_wait") or "pass").inc()
+                if cause == "link":
+                    self._metrics.identity_gate_would_wait.labels("link").inc()
                 return False
             if user is None and not self._gate.follows(decision.identity_keys):
                 return False
