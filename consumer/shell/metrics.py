@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -23,6 +23,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from consumer.core.identity_gate import GateReason, WaitCause
 
 PREFIX = "movableink_consumer"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
@@ -160,6 +162,14 @@ class Metrics:
             "How far behind now the least-read partition another pod owns is known to be read.",
             registry=registry,
         )
+        for kind in ("pending", "done", "progress"):  # exported at 0 from the start
+            self.identity_links_published.labels(kind)
+        for reason in get_args(GateReason):
+            self.identity_gate_unguaranteed.labels(reason)
+        for cause in get_args(WaitCause):
+            self.identity_gate_would_wait.labels(cause)
+        for result in ("pass", "wait", "follow", "would_wait"):
+            self.identity_gate_checks.labels(result)
         self.in_flight = Gauge(
             f"{PREFIX}_in_flight_requests",
             "Requests under way.",
