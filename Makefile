@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo replay-topic check-topic bench chaos test unit lint fmt docs ops-tools oracle segment-kafka kafka-fetch kafka-up kafka-down clean
+.PHONY: help venv demo replay-topic check-topic import-segment bench bench-instructions chaos test unit lint fmt docs ops-tools oracle segment-kafka kafka-fetch kafka-up kafka-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ bench: $(STAMP)  ## throughput, latency and memory figures (QUICK=1 for a short 
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/bench.py $(if $(QUICK),--quick)
 
+bench-instructions: $(STAMP)  ## CPU instructions per event (valgrind) per mode, and their gates (a few minutes)
+	$(PY) bench/instructions.py
+
 chaos: $(STAMP)  ## the fault suite: kills, broker restart, outage, 5xx/429, scaling, poison (QUICK=1)
 	$(PY) bench/chaos.py $(if $(QUICK),--quick)
 
@@ -46,6 +49,15 @@ replay-topic: $(STAMP)  ## reprocess: TOPIC= [SINCE= UNTIL= START_OFFSETS= END_O
 check-topic: $(STAMP)  ## report a topic's keying, people spread over partitions and partitioners: TOPIC= [SAMPLE=N per partition] [CONFIG=]
 	@test -n "$(TOPIC)" || { echo "error: set TOPIC to the topic to check, e.g. make check-topic TOPIC=segment-events" >&2; exit 2; }
 	$(PY) -m consumer check-topic --config '$(CONFIG)' --topic '$(TOPIC)' $(if $(SAMPLE),--sample '$(SAMPLE)')
+
+# Segment's record of a Movable Ink (Actions) destination -> our TOML (docs/moving-from-segment.md).
+import-segment: $(STAMP)  ## Segment -> TOML: DESTINATION= SUBSCRIPTIONS= | TERRAFORM= | FETCH=id, [OUT= NAME= CHECK= PARTIAL=1]
+	@test -n "$(DESTINATION)$(TERRAFORM)$(FETCH)" || { echo "error: set DESTINATION and SUBSCRIPTIONS (Public API answers), TERRAFORM, or FETCH (a destination id)" >&2; exit 2; }
+	$(PY) -m consumer import-segment \
+		$(if $(DESTINATION),--destination '$(DESTINATION)') $(if $(SUBSCRIPTIONS),--subscriptions '$(SUBSCRIPTIONS)') \
+		$(if $(TERRAFORM),--terraform '$(TERRAFORM)') $(if $(FETCH),--fetch '$(FETCH)') \
+		$(if $(OUT),--out '$(OUT)') $(if $(NAME),--name '$(NAME)') \
+		$(if $(CHECK),--check '$(CHECK)') $(if $(PARTIAL),--partial)
 
 # The differential suite's oracle: Segment's published npm packages, pinned by the lock file.
 ORACLE := tests/oracle

@@ -11,14 +11,20 @@ measures, in order:
   (i) scale-out: 2 consumer processes in one group (compared with (c))
   (d) end to end with 50 ms latency (single-event and batch mode) and a partition-serial
       baseline (bench/serial_baseline.py)
-  (e) end-to-end latency p50/p95/p99 at half of (c)'s rate
+  (e) end-to-end latency p50/p95/p99 at 15 % of (c)'s rate, with the stage histogram
   (g) two destinations, one down: the healthy one's rate
   (f) peak RSS during a catch-up of 1,000,000 waiting events (batch mode)
   (h) the consumer's and the broker's CPU, and offset records written, when committing every
       5 s and every 200 ms (bench/commit_cost.py)
 
+First, the instructions pass (`instructions.py`: CPU instructions per event counted with
+valgrind, per mode, and the gates they must hold). The throughput and latency phases deliver
+to nginx (`nginx_server.py`), the phases that need latency or faults to the stand-in.
+
 Every end-to-end figure comes with the consumer's CPU per delivered event (with `--profile`, by
-stage). It prints a table and a final line starting `bench:`, and writes
+stage) and the cores each process and the whole machine used meanwhile.
+
+It prints a table and a final line starting `bench:`, and writes
 `bench/results/bench-*.json` and `.png` (plus `bench-latest.*`). See bench/README.md for what
 each figure means.
 
@@ -32,12 +38,15 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 import commit_cost
+import instructions
 import kit
 import measure
 import report
+from nginx_server import NginxServer
 
 from devkit import broker
 
@@ -59,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=float, default=50.0, help="(d) stand-in latency")
     parser.add_argument(
-        "--only", help="comma-separated phases: ceiling,decision,e2e,http,batch,scaleout,"
-        "latency50,serial,latency,catchup,onedown,commits (default: all)",
+        "--only", help="comma-separated phases: instructions,ceiling,decision,e2e,http,batch,"
+        "scaleout,latency50,serial,latency,catchup,onedown,commits (default: all)",
     )  # fmt: skip
     parser.add_argument(
         "--profile",
@@ -71,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency-rate",
         type=float,
         default=0.0,
-        help="events/s for (e) latency (default: half of (c)'s rate; (e) alone needs it)",
+        help="events/s for (e) latency (default: 15 %% of (c)'s rate; (e) alone needs it)",
     )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.add_argument(
@@ -105,29 +114,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    wanted = set(args.only.split(",")) if args.only else None
-    started = time.monotonic()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = kit.STATE / stamp
-    run_dir.mkdir(parents=True, exist_ok=True)
-    kit.RESULTS.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {
-        "started": stamp,
-        "settings": {
-            **{k: v for k, v in vars(args).items() if isinstance(v, int | float | str | bool)},
-            "kafka_property": dict(args.kafka_property),
-            "delivery_setting": dict(args.delivery_setting),
-            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX"),
-        },
-    }
-    failures: list[str] = []
+def _phases(
+    args: argparse.Namespace,
+    wanted: set[str] | None,
+    run_dir: Path,
+    results: dict[str, Any],
+    failures: list[str],
+) -> None:
+    """Every phase but the instructions pass, on the local broker, nginx and the stand-in."""
     kit.say(f"bench: {args.events:,} events, {args.people:,} people, {args.partitions} partitions")
-    kit.say("bench: starting the local broker and the stand-in ...")
+    kit.say("bench: starting the local broker, nginx and the stand-in ...")
     kafka = broker.start(kit.STATE / "kafka")
+    server = NginxServer(run_dir / "nginx")
     standin = kit.StandInProcess(log=run_dir / "standin.log")
-    ctx = measure.Context(args, kafka.bootstrap, standin, run_dir)
+    ctx = measure.Context(args, kafka.bootstrap, standin, server, run_dir)
 
     def phase(key: str, name: str, work: Any, *extra: Any) -> None:
         if wanted is not None and name not in wanted:
@@ -161,19 +161,50 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         phase("serial_50ms", "serial", measure.serial_baseline, args.serial_seconds)
         if args.latency_rate or "e2e_0ms" in results:
-            half = args.latency_rate or results["e2e_0ms"]["rate"] / 2
-            phase("latency", "latency", measure.latency, half, args.latency_seconds)
+            rate = args.latency_rate or results["e2e_0ms"]["rate"] * measure.LATENCY_SHARE
+            phase("latency", "latency", measure.latency, rate, args.latency_seconds)
         one_down_buffer = max(10_000, args.events)  # the bound never pauses this phase
         phase("one_down", "onedown", measure.one_down, args.phase_seconds, one_down_buffer)
         phase("catchup", "catchup", measure.catch_up)
         phase("commits", "commits", commit_cost.commit_cost, args.commit_rate, args.commit_seconds)
     finally:
+        results["profiles"] = ctx.profiles
         standin.stop()
+        server.stop()
         if not args.keep_broker:
             broker.stop(kit.STATE / "kafka")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wanted = set(args.only.split(",")) if args.only else None
+    started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = kit.STATE / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kit.RESULTS.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {
+        "started": stamp,
+        "settings": {
+            **{k: v for k, v in vars(args).items() if isinstance(v, int | float | str | bool)},
+            "kafka_property": dict(args.kafka_property),
+            "delivery_setting": dict(args.delivery_setting),
+            "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX"),
+        },
+    }
+    failures: list[str] = []
+    if wanted is None or "instructions" in wanted:  # first, with nothing else of ours running
+        kit.say("bench: instructions (valgrind, a few minutes) ...")
+        try:
+            results["instructions"] = instructions.measure(run_dir / "instructions")
+        except Exception as exc:
+            failures.append(f"instructions: {exc}")
+            traceback.print_exc()
+    if wanted is None or wanted - {"instructions"}:
+        _phases(args, wanted, run_dir, results, failures)
     results["seconds"] = time.monotonic() - started
     results["failures"] = failures
-    results["profiles"] = ctx.profiles
+    results.setdefault("profiles", [])
     json_path = kit.RESULTS / f"bench-{stamp}.json"
     png_path = kit.RESULTS / f"bench-{stamp}.png"
     report.write_json(results, json_path)

@@ -1,9 +1,12 @@
 """The benchmark's measurements, one function per figure; `bench.py` runs them in order.
 
 Every end-to-end figure comes from a real `python -m consumer run` process reading the local
-broker and POSTing to the stand-in in its own process; rates are counted where the events
-arrive (the stand-in) or where they finish (the consumer's /metrics), from the first event on,
-so start-up and group join are not part of any rate.
+broker. The throughput and latency phases POST to nginx (`nginx_server.py`: a native server that
+is never the bottleneck) and count where events finish (the consumer's /metrics); the phases that
+need a server with faults or latency (50 ms, one down, the baseline, commits) POST to the
+stand-in in its own process and count where events arrive. Rates are counted from the first
+event on, so start-up and group join are not part of any rate; every phase also reports the
+cores each process (consumer, broker, server, producer) and the whole machine used meanwhile.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import base64
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import threading
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import kit
+from nginx_server import NginxServer
 from profiling import Profiler
 from workload import event
 
@@ -51,6 +54,7 @@ class Context:
     args: Any
     bootstrap: str
     standin: kit.StandInProcess
+    server: NginxServer
     run_dir: Path
     topic: str = ""
     values: list[bytes] = field(default_factory=list)
@@ -97,7 +101,23 @@ class Context:
         return ConsumerProcess(path, log, metrics_port=port)
 
     def mi(self, options: dict[str, Any] | None = None) -> list[Destination]:
+        """The destination on the stand-in (latency, faults, what arrived)."""
         return [Destination("mi", self.standin.url, options or {})]
+
+    def native(self, options: dict[str, Any] | None = None) -> list[Destination]:
+        """The destination on nginx (throughput and latency: the consumer is measured)."""
+        return [Destination("mi", self.server.url, options or {})]
+
+    def busy(self, consumers: list[int], server: str = "nginx", producing: bool = False) -> Busy:
+        """The cores used from now on by these consumers, the broker, the server and (when
+        this process produces meanwhile) the producer, and by the whole machine."""
+        pids = {
+            "consumer": consumers,
+            "broker": [kit.broker_pid()],
+            "server": [self.server.proc.pid if server == "nginx" else self.standin.proc.pid],
+            "producer": [os.getpid()] if producing else [],
+        }
+        return Busy(pids, server)
 
     def profiler(
         self, proc: ConsumerProcess, name: str, cap_s: float, events: Callable[[], int]
@@ -108,6 +128,36 @@ class Context:
         profiler = Profiler(proc.pid, name, cap_s, events)
         self.profiles.append(str(profiler.raw))
         return profiler
+
+
+@dataclass
+class Busy:
+    """Cores each process used (CPU seconds over wall seconds) from its making to `shares`."""
+
+    pids: dict[str, list[int]]
+    server: str
+    started: float = field(default_factory=time.monotonic)
+    before: dict[str, float] = field(default_factory=dict)
+    machine: tuple[float, float] = field(default_factory=kit.machine_cpu_seconds)
+
+    def __post_init__(self) -> None:
+        self.before = {name: self._cpu(name) for name in self.pids}
+
+    def _cpu(self, name: str) -> float:
+        return sum(kit.cpu_seconds(pid) for pid in self.pids[name])
+
+    def shares(self) -> dict[str, Any]:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        busy, total = kit.machine_cpu_seconds()
+        found: dict[str, Any] = {
+            name: (self._cpu(name) - self.before[name]) / elapsed for name in self.pids
+        }
+        cores = (total - self.machine[1]) / elapsed
+        found["machine_busy"] = (busy - self.machine[0]) / elapsed
+        found["machine_cores"] = cores
+        found["machine_busy_share"] = found["machine_busy"] / max(cores, 1e-9)
+        found["server_kind"] = self.server
+        return found
 
 
 # -- setup ------------------------------------------------------------------------------------
@@ -248,30 +298,36 @@ def end_to_end(
     cap_s: float | None = None,
     delivery: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The consumer on the main topic (a fresh group), counted at the stand-in."""
-    ctx.standin.reset()
+    """The consumer on the main topic (a fresh group). At 0 ms to nginx, counted where events
+    finish (the consumer's /metrics); at 50 ms to the stand-in, counted where they arrive."""
     latency = ctx.args.latency_ms if "50ms" in name else 0.0
-    if latency:
-        ctx.standin.latency(latency)
     target = target or len(ctx.values)
     cap_s = cap_s or ctx.args.phase_seconds
-    proc = ctx.consumer(name, ctx.topic, ctx.mi(options), delivery)
+    if latency:
+        ctx.standin.reset()
+        ctx.standin.latency(latency)
+        proc = ctx.consumer(name, ctx.topic, ctx.mi(options), delivery)
+        count: Callable[[], int] = ctx.standin.accepted
+    else:
+        proc = ctx.consumer(name, ctx.topic, ctx.native(options), delivery)
+        count = proc.outcomes
     memory = Sampler(proc.pid).start()
-    profiler = ctx.profiler(proc, name, cap_s, ctx.standin.accepted)
-    cpu0 = ctx.standin.cpu_s()
+    profiler = ctx.profiler(proc, name, cap_s, count)
+    busy = ctx.busy([proc.pid], "standin" if latency else "nginx")
     try:
         result = kit.follow(
-            ctx.standin.accepted, target, cap_s, name, pids=[proc.pid],
+            count, target, cap_s, name, pids=[proc.pid],
             on_sample=profiler.on_sample if profiler else None,
         )  # fmt: skip
+        shares = busy.shares()
     finally:
         memory.stop()
         stages = profiler.finish() if profiler else None
         proc.kill()
-    standin_busy = (ctx.standin.cpu_s() - cpu0) / max(result.seconds, 1e-9)
     return {
         **rates(result),
-        "standin_cpu": standin_busy,
+        "server": shares["server_kind"],
+        "busy": shares,
         "peak_rss_mb": memory.peak_kb / 1024,
         **({"stages": stages} if stages else {}),
         "timeline": result.samples,
@@ -306,10 +362,9 @@ def scale_out(ctx: Context) -> dict[str, Any]:
     """`SCALE_OUT` consumers in one group on the main topic, as Kubernetes runs replicas: the
     group's rate at the stand-in, from when the partitions are split between them, and their
     CPU together."""
-    ctx.standin.reset()
     group = f"bench-scaleout-{time.time_ns()}"
     procs = [
-        ctx.consumer(f"scaleout-{i + 1}", ctx.topic, ctx.mi(), group=group)
+        ctx.consumer(f"scaleout-{i + 1}", ctx.topic, ctx.native(), group=group)
         for i in range(SCALE_OUT)
     ]
 
@@ -319,14 +374,22 @@ def scale_out(ctx: Context) -> dict[str, Any]:
 
     try:
         harness.wait_for(split, 60, "the partitions split between the consumers", poll=0.25)
+        busy = ctx.busy([proc.pid for proc in procs])
         result = kit.follow(
-            ctx.standin.accepted, len(ctx.values), ctx.args.phase_seconds,
-            f"scale-out, {SCALE_OUT} consumers", pids=[proc.pid for proc in procs],
+            lambda: sum(proc.outcomes() for proc in procs), len(ctx.values),
+            ctx.args.phase_seconds, f"scale-out, {SCALE_OUT} consumers",
+            pids=[proc.pid for proc in procs],
         )  # fmt: skip
+        shares = busy.shares()
     finally:
         for proc in procs:
             proc.kill()
-    return {**rates(result), "processes": SCALE_OUT, "timeline": result.samples}
+    return {
+        **rates(result),
+        "processes": SCALE_OUT,
+        "busy": shares,
+        "timeline": result.samples,
+    }
 
 
 # -- (c) the raw HTTP ceiling of the same client ----------------------------------------------
@@ -334,14 +397,13 @@ def scale_out(ctx: Context) -> dict[str, Any]:
 
 def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
     """The consumer's HTTP client alone (`delivery.http_client`), `max_in_flight` concurrent
-    POSTs, no Kafka, on the consumer's own event loop (`cli.run_loop`: uvloop)."""
+    POSTs to nginx, no Kafka, on the consumer's own event loop (`cli.run_loop`: uvloop)."""
     client = dict(ctx.args.delivery_setting).get("http_client", DeliverySettings.http_client)
-    ctx.standin.reset()
     auth = base64.b64encode(f"{harness.USERNAME}:{harness.PASSWORD}".encode()).decode()
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
     # as the consumer posts them: the body encoded once, before the request goes out
-    requests = [(Request(ctx.standin.url, headers, b), body_bytes(b)) for b in ctx.bodies]
-    progress = kit.Progress(f"raw HTTP ceiling ({client}, no Kafka)")
+    requests = [(Request(ctx.server.url, headers, b), body_bytes(b)) for b in ctx.bodies]
+    progress = kit.Progress(f"raw HTTP ceiling ({client} to nginx, no Kafka)")
 
     async def load() -> tuple[int, float, int]:
         transport = open_transport(
@@ -371,8 +433,10 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
         return done, time.monotonic() - started, failed
 
     cpu0 = kit.cpu_seconds(os.getpid())
+    busy = ctx.busy([os.getpid()])  # the client is this process: "consumer"
     done, elapsed, failed = cli.run_loop(load())
     cpu = kit.cpu_seconds(os.getpid()) - cpu0
+    shares = busy.shares()
     progress.done(f"{done / elapsed:,.0f} requests/s")
     return {
         "client": client,
@@ -383,6 +447,8 @@ def http_ceiling(ctx: Context, seconds: float) -> dict[str, Any]:
         "rate": done / elapsed,
         "client_cpu": cpu / elapsed,
         "client_us_per_request": cpu / max(done, 1) * 1e6,
+        "server": "nginx",
+        "busy": shares,
     }
 
 
@@ -408,50 +474,51 @@ def serial_baseline(ctx: Context, seconds: float) -> dict[str, Any]:
 
 
 LATENCY_WARMUP_S = 2.0
+LATENCY_SHARE = 0.15  # of (c)'s rate: the broker's share, not ours, decides (bench/README.md)
+LATENCY_BUSY_LIMIT = 0.7  # machine busy above this: the latency is not judged
+STAGE_FAMILY = "movableink_consumer_stage_seconds"
 
 
 def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
-    """Produce at `rate` for `seconds` into a LogAppendTime topic while the consumer runs;
-    latency = the stand-in's 2xx time minus the broker's append time, per event, for the
-    events appended after the first `LATENCY_WARMUP_S` (the producer's and the consumer's
-    connections warming up send a burst at first)."""
-    ctx.standin.reset()
+    """Produce at `rate` for `seconds` into a LogAppendTime topic while the consumer delivers to
+    a recording nginx (`NginxServer(record=True)`: it logs each body and when it answered);
+    latency = that time minus the broker's append time, per event, for the events appended
+    after the first `LATENCY_WARMUP_S` (the producer's and the consumer's connections warming
+    up send a burst at first). The stage histogram is read at `LATENCY_WARMUP_S` and at the
+    end: the difference is the window's."""
     topic = f"bench-latency-{time.time_ns()}"
     config_ = {"message.timestamp.type": "LogAppendTime"}
     harness.create_topic(ctx.bootstrap, topic, ctx.args.partitions, config_)
-    proc = ctx.consumer("latency", topic, ctx.mi())
+    recorder = NginxServer(ctx.run_dir / "nginx-latency", record=True)
     total = int(rate * seconds)
     try:
-        harness.wait_for(proc.ready, 60, "the consumer to join its group", poll=0.25)
-        time.sleep(1.0)  # the assignment settles
-        records = list(ctx.next_events(total))
-        pids = {
-            "consumer": proc.pid,
-            "standin": ctx.standin.proc.pid,
-            "broker": kit.broker_pid(),
-            "bench_producer": os.getpid(),
-        }
-        before = {name: kit.cpu_seconds(pid) for name, pid in pids.items()}
-        busy0, total0 = kit.machine_cpu_seconds()
-        started = time.monotonic()
-        achieved = kit.produce_paced(ctx.bootstrap, topic, records, rate, "latency")
-        ctx.standin.wait_accepted(total, 120)
-        elapsed = time.monotonic() - started
-        busy1, total1 = kit.machine_cpu_seconds()
-        cpu_share = {n: (kit.cpu_seconds(pid) - before[n]) / elapsed for n, pid in pids.items()}
-        cpu_share["machine_busy"] = (busy1 - busy0) / elapsed
-        cpu_share["machine_cores"] = (total1 - total0) / elapsed
-        stage_seconds = stage_summary(proc.metrics(STAGE_FAMILY))
+        proc = ctx.consumer("latency", topic, [Destination("mi", recorder.url)])
+        try:
+            harness.wait_for(proc.ready, 60, "the consumer to join its group", poll=0.25)
+            time.sleep(1.0)  # the assignment settles
+            records = list(ctx.next_events(total))
+            warm: list[harness.Metrics] = []
+            timer = threading.Timer(
+                LATENCY_WARMUP_S, lambda: warm.append(proc.metrics(STAGE_FAMILY))
+            )
+            pids = {
+                "consumer": [proc.pid],
+                "broker": [kit.broker_pid()],
+                "server": [recorder.proc.pid],
+                "producer": [os.getpid()],
+            }
+            busy = Busy(pids, "nginx (recording)")
+            timer.start()
+            achieved = kit.produce_paced(ctx.bootstrap, topic, records, rate, "latency")
+            harness.wait_for(lambda: proc.outcomes() >= total, 120, "every event delivered", 0.1)
+            shares = busy.shares()
+            timer.join()
+            end = proc.metrics(STAGE_FAMILY)
+        finally:
+            proc.kill()
     finally:
-        proc.kill()
-    arrived: dict[str, float] = {}
-    since = 0
-    while True:
-        page, since = ctx.standin.received(since)
-        if not page:
-            break
-        for item in page:
-            arrived.setdefault(item["message_id"], item["time"])
+        recorder.stop()
+    arrived = recorder.arrivals()
     appended: dict[str, float] = {}
     decoder = Decoder()
     for message in harness.read_topic(ctx.bootstrap, topic, timeout=120, idle_s=3.0):
@@ -469,14 +536,17 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
         "achieved_rate": achieved,
         "events": len(waits),
         "warmup_s": LATENCY_WARMUP_S,
+        "server": "nginx (recording)",
         "p50_ms": _percentile(waits, 50) * 1000,
         "p95_ms": _percentile(waits, 95) * 1000,
         "p99_ms": _percentile(waits, 99) * 1000,
         "max_ms": waits[-1] * 1000 if waits else 0.0,
-        "mean_ms": statistics.fmean(waits) * 1000 if waits else 0.0,
+        "within_50ms": sum(w <= 0.05 for w in waits) / len(waits) if waits else 0.0,
         "timestamp": "LogAppendTime",
-        "stage_seconds": stage_seconds,
-        "cpu_share": cpu_share,  # cores each process used while producing and delivering
+        "stage_seconds": stage_summary(end, warm[0] if warm else None),
+        "busy": shares,
+        "cpu_share": shares,  # the name in earlier runs' JSON
+        "judged": shares["machine_busy_share"] < LATENCY_BUSY_LIMIT,
         # per second of appends: [events, p50 ms, max ms]; where in the run the tail is
         "by_second": [
             [len(w), _percentile(sorted(w), 50) * 1000, max(w) * 1000]
@@ -485,25 +555,70 @@ def latency(ctx: Context, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-STAGE_FAMILY = "movableink_consumer_stage_seconds"
+def _percentile(ordered: list[float], pct: float) -> float:
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
 
 
-def stage_summary(metrics: harness.Metrics, destination: str = "mi") -> dict[str, Any]:
-    """Per stage of the consumer's `stage_seconds` (the whole run, warm-up included): the
-    events, the mean, and the smallest bucket bounds holding 50 % and 99 % of them, in ms."""
+def _histogram(
+    metrics: harness.Metrics, family: str, since: harness.Metrics | None = None, **labels: str
+) -> list[tuple[float, float]]:
+    """(bound, cumulative count) of a histogram, summed over series matching `labels`, minus
+    what it held in `since`."""
+
+    def buckets(found: harness.Metrics) -> dict[float, float]:
+        summed: dict[float, float] = {}
+        for s in found.samples:
+            if s.name == f"{family}_bucket" and labels.items() <= s.labels.items():
+                le = float(s.labels["le"])
+                summed[le] = summed.get(le, 0.0) + s.value
+        return summed
+
+    now = buckets(metrics)
+    before = buckets(since) if since is not None else {}
+    return sorted((le, n - before.get(le, 0.0)) for le, n in now.items())
+
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """As Prometheus's histogram_quantile: linear within the bucket holding the q-th event."""
+    if not buckets or buckets[-1][1] <= 0:
+        return 0.0
+    wanted = q * buckets[-1][1]
+    lower, below = 0.0, 0.0
+    for le, n in buckets:
+        if n >= wanted:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * ((wanted - below) / (n - below) if n > below else 1)
+        lower, below = le, n
+    return lower
+
+
+def stage_summary(
+    metrics: harness.Metrics, since: harness.Metrics | None = None, destination: str = "mi"
+) -> dict[str, Any]:
+    """Per stage of the consumer's `stage_seconds` (since `since`, else the whole run): the
+    events, the mean, p50/p99 interpolated in the buckets, and the smallest bucket bounds
+    holding 50 % and 99 % of them, in ms."""
     summary: dict[str, Any] = {}
     for stage in STAGES:
         labels = {"destination": destination, "stage": stage}
-        count = metrics.total(f"{STAGE_FAMILY}_count", **labels)
-        total = metrics.total(f"{STAGE_FAMILY}_sum", **labels)
-        buckets = sorted(
-            (float(s.labels["le"]), s.value)
-            for s in metrics.samples
-            if s.name == f"{STAGE_FAMILY}_bucket" and labels.items() <= s.labels.items()
-        )
+
+        def total(
+            name: str, found: harness.Metrics | None, labels: dict[str, str] = labels
+        ) -> float:
+            return found.total(name, **labels) if found is not None else 0.0
+
+        count = total(f"{STAGE_FAMILY}_count", metrics) - total(f"{STAGE_FAMILY}_count", since)
+        spent = total(f"{STAGE_FAMILY}_sum", metrics) - total(f"{STAGE_FAMILY}_sum", since)
+        buckets = _histogram(metrics, STAGE_FAMILY, since, **labels)
         summary[stage] = {
             "events": count,
-            "mean_ms": total / count * 1000 if count else 0.0,
+            "mean_ms": spent / count * 1000 if count else 0.0,
+            "p50_ms": _quantile(buckets, 0.5) * 1000,
+            "p99_ms": _quantile(buckets, 0.99) * 1000,
             "p50_le_ms": _bucket_bound(buckets, 0.5 * count) * 1000 if count else 0.0,
             "p99_le_ms": _bucket_bound(buckets, 0.99 * count) * 1000 if count else 0.0,
         }
@@ -513,13 +628,6 @@ def stage_summary(metrics: harness.Metrics, destination: str = "mi") -> dict[str
 def _bucket_bound(buckets: list[tuple[float, float]], wanted: float) -> float:
     """The smallest bucket bound holding `wanted` observations (cumulative buckets)."""
     return next((le for le, n in buckets if n >= wanted), float("inf"))
-
-
-def _percentile(ordered: list[float], pct: float) -> float:
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 # -- (f) memory during a catch-up ---------------------------------------------------------------
@@ -541,11 +649,9 @@ def catch_up(ctx: Context) -> dict[str, Any]:
         yield from ctx.next_events(total - reuse)
 
     kit.produce_all(ctx.bootstrap, topic, records(), total, label="produce backlog")
-    ctx.standin.reset()
-    proc = ctx.consumer("catchup", topic, ctx.mi({"batch": BATCH}))
+    proc = ctx.consumer("catchup", topic, ctx.native({"batch": BATCH}))
     memory = Sampler(proc.pid).start()
     marks: dict[str, dict[str, float]] = {}
-    resets = [0]
     progress_points: list[tuple[float, int, int]] = []  # (t, finished, rss kB)
 
     def finished() -> int:
@@ -558,21 +664,20 @@ def catch_up(ctx: Context) -> dict[str, Any]:
         for pct in (25, 50, 75, 100):
             if done >= total * pct / 100 and str(pct) not in marks:
                 marks[str(pct)] = {"rss_mb": rss / 1024, "hwm_mb": found.get("VmHWM", 0) / 1024}
-        if done - resets[0] >= 200_000:  # the stand-in keeps every event: let it forget
-            ctx.standin.reset(settle=False)
-            resets[0] = done
 
+    busy = ctx.busy([proc.pid])
     try:
         result = kit.follow(
             finished, total, ctx.args.catchup_cap, "catch-up (batch mode)", pids=[proc.pid],
             on_sample=on_sample, start_timeout_s=120,
         )  # fmt: skip
         final = memory.sample(result.seconds)
+        shares = busy.shares()
     finally:
         memory.stop()
         proc.kill()
-        ctx.standin.reset()
     return {
+        "busy": shares,
         **rates(result),
         "events": total,
         "finished": result.samples[-1][1] if result.samples else 0,
@@ -587,25 +692,28 @@ def catch_up(ctx: Context) -> dict[str, Any]:
 
 
 def one_down(ctx: Context, cap_s: float, max_buffered: int) -> dict[str, Any]:
-    """Two destinations; the second's endpoint refuses connections the whole time."""
-    ctx.standin.reset()
-    other = kit.StandInProcess(log=ctx.run_dir / "standin-down.log")
+    """Two destinations: the healthy one on nginx, as (c) is (its rate is compared with
+    (c)'s); the other's endpoint a loopback port nothing listens on, refusing connections the
+    whole time. Counted where the healthy one's events finish."""
+    refused = f"http://127.0.0.1:{processes.free_port()}/behavioral/key"
+    destinations = [Destination("healthy", ctx.server.url), Destination("down", refused)]
+    proc = ctx.consumer("one-down", ctx.topic, destinations, {"max_buffered": max_buffered})
+
+    def healthy() -> int:
+        return proc.outcomes("delivered", destination="healthy")
+
+    profiler = ctx.profiler(proc, "one_down", cap_s, healthy)
+    busy = ctx.busy([proc.pid])
     try:
-        other.down()
-        destinations = [Destination("healthy", ctx.standin.url), Destination("down", other.url)]
-        proc = ctx.consumer("one-down", ctx.topic, destinations, {"max_buffered": max_buffered})
-        profiler = ctx.profiler(proc, "one_down", cap_s, ctx.standin.accepted)
-        try:
-            result = kit.follow(
-                ctx.standin.accepted, len(ctx.values), cap_s, "two destinations, one down",
-                pids=[proc.pid], on_sample=profiler.on_sample if profiler else None,
-            )  # fmt: skip
-            metrics = proc.metrics()
-        finally:
-            stages = profiler.finish() if profiler else None
-            proc.kill()
+        result = kit.follow(
+            healthy, len(ctx.values), cap_s, "two destinations, one down",
+            pids=[proc.pid], on_sample=profiler.on_sample if profiler else None,
+        )  # fmt: skip
+        metrics = proc.metrics()
+        shares = busy.shares()
     finally:
-        other.stop()
+        stages = profiler.finish() if profiler else None
+        proc.kill()
     circuit = metrics.total("movableink_consumer_circuit_open", destination="down")
     wanted = ("_http_responses_total", "_retries_total", "_held_back_events", "_buffered")
     counters = {k: v for k, v in metrics.series().items() if any(w in k for w in wanted)}
@@ -614,6 +722,8 @@ def one_down(ctx: Context, cap_s: float, max_buffered: int) -> dict[str, Any]:
         "metrics": counters,
         "max_buffered": max_buffered,
         "down_circuit_open": circuit,
+        "server": "nginx",
+        "busy": shares,
         **({"stages": stages} if stages else {}),
         "timeline": result.samples,
     }

@@ -1,4 +1,4 @@
-"""The command line: `python -m consumer explain|run|replay|check-topic` (also
+"""The command line: `python -m consumer explain|run|replay|check-topic|import-segment` (also
 `movableink-consumer`)."""
 
 from __future__ import annotations
@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
 from typing import Any, NoReturn, TextIO, TypeVar
 
 from consumer import __version__, config
-from consumer.commands import check_topic, replay, run
+from consumer.commands import check_topic, import_segment, replay, run
 from consumer.commands.explain import explain
 from consumer.core.errors import ConfigError
 from consumer.settings import LOG_LEVELS
@@ -29,28 +30,23 @@ def tune_gc() -> None:
 
     What the consumer allocates per event (records, requests, futures) is freed by reference
     counting and makes no cycles; the cyclic collector still walked every young object that
-    was alive, and a consumer's live objects are its buffered records (~17 containers each, up
+    was alive, and a consumer's live objects are its buffered records (many containers each, up
     to `max_buffered`), so every refill of the buffer meant collections that found nothing.
-    At 700: end to end 2,130 -> 2,608 events/s at 50,000 (`bench.py --only e2e,latency`).
-    At 50,000, a full-size `bench.py --only e2e,batch` still spent 2.19 s (31 collections, the
-    longest 266 ms) and 1.26 s (25) in them, about 25 and 6 us per event; at 500,000 none ran
-    in either phase, peak RSS 245 -> 247 MB. Start-up objects (config, schemas, compiled
-    triggers) are frozen out of every collection.
+    Start-up objects (config, schemas, compiled triggers) are frozen out of every collection.
+    The figures behind the threshold are in bench/README.md.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
 
 
 def tune_threads() -> None:
-    """Hand the GIL over every 0.5 ms instead of 5 ms.
+    """Hand the GIL over every 0.5 ms instead of Python's 5 ms.
 
     The Kafka thread decides records (CPU only); the delivery loop's thread gives the GIL up at
-    every socket call and then waits for it. With Python's 5 ms switch interval, a Kafka thread
-    deciding a burst of records (after intake resumes) held the loop to about one step per 5 ms:
-    the healthy destination of `bench.py --only e2e,onedown` delivered in waves (5,000/s, then
-    ~250/s or none for seconds) and the latency phase's tail grew. Measured in single runs on a
-    busy machine: healthy vs alone 41 %/52 % -> 82 %; latency p99 at 1,350 events/s 833 ->
-    417 ms; CPU per event unchanged (326-340 -> 351 us)."""
+    every socket call and then waits for it. With the default switch interval, a Kafka thread
+    deciding a burst of records (after intake resumes) held the loop to about one step per
+    interval: a healthy destination beside a down one delivered in waves, and the latency tail
+    grew (bench/README.md has the figures)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
@@ -130,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
         default=check_topic.DEFAULT_SAMPLE,
         help="records per partition, read back from its end; 0: all (default 10000)",
     )
+    import_segment.add_arguments(
+        commands.add_parser(
+            "import-segment",
+            help="write the TOML of a Movable Ink (Actions) destination set up in Segment",
+        )
+    )
     return parser
 
 
@@ -194,6 +196,10 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_segment(args: argparse.Namespace) -> int:
+    return import_segment.run(args, os.environ, explain)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = {
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _run,
         "replay": _replay,
         "check-topic": _check_topic,
+        "import-segment": _import_segment,
     }[args.command]
     try:
         return command(args)

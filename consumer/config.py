@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from consumer.core import movableink
+from consumer.core import movableink, urls
 from consumer.core.errors import ConfigError
 from consumer.core.mapping import FieldMapping, MappingError, compile_mapping, is_directive
 from consumer.core.movableink import DeadLetterPolicy, Destination, Secret, Subscription
@@ -304,14 +304,20 @@ def _destination(raw: Any, index: int, compiled: dict[str, FieldMapping]) -> Des
     where = f"destinations.{table.name}"
     if not _NAME.match(table.name):
         raise ConfigError(f"{where}.name must be letters, digits, '.', '_' or '-' (1-63).")
-    url = movableink.normalise_url(table.movable_ink_url)  # as Segment's URL parser reads it
+    try:  # as Segment's URL parser reads it: punycode host, spaces percent-encoded, ...
+        url = urls.normalise_url(table.movable_ink_url)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}.movable_ink_url cannot be read as a URL (Segment cannot either): {exc}."
+        ) from None
     _check_url(url, f"{where}.movable_ink_url")
     username, password = table.username, table.password
     if table.apiKey.reveal():
-        if username or password.reveal():
+        if username or "password" in raw:
             raise ConfigError(f"{where} sets apiKey and username/password: choose one.")
         username, password = table.apiKey.reveal(), Secret("")
-    elif not username or not password.reveal():
+    elif not username or "password" not in raw:
+        # An empty password is one: Segment sends Basic base64("username:").
         raise ConfigError(f"{where} needs username and password (or the legacy apiKey).")
     mappings = table.mappings or ({"name": movableink.PRESET_NAME},)
     if len(mappings) > movableink.MAX_MAPPINGS:

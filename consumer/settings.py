@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 ValueFormat = Literal["confluent", "avro", "json"]
+AvroNullFields = Literal["omit", "keep"]
 HttpClient = Literal["builtin", "httpx"]
 LogFormat = Literal["auto", "json", "text"]
 GateMode = Literal["off", "observe", "enforce"]
@@ -34,6 +35,9 @@ class KafkaSettings:
     group_instance_id: str = ""
     value_format: ValueFormat = "confluent"
     avro_schema: str = ""
+    # A null field of a record nested in an Avro value: left out (Avro cannot tell it from an
+    # absent one) or kept as JSON null. See docs/avro.md.
+    avro_null_fields: AvroNullFields = "omit"
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     dead_letter_topic: str = "{topic}.dlq"
     create_dead_letter_topic: bool = True

@@ -52,9 +52,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: flo
 
 
 def toml_value(value: Any) -> str:
-    """A Python value as TOML (dicts as inline tables)."""
+    """A Python value as TOML (dicts as inline tables, in lists too)."""
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f'"{k}" = {toml_value(v)}' for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value)
 
 
@@ -127,7 +129,7 @@ class Metrics:
     @classmethod
     def parse(cls, text: str, names: tuple[str, ...] = ()) -> Metrics:
         """The exposition's samples; only those of the families `names` when given (parsing
-        is ~50 us a line, and a bench polling one counter should not cost a core's tenth)."""
+        every line costs CPU, and a bench polling one counter should not cost much of a core)."""
         if names:
             text = "\n".join(line for line in text.splitlines() if _family(line).startswith(names))
         families = text_string_to_metric_families(text)

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from consumer.core.decision import Decision, decide_message
 from consumer.core.errors import Rejected
-from consumer.core.explanation import describe
+from consumer.core.explanation import json_line
 from consumer.core.jsvalues import escape_lone_surrogates
 from consumer.core.movableink import Destination
 
@@ -42,7 +42,6 @@ def explain(sources: Iterable[TextIO], destinations: tuple[Destination, ...], ou
                 decision = Decision(f"input-{index}", None, (), item.reason)
             else:
                 decision = decide_message(item, destinations, topic="input", offset=index)
-            line = json.dumps(describe(decision), ensure_ascii=False)
-            out.write(escape_lone_surrogates(line) + "\n")
+            out.write(escape_lone_surrogates(json_line(decision)) + "\n")
             count += 1
     return count

@@ -19,7 +19,6 @@ since it is the only sign of life of a long replay.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import shlex
@@ -38,7 +37,7 @@ from consumer.config import Settings
 from consumer.core.deadletter import REPLAYED_FROM
 from consumer.core.decision import Decision, Verdict
 from consumer.core.errors import BrokerError, ConfigError
-from consumer.core.explanation import describe
+from consumer.core.explanation import json_line
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Decided, Record, Work
 from consumer.core.triggers import Trigger, TriggerSyntaxError, parse
@@ -181,7 +180,7 @@ class Replay:
             for work, decision in batch:
                 self.counts[decision.action] += 1
                 if decision.action == "deliver":
-                    self.out.write(json.dumps(describe(decision), ensure_ascii=False) + "\n")
+                    self.out.write(json_line(decision) + "\n")
                 tracker.finish(work.handle, work.record.offset)
 
         return submit

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from consumer.core.errors import class_for
+from consumer.core.errors import INTERNAL_ERROR, class_for, described_class
 from consumer.core.records import Headers, Record
 
 CONNECT_TOPIC = "__connect.errors.topic"
@@ -23,6 +23,7 @@ ATTEMPTS = "movableink.attempts"
 FIRST_ATTEMPT = "movableink.first.attempt"
 LAST_ATTEMPT = "movableink.last.attempt"
 DESTINATION = "movableink.destination"
+MAPPING = "movableink.mapping"  # the mapping (subscription) whose request failed, if one did
 MESSAGE_ID = "movableink.message.id"
 REPLAY_COUNT = "movableink.replay.count"  # how many replays this record has been through
 REPLAYED_FROM = "movableink.replayed.from"  # topic:partition:offset a re-published record came from
@@ -31,7 +32,7 @@ ORIGINAL_SIZE = "movableink.original.size"  # the value's size in bytes before i
 OUR_HEADERS = frozenset(
     {
         CONNECT_TOPIC, CONNECT_PARTITION, CONNECT_OFFSET, CONNECT_CLASS, CONNECT_MESSAGE,
-        REASON, STATUS, ATTEMPTS, FIRST_ATTEMPT, LAST_ATTEMPT, DESTINATION, MESSAGE_ID,
+        REASON, STATUS, ATTEMPTS, FIRST_ATTEMPT, LAST_ATTEMPT, DESTINATION, MAPPING, MESSAGE_ID,
         REPLAY_COUNT, REPLAYED_FROM, TRUNCATED, ORIGINAL_SIZE,
     }
 )  # fmt: skip
@@ -47,7 +48,8 @@ TRUNCATION_LEVELS: tuple[tuple[int | None, bool], ...] = (
 
 @dataclass(frozen=True)
 class Failure:
-    """Why a record is dead-lettered, and for which destination ('' for all)."""
+    """Why a record is dead-lettered, for which destination ('' for all) and which of its
+    mappings ('' when the event itself is at fault there, whatever the mapping)."""
 
     reason: str
     message: str
@@ -58,6 +60,7 @@ class Failure:
     first_attempt: float | None = None  # epoch seconds
     last_attempt: float | None = None
     exception: str | None = None  # the class of an unexpected error, for `internal.error`
+    mapping: str = ""
 
 
 def topic_for(template: str, source_topic: str) -> str:
@@ -104,8 +107,13 @@ def headers_for(
     """
     kept = source.headers if keep_original else []
     headers = [(k, v) for k, v in kept if k not in OUR_HEADERS]
-    named = class_for(failure.reason)
-    exception = failure.exception or f"{named.__module__}.{named.__qualname__}"
+    exception = failure.exception
+    if exception is None and failure.reason == INTERNAL_ERROR:
+        # An unexpected error's class travels in its detail, as `describe` wrote it.
+        exception = described_class(failure.message)
+    if exception is None:
+        named = class_for(failure.reason)
+        exception = f"{named.__module__}.{named.__qualname__}"
     headers += [
         (CONNECT_TOPIC, source.topic.encode()),
         (CONNECT_PARTITION, str(source.partition).encode()),
@@ -119,6 +127,8 @@ def headers_for(
         headers.append((MESSAGE_ID, _text(failure.message_id)))
     if failure.destination:
         headers.append((DESTINATION, _text(failure.destination)))
+    if failure.mapping:
+        headers.append((MAPPING, _text(failure.mapping)))
     if failure.status is not None:
         headers.append((STATUS, str(failure.status).encode()))
     if failure.first_attempt is not None:

@@ -49,14 +49,29 @@ class Delivery(NamedTuple):
     content: bytes
 
 
+class Rejection(NamedTuple):
+    """A matching mapping that cannot make its request for this event: it alone is
+    dead-lettered (with its name), the destination's other mappings still deliver."""
+
+    mapping: str
+    reason: str
+    detail: str
+
+
 class Verdict(NamedTuple):
-    """What one destination does with the message."""
+    """What one destination does with the message.
+
+    "deliver" when at least one matching mapping made its request (`deliveries`); the
+    mappings that could not are in `rejected` either way. "invalid" with no `rejected`: the
+    event itself is at fault for this destination (too old, signals), whatever the mapping.
+    """
 
     destination: str
     action: Action
     reason: str | None = None
     deliveries: tuple[Delivery, ...] = ()
     warnings: tuple[str, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
 
 
 class Decision(NamedTuple):
@@ -136,6 +151,15 @@ def _delivery(
     return _new(Delivery, (destination, subscription.name, request, content))
 
 
+def _rejection(subscription: Subscription, exc: Exception) -> Rejection:
+    """Why one mapping cannot make its request, in the words of a dead letter."""
+    if isinstance(exc, InvalidRequest):
+        return Rejection(subscription.name, exc.reason, str(exc))
+    if isinstance(exc, _Unencodable):
+        return Rejection(subscription.name, "mapping.unencodable", str(exc))
+    return Rejection(subscription.name, INTERNAL_ERROR, describe(exc))
+
+
 def route(
     destination: Destination,
     message: dict[str, Any],
@@ -144,7 +168,10 @@ def route(
     mapped: _Mapped,
 ) -> Verdict:
     """One destination's verdict on a checked message (`moment`: its event time; `mapped`:
-    what the message's destinations have mapped and encoded so far)."""
+    what the message's destinations have mapped and encoded so far).
+
+    Each matching mapping is mapped on its own, as Segment runs each subscription on its own:
+    one that fails on this event is rejected alone (`Verdict.rejected`)."""
     name = destination.name
     try:
         if not segment.integration_enabled(message):
@@ -161,16 +188,19 @@ def route(
         failed = () if destination.signals == "off" else tuple(signals.violations(message))
         if failed and destination.signals == "enforce":
             return Verdict(name, "invalid", failed[0], warnings=failed)
-        deliveries = []
-        for subscription in matched:
-            deliveries.append(_delivery(destination, subscription, message, mapped))
-    except InvalidRequest as exc:
-        return Verdict(name, "invalid", exc.reason, warnings=(str(exc),))
-    except _Unencodable as exc:
-        return Verdict(name, "invalid", "mapping.unencodable", warnings=(str(exc),))
     except Exception as exc:  # a bug must cost one record, not the process
         return Verdict(name, "invalid", INTERNAL_ERROR, warnings=(describe(exc),))
-    return _new(Verdict, (name, "deliver", None, tuple(deliveries), failed))
+    deliveries = []
+    rejected = []
+    for subscription in matched:
+        try:
+            deliveries.append(_delivery(destination, subscription, message, mapped))
+        except Exception as exc:  # InvalidRequest, _Unencodable, or a bug: this mapping's
+            rejected.append(_rejection(subscription, exc))
+    if not deliveries:
+        details = tuple(r.detail for r in rejected)
+        return Verdict(name, "invalid", rejected[0].reason, (), details, tuple(rejected))
+    return _new(Verdict, (name, "deliver", None, tuple(deliveries), failed, tuple(rejected)))
 
 
 def decide_message(

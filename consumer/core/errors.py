@@ -60,6 +60,12 @@ class HeldBack(Rejected):
     """An earlier event of the person was dead-lettered (`ordering.held`)."""
 
 
+def described_class(detail: str) -> str | None:
+    """The class name `describe` put at the start of `detail`, or None if it has none."""
+    name, colon, _ = detail.partition(": ")
+    return name if colon and name.isidentifier() else None
+
+
 def class_for(reason: str) -> type[Rejected]:
     """The exception class a dead letter with this reason code names."""
     family = reason.split(".", 1)[0]

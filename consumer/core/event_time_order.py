@@ -26,7 +26,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 Item = TypeVar("Item")
 Partition = tuple[str, int]
@@ -117,16 +117,19 @@ class EventTimeMerge(Generic[Item]):
     def release(self, now: float, step: int, partitions: Partitions) -> list[Released[Item]]:
         """Hand on every record whose turn has come, in merge order."""
         out: list[Released[Item]] = []
+        lows = _Lows(self, partitions)
         while self._heads:
             head = self._heads[0]
-            waits_for_reading = self._waits(head, step, partitions.reading, partitions.at_end)
-            if not waits_for_reading:
-                idle_wait = self._waits(head, step, partitions.idle, frozenset())
-                self._pop(head, now, "paused" if idle_wait else None, out)
+            if not lows.reading_waits(head, step):
+                reason: ReleaseReason | None = "paused" if lows.idle_waits(head) else None
+                lows.emptied(self._pop(head, now, reason, out))
             elif now - head.read_at >= self.window_s:
-                self._pop(head, now, "window", out)
-            elif not self._release_expired(now, out):
-                break
+                lows.emptied(self._pop(head, now, "window", out))
+            else:
+                expired = self._expired_head(now)
+                if expired is None:
+                    break
+                lows.emptied(self._pop(expired, now, "window", out))
         return out
 
     def release_all(self, now: float, reason: ReleaseReason) -> list[Released[Item]]:
@@ -144,8 +147,9 @@ class EventTimeMerge(Generic[Item]):
         out: list[Released[Item]] = []
         for partition in partitions:
             queue = self._queues.get(partition)
-            while queue:
+            while queue:  # the partition's queue goes once it is empty
                 self._pop(queue[0], now, reason, out)
+                queue = self._queues.get(partition)
             self._read_to.pop(partition, None)
         return out
 
@@ -165,34 +169,17 @@ class EventTimeMerge(Generic[Item]):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _waits(
-        self,
-        head: _Held[Item],
-        step: int,
-        partitions: frozenset[Partition],
-        at_end: frozenset[Partition],
-    ) -> bool:
-        """Whether one of `partitions` could still hold an event earlier than `head`: it
-        holds nothing, has not been read past the head's time, and is not known (since the
-        head was read) to be at its end. A partition holding records has been read past them,
-        and they come after the head in the merge."""
-        for partition in partitions:
-            if partition == head.partition or self._queues.get(partition):
-                continue
-            if partition in at_end and step > head.step:
-                continue
-            if self._read_to.get(partition, -math.inf) < head.time:
-                return True
-        return False
-
-    def _release_expired(self, now: float, out: list[Released[Item]]) -> bool:
-        """The earliest head whose window has run out, if any, handed on: a later record of
-        another partition may have waited longer than the merge's first."""
+    def _expired_head(self, now: float) -> _Held[Item] | None:
+        """The earliest head whose window has run out: a later record of another partition may
+        have waited longer than the merge's first."""
         expired = [h for h in self._heads if now - h.read_at >= self.window_s]
-        if not expired:
-            return False
-        self._pop(min(expired), now, "window", out)
-        return True
+        return min(expired) if expired else None
+
+    def holds(self, partition: Partition) -> bool:
+        return bool(self._queues.get(partition))
+
+    def read_time(self, partition: Partition) -> float:
+        return self._read_to.get(partition, -math.inf)
 
     def _pop(
         self,
@@ -200,7 +187,8 @@ class EventTimeMerge(Generic[Item]):
         now: float,
         reason: ReleaseReason | None,
         out: list[Released[Item]],
-    ) -> None:
+    ) -> Partition | None:
+        """Hand on a head; the partition it leaves empty, if it does."""
         queue = self._queues[head.partition]
         queue.popleft()
         if self._heads[0] is head:
@@ -208,9 +196,50 @@ class EventTimeMerge(Generic[Item]):
         else:  # handed on out of merge order: its window ran out, or its partition was revoked
             self._heads = [h for h in self._heads if h is not head]
             heapq.heapify(self._heads)
+        emptied = None
         if queue:
             heapq.heappush(self._heads, queue[0])
         else:
             del self._queues[head.partition]
+            emptied = head.partition
         self._count -= 1
         out.append(Released(head.item, max(0.0, now - head.read_at), reason))
+        return emptied
+
+
+class _Lows:
+    """For one `release` call: how far the partitions that hold nothing have been read, as the
+    lowest such time, so that whether a head waits is one comparison, not a walk over every
+    partition. A partition holding records has been read past them, and they come after the
+    head in the merge, so only the empty ones can make a head wait."""
+
+    def __init__(self, merge: EventTimeMerge[Any], partitions: Partitions) -> None:
+        self._merge = merge
+        self._partitions = partitions
+        self.reading = math.inf  # empty reading partitions not known to be at their end
+        self.reading_or_end = math.inf  # every empty reading partition
+        self.idle = math.inf  # empty partitions not being read
+        for partition in partitions.reading | partitions.idle:
+            if not merge.holds(partition):
+                self.emptied(partition)
+
+    def emptied(self, partition: Partition | None) -> None:
+        """`partition` holds nothing (any more): its read time now counts."""
+        if partition is None:
+            return
+        time = self._merge.read_time(partition)
+        if partition in self._partitions.reading:
+            self.reading_or_end = min(self.reading_or_end, time)
+            if partition not in self._partitions.at_end:
+                self.reading = min(self.reading, time)
+        elif partition in self._partitions.idle:
+            self.idle = min(self.idle, time)
+
+    def reading_waits(self, head: _Held[Any], step: int) -> bool:
+        """Whether a partition being read could still hold an event earlier than `head`. An
+        end counts only when seen in a later step than the one that read the head."""
+        low = self.reading if step > head.step else self.reading_or_end
+        return low < head.time
+
+    def idle_waits(self, head: _Held[Any]) -> bool:
+        return self.idle < head.time

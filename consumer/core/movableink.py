@@ -234,24 +234,6 @@ def header_problem(name: str, text: str) -> str | None:
     return None
 
 
-def normalise_url(url: str) -> str:
-    """The URL as the WHATWG parser behind Segment's fetch reads it: outer blanks and control
-    characters trimmed, tabs and line breaks removed, scheme and host in lowercase, default
-    port dropped, an empty path written as "/"."""
-    url = re.sub(r"[\t\n\r]", "", url.strip("".join(map(chr, range(0x21)))))
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    try:
-        port = parts.port
-    except ValueError:
-        return url
-    netloc = host if port in (None, default) else f"{host}:{port}"
-    if "@" in parts.netloc:
-        netloc = parts.netloc.rpartition("@")[0] + "@" + netloc
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
-
-
 def send_entire_event(
     destination: Destination,
     subscription: Subscription,

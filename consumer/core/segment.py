@@ -14,7 +14,7 @@ _TEXT = ((str,), "text")
 _ID = ((str, int, float), "text or a number")
 _OBJECT = ((dict,), "an object")
 # Segment's message fields and the JSON types its spec gives them (`messageId` is not here:
-# one that is not text is replaced by the derived id, as before).
+# an integer one is kept as its text, any other that is not text replaced by the derived id).
 _FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "type": _TEXT, "event": _TEXT, "name": _TEXT, "category": _TEXT, "groupId": _ID,
     "userId": _ID, "anonymousId": _ID, "previousId": _ID,
@@ -135,10 +135,13 @@ def fallback_id(topic: str, partition: int, offset: int) -> str:
 
 def message_id(message: Any, topic: str, partition: int, offset: int) -> str:
     """The message's `messageId` if it has one (any value, not only an object), else the
-    `fallback_id`."""
+    `fallback_id`. Text is kept as it is, an integer (an Avro `int`/`long` id) as its digits;
+    the decoder has already made a `uuid` or `fixed` id text."""
     given = message.get("messageId") if isinstance(message, dict) else None
     if isinstance(given, str) and given:
         return given
+    if type(given) is int:
+        return str(given)
     return fallback_id(topic, partition, offset)
 
 

@@ -50,6 +50,13 @@ class Metrics:
             ["destination", "outcome", "reason"],
             registry,
         )
+        self.mapping_events = LoopCounter(
+            f"{PREFIX}_mapping_events",
+            "Requests of matching mappings by final outcome (delivered, dead_lettered) and "
+            "reason code: one per record and mapping that matched it.",
+            ["destination", "mapping", "outcome", "reason"],
+            registry,
+        )
         self.http_responses = LoopCounter(
             f"{PREFIX}_http_responses",
             "Answers from Movable Ink by status code (or timeout/connect/protocol/network).",

@@ -1,8 +1,14 @@
 """Each record's outcome: delivered, filtered or dead-lettered; then its offset may be committed.
 
 A record is finished when every destination has delivered it, filtered it, or had its dead
-letter acknowledged by Kafka; only then does its offset count as done. Nothing is dropped
+letters acknowledged by Kafka; only then does its offset count as done. Nothing is dropped
 silently. Runs on the asyncio loop; Kafka acknowledgements arrive from the Kafka thread.
+
+Each matching mapping of a destination ends on its own: delivered, or dead-lettered with its
+name (`movableink.mapping`), counted per mapping in `mapping_events_total`. `events_total`
+keeps one outcome per record and destination, so that records = delivered + filtered +
+dead_lettered there: a record is delivered at a destination when every mapping that matched
+it was, dead-lettered when at least one was (counted once, however many were).
 """
 
 from __future__ import annotations
@@ -120,6 +126,11 @@ class Outcomes:
         }
         self._jobs: dict[Job, Work] = {}
         self._counters: dict[tuple[str, str, str], Any] = {}
+        self._mapping_counters: dict[tuple[str, str, str, str], Any] = {}
+        # Per record, the destinations where it ends dead-lettered, and whether that is
+        # counted yet: its other mappings there still deliver, and the destination's outcome
+        # is counted once.
+        self._dead_at: dict[Work, dict[str, bool]] = {}
         self.tally: Counter[tuple[FinalOutcome, str]] = (
             Counter()
         )  # (outcome, reason), all destinations
@@ -148,6 +159,18 @@ class Outcomes:
         jobs: list[tuple[DestinationWorker, Job]] = []
         failures: list[Failure] = []
         for verdict in decision.verdicts:
+            if verdict.rejected:  # these mappings alone are dead-lettered, with their names
+                self._dead_at.setdefault(work, {})[verdict.destination] = False
+                for rejection in verdict.rejected:
+                    failures.append(
+                        Failure(
+                            rejection.reason,
+                            rejection.detail,
+                            decision.message_id,
+                            verdict.destination,
+                            mapping=rejection.mapping,
+                        )
+                    )
             if verdict.action == "deliver":
                 stamp = work.record.timestamp_ms
                 job = Job(
@@ -160,7 +183,7 @@ class Outcomes:
                     read_at=work.read_at,
                 )
                 jobs.append((self._workers[verdict.destination], job))
-            elif verdict.action == "invalid":
+            elif verdict.action == "invalid" and not verdict.rejected:  # the event is at fault
                 detail = "; ".join(verdict.warnings) or (verdict.reason or "")
                 reason = verdict.reason or "invalid"
                 failures.append(Failure(reason, detail, decision.message_id, verdict.destination))
@@ -185,10 +208,16 @@ class Outcomes:
     def jobs_finished(self, destination: str, jobs: list[Job]) -> None:
         """A destination worker is done with jobs (delivered, or failed for good)."""
         delivered = 0
+        dead_at = self._dead_at
         for job in jobs:
             work = self._jobs.pop(job)
+            failed = {f.mapping for f in job.failures} if job.failures else ()
+            for delivery in job.deliveries:
+                if delivery.mapping not in failed:
+                    self._count_mapping(destination, delivery.mapping, "delivered", "")
             if not job.failures:
-                delivered += 1
+                if not (dead_at and destination in dead_at.get(work, ())):
+                    delivered += 1
                 self._part_done(work)
                 continue
             work.remaining += len(job.failures) - 1
@@ -209,10 +238,31 @@ class Outcomes:
         )
 
         def acked() -> None:
-            self._count(failure.destination, "dead_lettered", failure.reason)
+            self._count_dead_letter(work, failure)
             self._part_done(work)
 
         self._dead_letters.send(work.record, failure, acked)
+
+    def _count_dead_letter(self, work: Work, failure: Failure) -> None:
+        """A dead letter acknowledged: its mapping's outcome, and its destination's once."""
+        destination, reason = failure.destination, failure.reason
+        if failure.mapping:
+            self._count_mapping(destination, failure.mapping, "dead_lettered", reason)
+        if destination:
+            counted = self._dead_at.setdefault(work, {})
+            if counted.get(destination):
+                return
+            counted[destination] = True
+        self._count(destination, "dead_lettered", reason)
+
+    def _count_mapping(
+        self, destination: str, mapping: str, outcome: FinalOutcome, reason: str
+    ) -> None:
+        key = (destination, mapping, outcome, reason)
+        child = self._mapping_counters.get(key)
+        if child is None:
+            child = self._mapping_counters[key] = self._metrics.mapping_events.labels(*key)
+        child.inc()
 
     def _count(self, destination: str, outcome: FinalOutcome, reason: str, events: int = 1) -> None:
         key = (destination, outcome, reason)
@@ -228,6 +278,8 @@ class Outcomes:
             self._finish(work)
 
     def _finish(self, work: Work) -> None:
+        if self._dead_at:
+            self._dead_at.pop(work, None)
         self._tracker.finish(work.handle, work.record.offset)
 
     async def aclose(self) -> None:
@@ -238,4 +290,4 @@ class Outcomes:
         """Partitions were revoked: drop their jobs that have not started."""
         for worker in self._workers.values():
             for job in worker.abandon(partitions):
-                del self._jobs[job]
+                self._dead_at.pop(self._jobs.pop(job), None)

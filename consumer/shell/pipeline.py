@@ -59,6 +59,7 @@ def build_decoder(settings: Settings) -> Decoder:
         lookup=lookup,
         local_schema=local,
         max_message_bytes=settings.kafka.max_message_bytes,
+        avro_null_fields=settings.kafka.avro_null_fields,
     )
 
 
@@ -117,9 +118,7 @@ class Pipeline:
         socket calls, and a Kafka thread deciding the next records took it back each time, to
         keep it for the switch interval: the loop then crawled for as long as the Kafka thread
         had records to decide (a burst after intake resumed, or all the time under load).
-        Measured back to back, two runs each: `bench.py --only e2e` 3,901 and 5,200 -> 5,383
-        and 5,388 events/s; with one destination down (and held records made lean) the healthy
-        one 3,219 and 3,612 -> 4,915 and 4,831 events/s."""
+        bench/README.md has the back-to-back figures."""
         taken = threading.Event()
 
         def take() -> None:

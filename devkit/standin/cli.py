@@ -50,9 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def _freeze_what_was_recorded() -> None:
     """Every second, move what the process holds (mostly the recorded events, kept until a
     reset) out of the cyclic collector's sight. Unfrozen, its full collections walked every
-    event recorded so far: pauses of 0.1-1.1 s in `make bench` runs (measured with gc
-    callbacks), which answered every request in them that much later, and which the latency
-    figure then counted as the consumer's. Recorded events hold no cycles: a reset frees them."""
+    event recorded so far: pauses of up to a second in `make bench` runs, which answered
+    every request in them that much later, and which the latency figure then counted as the
+    consumer's. Recorded events hold no cycles: a reset frees them."""
     while True:
         await asyncio.sleep(FREEZE_EVERY_S)
         gc.freeze()

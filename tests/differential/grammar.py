@@ -14,7 +14,8 @@ KEYS = ["a", "b", "s", "n", "0", "1", "length", "x y", "A"]
 _TEXT = st.text(alphabet="aAbZ 5.-$é\u2028😀\n\t\x7f{}\"'*", max_size=6)
 STRINGS = _TEXT | st.sampled_from(
     ["", "track", "5", " 5 ", "0x10", "1e3", "abc", "true", "null", "Infinity", "a.b", "$.a",
-     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0", "[1,1e400]", "1e400"]
+     '{"a":1}', "[1,2]", "ÀB", "ß", "undefined", "x\r\ny", "{{a}}", "10.0", "[1,1e400]", "1e400",
+     "1.5", "page", "NaN", "x5", "v1.5", "Café 😀", "<é & \"'>"]
 )  # fmt: skip
 NUMBERS = st.integers(-(2**53), 2**53) | st.sampled_from([0, 1, 5, 10, -1, 0.5, 1e21, 1e-7, 10.0])
 SCALARS = st.none() | st.booleans() | NUMBERS | STRINGS
@@ -52,8 +53,13 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 
 # Triggers -------------------------------------------------------------------------------------
 
+# Escaped `.`, `[` and `]` split the path as plain dots do (what generateFql writes).
 _PATH = st.lists(
-    st.sampled_from(["a", "b", "s", "n", "length", "\\0", "\\1", "x\\ y"]), min_size=1, max_size=3
+    st.sampled_from(
+        ["a", "b", "s", "n", "length", "\\0", "\\1", "x\\ y", "a\\.b", "a\\[0\\]", "s\\[1\\]"]
+    ),
+    min_size=1,
+    max_size=3,
 )
 _FIELD = st.sampled_from(["type", "event", "name", "userId"]) | st.builds(
     lambda root, path: f"{root}.{'.'.join(path)}",
@@ -61,7 +67,25 @@ _FIELD = st.sampled_from(["type", "event", "name", "userId"]) | st.builds(
     _PATH,
 )
 _TEXT_VALUE = STRINGS.filter(lambda s: '"' not in s and "\\" not in s).map(lambda s: f'"{s}"')
-_NUMBER_VALUE = st.sampled_from(["0", "5", "-2.5", "10", "100000000000000000000000"])
+_NUMBER_VALUE = st.sampled_from(
+    ["0", "5", "-2.5", "10", "100000000000000000000000", "1.50", "5.0", "0.50", "10.00"]
+)
+# Bare words, as in Segment's own presets (`type = track`): Segment compares with their text.
+_BARE_WORDS = st.sampled_from(
+    [
+        "track",
+        "page",
+        "identify",
+        "Infinity",
+        "undefined",
+        "abc",
+        "x5",
+        "a.b",
+        "x\\ y",
+        "NaN",
+        "TRUE",
+    ]
+)
 _NUMERIC_TEXT = st.sampled_from(['"5"', '" 10 "', '"0x10"', '""', '"1e3"', '"abc"'])
 _WORDS = st.sampled_from(["true", "false", "null"])
 # Mostly the spacing every operator reads as written; the others now and then.
@@ -72,9 +96,9 @@ _SPACING = st.sampled_from([(" ", " ")] * 12 + [("", ""), ("", " "), (" ", "")])
 def _comparison(draw: st.DrawFn) -> str:
     op = draw(st.sampled_from(["=", "!=", "=", "!=", "<", "<=", ">", ">="]))
     if op in ("=", "!="):
-        value = draw(_TEXT_VALUE | _NUMBER_VALUE | _WORDS)
+        value = draw(_TEXT_VALUE | _NUMBER_VALUE | _WORDS | _BARE_WORDS)
     else:
-        value = draw(_NUMBER_VALUE | _NUMERIC_TEXT | _WORDS)
+        value = draw(_NUMBER_VALUE | _NUMERIC_TEXT | _WORDS | _BARE_WORDS)
     before, after = draw(_SPACING)
     return f"{draw(_FIELD)}{before}{op}{after}{value}"
 
@@ -86,6 +110,8 @@ def _function(draw: st.DrawFn) -> str:
     if "match" in name:
         pattern = draw(st.sampled_from([f"{pattern}*", f"*{pattern}", f"{pattern}*", pattern]))
     field = draw(_FIELD.filter(lambda f: f != "type"))
+    if name.endswith("contains") and draw(st.integers(0, 4)) == 0:  # a number: its JS text
+        return f"{name}({field}, {draw(_NUMBER_VALUE)})"
     return f'{name}({field}, "{pattern}")'
 
 
@@ -129,7 +155,10 @@ _LIQUID = st.sampled_from(
      "{{ s | size }}", "{{ n }}", "", "{{ properties.a.b }}", "{{ s | downcase | prepend: '<' }}",
      "{{ s | nosuch }}", "{{ s | sort }}", "{{ n | divided_by: 4 }}", "{{ n | round: 1 }}",
      "{{ s | split: 'a' | first }}", "{{ n | plus: 0.1 | times: 3 }}", "{{ n | modulo: 3 }}",
-     "{{ properties.a | upcase }}", "{{ userId | append: n }}"]
+     "{{ properties.a | upcase }}", "{{ userId | append: n }}", "{{ s | escape }}",
+     "{{ t | escape_once }}", "{{ properties | json }}", "{{ s | json }}", "{{ properties.a | json: 2 }}",
+     "{{ s | url_encode }}", "{{ s | upcase | size }}", "{{ s | capitalize }}", "{{ s | remove: 'é' }}",
+     "{{ s | replace: 'a', '😀' }}", "{{ s | prepend: '😀' | size }}", "{{ properties | size }}"]
 )  # fmt: skip
 
 
@@ -257,3 +286,58 @@ HEADERS = (
     )
     | st.builds(lambda p: {"@path": p}, _PATHS)
 )
+
+
+# Condition trees as Segment's UI stores them, for generateFql to write as text -------------
+
+_NODE_TYPES = [
+    "event-type",
+    "event",
+    "name",
+    "userId",
+    "event-property",
+    "event-trait",
+    "event-context",
+]
+_NODE_OPERATORS = {
+    "text": ["=", "!=", "contains", "not_contains", "starts_with", "not_starts_with", "ends_with",
+             "not_ends_with"],
+    "check": ["exists", "not_exists", "is_true", "is_false"],
+    "number": ["number_equals", "number_not_equals", "<", ">", "<=", ">="],
+}  # fmt: skip
+# Keys with what generateFql escapes (`[`, `]`, spaces, non-ASCII) and what it does not (`.`).
+_NODE_NAMES = st.sampled_from(
+    ["a", "products[0].sku", "a b", "a.b", "x y", "s.length", "n", "café", "a-b", "a_b", "a[1]",
+     "0", "s.0", "b.s"]
+)  # fmt: skip
+_NODE_TEXT = STRINGS.filter(lambda s: not set(s) & set('"\\*')) | st.sampled_from([5, 1.5, 0])
+_NODE_NUMBERS = st.sampled_from([0, 5, 1.5, -2, 10.25, 100])
+
+
+@st.composite
+def _node(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(_NODE_TYPES))
+    family = draw(st.sampled_from(sorted(_NODE_OPERATORS)))
+    node: dict[str, Any] = {
+        "type": kind,
+        "operator": draw(st.sampled_from(_NODE_OPERATORS[family])),
+    }
+    if kind.startswith("event-") and kind != "event-type":
+        node["name"] = draw(_NODE_NAMES)
+    if family != "check":
+        node["value"] = draw(_NODE_TEXT if family == "text" else _NODE_NUMBERS)
+    return node
+
+
+@st.composite
+def condition_trees(draw: st.DrawFn) -> dict[str, Any]:
+    """A group of one to three conditions, one of them maybe a group of its own."""
+    children: list[Any] = draw(st.lists(_node(), min_size=1, max_size=3))
+    if draw(st.integers(0, 3)) == 0:
+        inner = {
+            "type": "group",
+            "operator": draw(st.sampled_from(["and", "or"])),
+            "children": draw(st.lists(_node(), min_size=2, max_size=2)),
+        }
+        children.append(inner)
+    return {"type": "group", "operator": draw(st.sampled_from(["and", "or"])), "children": children}

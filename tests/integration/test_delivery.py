@@ -231,6 +231,7 @@ def test_a_permanent_4xx_and_poison_records_go_to_the_dead_letter_topic(
     assert headers[deadletter.STATUS] == b"400"
     assert headers[deadletter.ATTEMPTS] == b"1"
     assert headers[deadletter.DESTINATION] == b"mi"
+    assert headers[deadletter.MAPPING] == b"Send Entire Event"
     assert headers[deadletter.MESSAGE_ID] == b"bad"
     assert deadletter.CONNECT_CLASS in headers and deadletter.CONNECT_MESSAGE in headers
     assert deadletter.FIRST_ATTEMPT in headers and deadletter.LAST_ATTEMPT in headers
@@ -238,6 +239,27 @@ def test_a_permanent_4xx_and_poison_records_go_to_the_dead_letter_topic(
     assert poison.value() == b"\x07garbage"
     assert dict(poison.headers())[deadletter.CONNECT_OFFSET] == b"1"
     wait_for(lambda: "good" in {r.message_id for r in standin.received()}, 30, "the good event")
+
+
+def test_a_mapping_that_fails_on_an_event_is_dead_lettered_alone(
+    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+) -> None:
+    """Segment sends each subscription on its own: the preset still delivers the event while
+    the mapping whose data is text for it is dead-lettered with its name."""
+    text = {"name": "Text data", "subscribe": 'type = "track"', "data": {"@path": "$.event"}}
+    topic, config = setup(
+        partitions=1, destination={"mappings": [{"name": "Send Entire Event"}, text]}
+    )
+    event = {"type": "track", "messageId": "two", "userId": "u-two", "event": "Fine"}
+    produce(kafka_bootstrap, topic, [event], partition=0)
+    consumers(config)
+
+    (letter,) = read_topic(kafka_bootstrap, f"{topic}.dlq", 1, timeout=60)
+    headers = dict(letter.headers())
+    assert headers[deadletter.MAPPING] == b"Text data"
+    assert headers[deadletter.REASON] == b"mapping.data_not_object"
+    assert letter.value() == encode(event)
+    wait_for(lambda: "two" in {r.message_id for r in standin.received()}, 30, "the preset's event")
 
 
 def test_sigkill_mid_stream_loses_nothing(

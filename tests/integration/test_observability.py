@@ -334,6 +334,7 @@ def test_the_dashboard_is_importable_and_has_every_row() -> None:
         "Circuit",
         "Dead letters",
         "Pods",
+        "Order across partitions",
         "Order across pods",
     ]
     # The top row: one number each for what an operator checks first.

@@ -1,16 +1,18 @@
 // Test oracle: answers with what Segment's published packages do, one JSON line per request.
-// Used only by tests/unit/test_segment_oracle.py; nothing here is part of the consumer.
+// Used only by the differential suite (tests/differential); nothing here is part of the consumer.
 //
 // Requests (one JSON object per stdin line):
 //   {"op": "trigger", "subscribe": "...", "events": [...]}
 //       -> {"error": "..."} or {"results": [true, false, ...]}   (parseFql + validate)
+//   {"op": "generate", "ast": {...}}
+//       -> {"fql": "..."} or {"error": "..."}   (generateFql: the text Segment's UI writes)
 //   {"op": "send", "mapping": {...}, "events": [...]}
 //       -> {"results": [{"sent": bool, "error": "...", "request": {...}}, ...]}
 //          the Send Entire Event action run by actions-core with a fake fetch (no network)
 'use strict'
 const path = require('path')
 const readline = require('readline')
-const { parseFql, validate } = require('@segment/destination-subscriptions')
+const { parseFql, validate, generateFql } = require('@segment/destination-subscriptions')
 const core = require('@segment/actions-core')
 
 // actions-core reads `fetch.default` at call time: swap it for a recorder.
@@ -82,6 +84,14 @@ function trigger(request) {
   }
 }
 
+function generate(request) {
+  try {
+    return { fql: generateFql(request.ast) }
+  } catch (error) {
+    return { error: `${error.name}: ${error.message}` }
+  }
+}
+
 async function send(request) {
   const settings = request.settings
   const results = []
@@ -101,7 +111,7 @@ async function send(request) {
   return { results }
 }
 
-const ops = { trigger, send }
+const ops = { trigger, generate, send }
 const lines = readline.createInterface({ input: process.stdin })
 let queue = Promise.resolve()
 lines.on('line', (line) => {

@@ -129,6 +129,24 @@ def test_legacy_api_key_is_basic_auth_with_an_empty_password(tmp_path: Path) -> 
     assert dest.authorization.reveal() == "Basic azo="  # base64("k:")
 
 
+def test_an_empty_password_is_basic_auth_with_it_as_segment_sends_it(tmp_path: Path) -> None:
+    text = BASE.replace('password = "${MI_PASSWORD}"', 'password = ""')
+    (dest,) = load(tmp_path, text).destinations
+    assert dest.authorization.reveal() == "Basic YWNjZXNzLWlkOg=="  # base64("access-id:")
+    missing = BASE.replace('password = "${MI_PASSWORD}"\n', "")
+    with pytest.raises(ConfigError, match="needs username and password"):
+        load(tmp_path, missing)
+
+
+def test_a_url_is_read_as_segment_reads_it(tmp_path: Path) -> None:
+    idn = BASE.replace("collector.movableink-dmz.com/behavioral/KEY123", "bücher.example/a b/K")
+    (dest,) = load(tmp_path, idn).destinations
+    assert dest.movable_ink_url == "https://xn--bcher-kva.example/a%20b/K"
+    bad = BASE.replace("collector.movableink-dmz.com", "a b.example")
+    with pytest.raises(ConfigError, match="cannot be read as a URL"):
+        load(tmp_path, bad)
+
+
 def test_durations(tmp_path: Path) -> None:
     for text, seconds in [("30d", 2592000.0), ("4h", 14400.0), ("250ms", 0.25), ("90", 90.0)]:
         value = f'"{text}"' if not text.isdigit() else text
@@ -380,3 +398,15 @@ def test_the_identity_gate_settings(tmp_path: Path) -> None:
     assert error(tmp_path, BASE + '[ordering]\nlinks_topic = "a b"\n') == (
         "ordering.links_topic must give a valid Kafka topic name, not 'a b'."
     )
+
+
+def test_avro_null_fields_defaults_to_omit_and_takes_keep(tmp_path: Path) -> None:
+    assert load(tmp_path, BASE).kafka.avro_null_fields == "omit"
+    keep = BASE.replace(
+        'topics = ["segment-events"]', 'topics = ["segment-events"]\navro_null_fields = "keep"'
+    )
+    assert load(tmp_path, keep).kafka.avro_null_fields == "keep"
+    wrong = BASE.replace(
+        'topics = ["segment-events"]', 'topics = ["segment-events"]\navro_null_fields = "drop"'
+    )
+    assert "kafka.avro_null_fields" in error(tmp_path, wrong)

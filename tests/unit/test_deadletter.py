@@ -239,3 +239,47 @@ def test_outcomes_report_the_least_busy_destination_able_to_deliver() -> None:
 
     asyncio.run(scenario())
     assert seen == [1, 3, 0]
+
+
+def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> None:
+    """The decision carries the error only as `describe` wrote it ("TypeError: ..."): the dead
+    letter names that class, not `Rejected`."""
+    from consumer.core.decision import decide_message
+    from consumer.core.mapping import compile_mapping
+    from consumer.core.movableink import PRESET_DATA, Destination, Secret, Subscription
+    from consumer.core.offsets import OffsetTracker
+    from consumer.core.records import Work
+    from consumer.settings import DeliverySettings
+    from consumer.shell.delivery.sender import Sender
+    from consumer.shell.outcome import Outcomes
+
+    class Broken:
+        def matches(self, message: Any) -> bool:
+            raise TypeError("unsupported operand")
+
+    subscription = Subscription("m", Broken(), compile_mapping(PRESET_DATA))  # type: ignore[arg-type]
+    destination = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), (subscription,))
+    producer = FakeProducer([])
+    metrics = Metrics(CollectorRegistry())
+    tracker = OffsetTracker()
+
+    async def scenario() -> None:
+        writer = DeadLetterWriter(producer, "{topic}.dlq", metrics)  # type: ignore[arg-type]
+        outcomes = Outcomes(
+            tracker, writer, metrics, [Sender(destination, None, DeliverySettings(), metrics)]
+        )  # type: ignore[arg-type]
+        message = {"type": "track", "userId": "u", "messageId": "m"}
+        decision = decide_message(message, (destination,), topic="in", offset=0)
+        outcomes.accept(
+            [(Work(Record("in", 0, 0, None, b"{}", []), tracker.add("in", 0, 0, None)), decision)]
+        )
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if producer.sent:
+                break
+
+    asyncio.run(scenario())
+    (sent,) = producer.sent
+    headers = dict(sent[1])
+    assert headers[deadletter.REASON] == b"internal.error"
+    assert headers[deadletter.CONNECT_CLASS] == b"TypeError"

@@ -246,3 +246,24 @@ def test_a_shared_mapping_decides_as_one_mapping_per_subscription(
     shared = decide_message(message, sharing(data, shared=True), now=NOW)
     apart = decide_message(message, sharing(data, shared=False), now=NOW)
     assert shared == apart
+
+
+def test_one_failing_mapping_is_rejected_alone_and_the_others_deliver() -> None:
+    """Segment runs each subscription on its own: a mapping whose data is text for this event
+    fails, the other matching mapping of the destination is still sent."""
+    good = Subscription("good", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
+    bad = Subscription("bad", parse(PRESET_SUBSCRIBE), compile_mapping({"@path": "$.event"}))
+    destination = Destination("mi", URL, "u", Secret("p"), (bad, good))
+    (verdict,) = decide_message(track(), (destination,), now=NOW).verdicts
+    assert verdict.action == "deliver"
+    assert [d.mapping for d in verdict.deliveries] == ["good"]
+    assert [(r.mapping, r.reason) for r in verdict.rejected] == [("bad", "mapping.data_not_object")]
+    bad2 = Subscription("bad2", bad.trigger, bad.data)
+    only_bad = Destination("mi", URL, "u", Secret("p"), (bad, bad2))
+    (verdict,) = decide_message(track(), (only_bad,), now=NOW).verdicts
+    assert (verdict.action, verdict.reason, verdict.deliveries) == (
+        "invalid",
+        "mapping.data_not_object",
+        (),
+    )
+    assert [r.mapping for r in verdict.rejected] == ["bad", "bad2"]

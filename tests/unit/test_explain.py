@@ -164,3 +164,34 @@ def test_explain_shows_the_send_or_no_send_decision_of_each_mapping(tmp_path: Pa
     (empty,) = nothing["deliveries"]
     assert empty["body"] is None and "Content-Type" not in empty["headers"]
     assert empty["note"].startswith("sent with no body and no Content-Type")
+
+
+EXACT = """
+[[destinations.mappings]]
+name = "Decoded"
+subscribe = 'type = track'
+data = { n = { "@json" = { mode = "decode", value = { "@path" = "$.properties.j" } } }, "e" = 1e-7 }
+
+[[destinations.mappings]]
+name = "Text data"
+subscribe = 'type = track'
+data = { "@path" = "$.event" }
+"""
+
+
+def test_explain_prints_the_body_bytes_sent_and_each_mappings_own_outcome(
+    tmp_path: Path,
+) -> None:
+    """`@json` decoding 1e400 gives Infinity, which JSON.stringify (and we) send as null; the
+    dry run prints those bytes. The mapping whose data is text is rejected alone."""
+    message = {"type": "track", "userId": "u", "event": "E", "properties": {"j": "1e400"}}
+    done = run_cli(tmp_path, json.dumps(message), text=CONFIG + EXACT)
+    assert done.returncode == 0, done.stderr
+    assert '"mapping": "Decoded"' in done.stdout
+    assert '"body": {"n":null,"e":1e-7}' in done.stdout
+    (line,) = (json.loads(text) for text in done.stdout.splitlines())
+    assert line["outcome"] == "deliver"
+    assert [d["mapping"] for d in line["deliveries"]] == ["Send Entire Event", "Decoded"]
+    assert line["destinations"]["movable-ink"]["rejected"] == [
+        {"mapping": "Text data", "reason": "mapping.data_not_object"}
+    ]

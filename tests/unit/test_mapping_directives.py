@@ -31,6 +31,14 @@ SEGMENT: list[tuple[Any, Any]] = [
         {"@liquid": "{{ n | divided_by: 4 }} {{ 2.5 | round }} {{ t | split: 'a' | size }}"},
         "2.5 3 2",
     ),
+    ({"@liquid": "{{ s | size }} {{ properties | size }} {{ properties.list | size }}"}, "5 0 2"),
+    ({"@liquid": "{{ properties.j | escape }}"}, "{&#34;k&#34;:[1,2]}"),
+    ({"@liquid": "{{ '&amp;&quot;' | escape_once }}"}, "&amp;&amp;quot;"),
+    (
+        {"@liquid": "{{ properties.a | json }}|{{ s | json }}|{{ nope | json }}"},
+        '{"b":[1,{"c":null}]}|"Abc😀"|',
+    ),
+    ({"@liquid": "{{ properties.list | json: 1 }}"}, '[\n "p",\n "q"\n]'),
     ({"@path": "properties.list.length"}, 2),
     ({"@path": "$.s[3]"}, "\ud83d"),
     ({"@path": ""}, EVENT),  # Segment sends n as 10, equal to 10.0

@@ -17,10 +17,10 @@ from consumer.core.movableink import (
     body_bytes,
     custom_headers,
     mask_url,
-    normalise_url,
     send_entire_event,
 )
 from consumer.core.triggers import parse
+from consumer.core.urls import normalise_url
 from tests.strategies import json_objects
 
 URL = "https://collector.movableink-dmz.com/behavioral/abc123"
@@ -137,10 +137,30 @@ def test_a_failing_mapping_makes_the_event_invalid() -> None:
         ("http://h:8080/k", "http://h:8080/k"),
         ("https://h", "https://h/"),
         ("https://h/a\tb", "https://h/ab"),
+        # Segment's requests (actions-core 3.170.0) go to these:
+        ("https://BÜCHER.example/a b/KEY", "https://xn--bcher-kva.example/a%20b/KEY"),
+        ("https://faß.de/k", "https://xn--fa-hia.de/k"),
+        ("https://☃.net/k", "https://xn--n3h.net/k"),
+        ("https://x。test/k", "https://x.test/k"),
+        ("https://x.test/a\"<>`{}|^%é'/K", "https://x.test/a%22%3C%3E%60%7B%7D%7C%5E%%C3%A9%27/K"),
+        ("https://x.test/p?q= a\\'\"#frag", "https://x.test/p?q=%20a%5C%27%22"),
+        ("https://x.test\\a\\b", "https://x.test/a/b"),
+        ("https://x.test/%2e/a/%2E%2e/k", "https://x.test/k"),
+        ("https://x.test/k?", "https://x.test/k?"),
+        ("https://[::1]:8080/k", "https://[::1]:8080/k"),
+        ("https://%62ücher.example:0443/k", "https://xn--bcher-kva.example/k"),
     ],
 )
 def test_urls_are_read_as_the_whatwg_parser_reads_them(url: str, read: str) -> None:
     assert normalise_url(url) == read
+
+
+@pytest.mark.parametrize(
+    "url", ["https://a b.test/k", "https://xn--a.test/k", "https://x.test:99999/k", "nohost"]
+)
+def test_urls_segment_cannot_parse_are_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        normalise_url(url)
 
 
 def test_mask_url_hides_the_key() -> None:

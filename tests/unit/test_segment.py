@@ -149,3 +149,12 @@ def test_integrations_rule_on_any_object(integrations: dict[str, Any]) -> None:
         expected = integrations.get("All") is not False
     message = {"type": "track", "userId": "u", "integrations": integrations}
     assert segment.integration_enabled(message) is expected
+
+
+def test_an_integer_message_id_is_kept_as_its_text() -> None:
+    """An Avro `long` messageId; a boolean or a float is not an id."""
+    assert (
+        segment.message_id({"messageId": 12345678901234567890}, "t", 1, 2) == "12345678901234567890"
+    )
+    assert segment.message_id({"messageId": True}, "t", 1, 2) == "kafka-t-1-2"
+    assert segment.message_id({"messageId": 1.5}, "t", 1, 2) == "kafka-t-1-2"

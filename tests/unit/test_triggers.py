@@ -229,6 +229,35 @@ def test_escaped_index_reads_an_array_item() -> None:
     assert matches("properties.products.\\01 = null", event)
 
 
+def test_escaped_dots_and_brackets_split_the_path_as_in_segment() -> None:
+    # What generateFql writes for a condition on `products[0].sku` (oracle-confirmed).
+    event = {"properties": {"products": [{"sku": "A"}], "a": {"b": 1}, "a.b": 2}}
+    assert matches('properties.products\\[0\\].sku = "A"', event)
+    assert matches("properties.a\\.b = 1", event)  # the key "a.b" cannot be reached
+    assert not matches("properties.a\\.b = 2", event)
+
+
+def test_bare_words_are_the_text_segment_compares_with() -> None:
+    assert matches("type = track or type = page", {"type": "page"})
+    assert matches("event = Infinity", {"event": "Infinity"})
+    assert matches("properties.state = undefined", {"properties": {"state": "undefined"}})
+    assert not matches("properties.state = undefined", {"properties": {}})
+    assert matches("event != a\\ b", {"event": "a  b"})
+    assert matches("properties.n < Infinity", {"properties": {"n": 5}})
+
+
+def test_numbers_with_trailing_zeros_are_the_text_javascript_writes() -> None:
+    assert matches("event = 1.50", {"event": "1.5"})
+    assert not matches("event = 1.50", {"event": "1.50"})
+    assert matches("userId = 2.0", {"userId": "2"})
+
+
+def test_a_number_in_contains_is_its_javascript_text() -> None:
+    assert matches("contains(properties.a, 5)", {"properties": {"a": "x5"}})
+    assert matches("contains(event, 1.50)", {"event": "v1.5"})
+    assert not matches("contains(properties.a, 5)", {"properties": {"a": 5}})
+
+
 def test_length_of_arrays_and_strings() -> None:
     assert matches("properties.products.length >= 2", {"properties": {"products": [1, 2]}})
     assert matches("properties.sku.length = 3", {"properties": {"sku": "abc"}})
@@ -403,12 +432,14 @@ REJECTED: list[tuple[str, int, list[str]]] = [
     ('type = "a" and or event = "b"', 15, ["two conjunctions in a row", "only the last"]),
     ('type = "a" and ()', 15, ["parentheses are empty", "fail on every event"]),
     ('type = "a" and (contains(event, "x") or event = "y")', 35, ["ends a group at the )"]),
-    ("type = track", 7, ['the text "track" of this bare word', 'write "track"']),
     ("properties.vip = True", 17, ['the text "True"', "write true"]),
     ("traits.x = NULL", 11, ["write null"]),
     ("event = 007", 8, ['compare event with the text "7"', 'write "007"']),
-    ("userId = 1.50", 9, ['the text "1.5"', 'write "1.50"']),
     ("userId = 100000000000000000000000", 9, ['the text "1e+23"']),
+    ("contains(event, +5)", 16, ['look for the text "5", not "+5"']),
+    ("properties.a = properties.b", 15, ['the text "properties.b", not with that field']),
+    ("event = Null", 8, ['the text "Null", not null', "write null"]),
+    ("properties.\\[\\] = 1", 0, ["names no key"]),
     ("properties.price >= null", 20, ["compares numbers", "NaN", "never match"]),
     ('properties.price > "ten"', 19, ["compares numbers", "NaN", "write a number"]),
     ("userId > true", 9, ["compares numbers", "reads true as NaN"]),
@@ -434,7 +465,6 @@ REJECTED: list[tuple[str, int, list[str]]] = [
     ('"track"', 0, ["expected a condition", "Segment ignores it"]),
     ('type = "a" "b"', 11, ['unexpected "b"']),
     ("properties. = 1", 10, ["ends with a dot"]),
-    ("properties.a\\.b = 1", 12, ["splits names at '.'"]),
     ("properties.a\\", 12, ["backslash at the end"]),
     ("properties.caf\u00e9 = 1", 14, ["unless it is escaped", "\\\u00e9"]),
     ('properties.a"x" = 1', 12, ["put a space after properties.a"]),

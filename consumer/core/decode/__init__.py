@@ -6,6 +6,9 @@ JSON in every mode (neither framing can start with it):
   the schema registry (cached by id) or, with no registry, is the local schema for every id;
 - `avro`: a bare Avro body written with the local schema;
 - `json`: JSON only.
+
+Whichever reader reads an Avro body, its values become JSON values (`avro_values`: logical
+types, bytes, nested records' nulls), so what leaves the decoder is JSON only.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from typing import Any
 import fastavro
 import orjson
 
-from consumer.core.decode import avro_codec, avro_reader
+from consumer.core.decode import avro_codec, avro_reader, avro_values
 from consumer.core.errors import DecodeError
-from consumer.settings import DEFAULT_MAX_MESSAGE_BYTES, ValueFormat
+from consumer.settings import DEFAULT_MAX_MESSAGE_BYTES, AvroNullFields, ValueFormat
 
 _BLANK = b" \t\r\n"
 _OPEN_BRACE = ord("{")
@@ -34,11 +37,20 @@ SchemaLookup = Callable[[int], str]
 `Unavailable` if the registry cannot be reached."""
 
 
-def _reader(schema: Any) -> avro_reader.Reader:
+def _reader(schema: Any, nulls: AvroNullFields = "omit") -> avro_reader.Reader:
     """The reader of bodies written with `schema`: compiled when it can be (fastavro is the
-    fallback), else fastavro."""
+    fallback), else fastavro; then, if the schema has values JSON does not (a logical type,
+    bytes, a nested record), the conversion to JSON values, whichever of the two read it."""
     slow = functools.partial(_fastavro, schema)
-    return avro_reader.compile_reader(schema, slow) or slow
+    read = avro_reader.compile_reader(schema, slow) or slow
+    convert = avro_values.message_converter(schema, nulls)
+    if convert is None:
+        return read
+
+    def read_json(value: bytes, start: int, loads: avro_reader.Loads) -> Any:
+        return convert(read(value, start, loads))
+
+    return read_json
 
 
 class Decoder:
@@ -52,13 +64,18 @@ class Decoder:
         local_schema: Any = None,
         schemas_by_id: dict[int, Any] | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        avro_null_fields: AvroNullFields = "omit",
     ) -> None:
         self._format = value_format
         self._lookup = lookup
+        self._nulls = avro_null_fields
         self._local = _reader(
-            local_schema if local_schema is not None else avro_codec.segment_schema()
+            local_schema if local_schema is not None else avro_codec.segment_schema(),
+            avro_null_fields,
         )
-        self._by_id = {key: _reader(schema) for key, schema in (schemas_by_id or {}).items()}
+        self._by_id = {
+            key: _reader(schema, avro_null_fields) for key, schema in (schemas_by_id or {}).items()
+        }
         # The reader of an id not in `_by_id`, if it is known without asking (no registry).
         self._unlisted = self._local if lookup is None else None
         self._max = max_message_bytes
@@ -96,12 +113,12 @@ class Decoder:
             return self._local
         text = self._lookup(schema_id)
         try:
-            schema = fastavro.parse_schema(json.loads(text))
+            read = _reader(fastavro.parse_schema(json.loads(text)), self._nulls)
         except Exception as exc:  # any parse failure means the same thing here
             raise DecodeError(
                 "decode.bad_schema", f"Schema id {schema_id} is not a usable Avro schema: {exc}"
             ) from exc
-        read = self._by_id[schema_id] = _reader(schema)
+        self._by_id[schema_id] = read
         return read
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, TextIO
+from urllib.parse import quote_plus
 
 from liquid import Environment
 from liquid.builtin.output import Output, OutputNode
@@ -22,9 +24,11 @@ from liquid.undefined import Undefined
 from consumer.core.jsvalues import (
     UNDEFINED,
     is_number,
+    js_entries,
     js_number_text,
     js_string,
     js_to_number,
+    json_stringify,
     truthy,
     utf16_length,
     utf16_units,
@@ -193,6 +197,59 @@ def _split(value: Any, separator: Any = UNDEFINED) -> list[str]:
     return parts
 
 
+def _size(value: Any) -> int:
+    """liquidjs's `size`: an array's length, else 0 (objects too; strings: UTF-16 units)."""
+    return len(value) if isinstance(value, list) else 0
+
+
+def _text_input(value: Any) -> str:
+    return "" if isinstance(value, Undefined) else _liquid_text(value)
+
+
+# liquidjs's escape table: `"` and `'` as decimal references, unlike python-liquid's.
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"}
+_ESCAPED = re.compile("[&<>\"']")
+_UNESCAPED = re.compile("&(?:amp|lt|gt|#34|#39);")
+_UNESCAPES = {v: k for k, v in _ESCAPES.items()}
+
+
+def _escape(text: str) -> str:
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group()], text)
+
+
+def _unescape(text: str) -> str:
+    return _UNESCAPED.sub(lambda m: _UNESCAPES[m.group()], text)
+
+
+def _json(value: Any, space: Any) -> str:
+    """liquidjs's `json`: JSON.stringify(value, null, space); nothing for an undefined value."""
+    if isinstance(value, Undefined):
+        return ""
+    if isinstance(space, str):
+        gap = space[:10]
+    else:
+        count = _to_number(space)
+        gap = " " * int(min(10, count)) if math.isfinite(count) and count >= 1 else ""
+    if not gap:
+        return json_stringify(value) or ""
+    return _indented(value, gap, "\n")
+
+
+def _indented(value: Any, gap: str, newline: str) -> str:
+    """JSON.stringify with a gap: one member a line, each level indented by `gap` more."""
+    inner = newline + gap
+    if isinstance(value, list) and value:
+        items = (_indented(item, gap, inner) for item in value)
+        return "[" + inner + ("," + inner).join(items) + newline + "]"
+    if isinstance(value, dict) and value:
+        members = (
+            f"{json_stringify(key)}: {_indented(item, gap, inner)}"
+            for key, item in js_entries(value)
+        )
+        return "{" + inner + ("," + inner).join(members) + newline + "}"
+    return json_stringify(value) or "null"
+
+
 # liquidjs computes with JavaScript numbers (floats): 7 | divided_by: 2 is 3.5.
 _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "plus": lambda v, a: _to_number(v) + _to_number(a),
@@ -206,12 +263,19 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "modulo": _modulo,
     "round": _round,
     "split": _split,
+    "size": lambda v: utf16_length(v) if isinstance(v, str) else _size(v),
+    "escape": lambda v: _escape(_text_input(v)),
+    "escape_once": lambda v: _escape(_unescape(_text_input(v))),
+    "json": lambda v, space=0: _json(v, space),
+    # encodeURIComponent, then a space as "+"; it keeps !'()* that quote_plus encodes
+    "url_encode": lambda v: quote_plus(_text_input(v), safe="!'()*"),
+    "jsonify": lambda v, space=0: _json(v, space),
 }
 _TEXT_FILTERS = (
     "append", "prepend", "capitalize", "downcase", "upcase", "lstrip", "rstrip", "strip",
     "remove", "remove_first", "remove_last", "replace", "replace_first", "replace_last",
-    "strip_html", "strip_newlines", "truncate", "truncatewords", "url_encode", "url_decode",
-    "escape", "escape_once",
+    "strip_html", "strip_newlines", "truncate", "truncatewords", "url_decode",
+
 )  # fmt: skip
 _TEXT_ARGUMENTS = frozenset({"append", "prepend"})
 _ENGINE = _SegmentLiquid(strict_filters=False)

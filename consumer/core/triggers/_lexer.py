@@ -135,16 +135,7 @@ def _segment(text: str, pos: int) -> tuple[str, int, bool]:
                 raise TriggerSyntaxError(
                     text, pos, "a backslash at the end escapes nothing (Segment rejects it)"
                 )
-            literal = text[pos + 1]
-            if literal in ".[]":
-                raise TriggerSyntaxError(
-                    text,
-                    pos,
-                    f"Segment's field lookup splits names at '{literal}' even when it is "
-                    "escaped, so a key containing it cannot be tested; "
-                    "write nested keys with plain dots",
-                )
-            chars.append(literal)
+            chars.append(text[pos + 1])  # `\.`, `\[`, `\]` too: the parser splits at them
             pos += 2
             escaped = True
         else:

@@ -8,6 +8,7 @@ follow its `validate` one to one.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Literal, NoReturn
 
@@ -15,6 +16,8 @@ from consumer.core.jsvalues import js_number_text, js_to_number
 from consumer.core.triggers._lexer import BLANKS, Kind, Token, TriggerSyntaxError, tokenize
 from consumer.core.triggers._tree import PATH_FIELDS, PLAIN_FIELDS, Condition, Field, Group, Node
 
+# Segment's field lookup splits a key path at `.`, `[` and `]`, escaped or not.
+_KEY = re.compile(r"[^.\[\]]+")
 _FUNCTIONS = frozenset({"contains", "match"})
 _ORDERINGS = frozenset({"<", "<=", ">", ">="})
 _NULL_AS_TEXT = frozenset({"type", "event"})  # `= null` is the text "null" there
@@ -160,23 +163,30 @@ class _Parser:
         return self.comparison(token, field, in_group=in_group)
 
     def field(self, token: Token) -> Field:
-        root, rest = token.segments[0], token.segments[1:]
+        root, dot, rest = _name(token).partition(".")
         if root in PLAIN_FIELDS:
-            if rest:
+            if dot:
                 self.fail(
                     token.start,
-                    f"{root} has no parts; Segment would ignore .{'.'.join(rest)} and read "
+                    f"{root} has no parts; Segment would ignore .{rest} and read "
                     f"{root} itself, so write {root}",
                 )
             return Field(root, ())
         if root in PATH_FIELDS:
-            if not rest:
+            if not dot:
                 self.fail(
                     token.start,
                     f"name a key under {root}, as in {root}.plan; Segment would read "
                     f"{root} alone as {root}.{root}",
                 )
-            return Field(root, rest)
+            path = tuple(_KEY.findall(rest))
+            if not path:
+                self.fail(
+                    token.start,
+                    f"{token.text} names no key (Segment fails on every event); "
+                    f"name one, as in {root}.plan",
+                )
+            return Field(root, path)
         self.fail(token.start, _unknown_word(token))
 
     def comparison(self, name: Token, field: Field, *, in_group: bool) -> Condition:
@@ -206,17 +216,30 @@ class _Parser:
                 f'"{seen}"; write a value such as "text" or 100',
             )
         self.check_spacing(name, operator, value)
-        word = value.segments[0] if value.kind is Kind.NAME else None
-        if word is not None and (len(value.segments) > 1 or word not in _WORDS):
-            bare = ".".join(value.segments)
-            meant = bare.lower() if bare.lower() in _WORDS else f'"{bare}"'
-            self.fail(
-                value.start,
-                "a value is a double-quoted string, a number, true, false or null; Segment "
-                f'would compare with the text "{bare}" of this bare word; write {meant}',
-            )
+        word = self.bare_word(value) if value.kind is Kind.NAME else None
         self.advance()
         return self.build(field, op, value, word)
+
+    def bare_word(self, value: Token) -> str:
+        """A value written as a bare word, which Segment reads as that text (`type = track`).
+
+        Refused where the text is not what was likely meant: `True`/`NULL` (the keywords are
+        lowercase) and a field name (Segment compares with the name, not the field's value).
+        """
+        word = _name(value)
+        if word.lower() in _WORDS and word not in _WORDS:
+            self.fail(
+                value.start,
+                f'Segment would compare with the text "{word}", not {word.lower()} (keywords are '
+                f'lowercase); write {word.lower()}, or "{word}" for the text',
+            )
+        if word.partition(".")[0] in PLAIN_FIELDS | PATH_FIELDS:
+            self.fail(
+                value.start,
+                f'Segment would compare with the text "{word}", not with that field (a trigger '
+                f'compares a field with a value); write "{word}" in double quotes for the text',
+            )
+        return word
 
     def check_spacing(self, name: Token, operator: Token, value: Token) -> None:
         """Refuse the spacings that fql-ts cannot lex or cuts into other tokens; accept the rest.
@@ -255,14 +278,9 @@ class _Parser:
             if root in PATH_FIELDS:
                 numeric = "number_equals" if op == "=" else "number_not_equals"
                 return Condition(field, numeric, literal)
-            shown = js_number_text(literal)
-            if shown != value.text:
-                self.fail(
-                    value.start,
-                    f'Segment would compare {root} with the text "{shown}", not '
-                    f'"{value.text}"; write "{value.text}" in double quotes',
-                )
-            return Condition(field, op, shown)
+            return Condition(
+                field, op, self.number_text(value, f"Segment would compare {root} with")
+            )
         return Condition(field, op, literal if word is None else word)
 
     def ordering_operand(
@@ -276,10 +294,10 @@ class _Parser:
         if isinstance(literal, float):
             return literal
         words = {"true": 1.0, "false": 0.0}
-        if word is not None:
-            number = words.get(word, math.nan) if field.root in PATH_FIELDS else math.nan
-        else:
-            number = js_to_number(literal)
+        if word in words and field.root in PATH_FIELDS:
+            number = words[word]
+        else:  # a plain field makes true/false text first, which Number() reads as NaN
+            number = js_to_number(literal if word is None else word)
         if math.isnan(number):
             self.fail(
                 value.start,
@@ -288,14 +306,29 @@ class _Parser:
             )
         return number
 
+    def number_text(self, number: Token, use: str) -> str:
+        """The text Segment makes of a number where it compares text: JavaScript's String().
+
+        Trailing zeros of a fraction go (`1.50` is "1.5"); a number whose text changes
+        otherwise (`100000000000000000000000`, `+5`, `-0`) is refused.
+        """
+        shown = js_number_text(float(number.text))
+        if shown != _without_trailing_zeros(number.text):
+            self.fail(
+                number.start,
+                f'{use} the text "{shown}", not "{number.text}"; write "{number.text}" in '
+                "double quotes",
+            )
+        return shown
+
     def function(self, *, negate: bool, in_group: bool) -> Condition:
         function = self.advance().segments[0]
         self.expect(Kind.LPAREN, f"expected ( after {function}")
         argument = self.token
         if argument.kind is not Kind.NAME:
             self.fail(argument.start, f"the first argument of {function}() must be a field")
-        root = argument.segments[0]
-        if root in PATH_FIELDS or (root in PLAIN_FIELDS - {"type"} and len(argument.segments) == 1):
+        root, dot, _ = _name(argument).partition(".")
+        if root in PATH_FIELDS or (root in PLAIN_FIELDS - {"type"} and not dot):
             field = self.field(argument)
         else:
             self.fail(
@@ -306,11 +339,20 @@ class _Parser:
             )
         self.advance()
         self.expect(Kind.COMMA, f"expected a comma after {function}({argument.text}")
-        pattern = self.expect(
-            Kind.STRING,
-            f"the second argument of {function}() must be a double-quoted string, "
-            f'as in {function}({argument.text}, "text")',
-        )
+        pattern = self.token
+        if function == "contains" and pattern.kind is Kind.NUMBER:
+            text = self.number_text(
+                pattern, f"Segment's contains({argument.text}, ...) would look for"
+            )
+            pattern = Token(Kind.STRING, pattern.start, pattern.end, pattern.text, string=text)
+        if pattern.kind is not Kind.STRING:
+            self.fail(
+                pattern.start,
+                f"the second argument of {function}() must be a double-quoted string"
+                + (" or a number" if function == "contains" else "")
+                + f', as in {function}({argument.text}, "text")',
+            )
+        self.advance()
         close = self.expect(Kind.RPAREN, f"expected ) to close {function}(")
         if (
             in_group
@@ -328,6 +370,18 @@ class _Parser:
             return Condition(field, prefix + "contains", pattern.string)
         operator = _match_operator(self, pattern, argument.text)
         return Condition(field, prefix + operator, pattern.string.strip("*"))
+
+
+def _name(token: Token) -> str:
+    """A name as Segment reads it: escapes resolved (`a\\ b` is `a b`)."""
+    return ".".join(token.segments)
+
+
+def _without_trailing_zeros(number: str) -> str:
+    """`1.50` -> `1.5`, `2.0` -> `2`: what String(Number(text)) keeps of a plain decimal."""
+    if "." not in number:
+        return number
+    return number.rstrip("0").rstrip(".")
 
 
 def _flattening_is_harmless(text: str) -> bool:

@@ -44,7 +44,7 @@ class Result(NamedTuple):
     first_sent: float = 0.0  # when the first attempt went out (0: none did)
     last_sent: float = 0.0  # when the last one did
 
-    def failure(self, message_id: str, destination: str) -> Failure | None:
+    def failure(self, message_id: str, destination: str, mapping: str) -> Failure | None:
         answer = self.answer
         if self.ending == "accepted":
             return None
@@ -70,6 +70,7 @@ class Result(NamedTuple):
             self.first,
             self.last,
             exception,
+            mapping,
         )
 
 

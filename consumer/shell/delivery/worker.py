@@ -109,13 +109,14 @@ class DestinationWorker:
         job.started = True
         job.started_at = time.time()
         if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
-            job.failures += tuple(self._held_failure(job) for _ in job.deliveries)
+            job.failures += tuple(self._held_failure(job, d.mapping) for d in job.deliveries)
             self._finish([job])
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
             for delivery in job.deliveries:
                 # A mapping whose data resolves to nothing is an empty event in a batch.
-                self._batcher.add(delivery.request.headers, Item(job, delivery.content or b"{}"))
+                item = Item(job, delivery.content or b"{}", delivery.mapping)
+                self._batcher.add(delivery.request.headers, item)
         elif self.sender.parks():
             self._parked.append(job)
         else:
@@ -144,12 +145,13 @@ class DestinationWorker:
             self._sweep_at = max(SWEEP_AT_LEAST, 2 * len(tasks))
         tasks.add(asyncio.get_running_loop().create_task(work))
 
-    def _held_failure(self, job: Job) -> Failure:
+    def _held_failure(self, job: Job, mapping: str) -> Failure:
         return Failure(
             "ordering.held",
             "An earlier event of this person was dead-lettered (on_dead_letter=hold).",
             job.message_id,
             self.destination.name,
+            mapping=mapping,
         )
 
     async def _run(self, job: Job) -> None:
@@ -157,7 +159,7 @@ class DestinationWorker:
         record stays uncommitted and is delivered again by whoever reads it next."""
         for delivery in job.deliveries:
             result = await self.sender.send(delivery.request, delivery.content, [job.event_time])
-            failure = result.failure(job.message_id, self.destination.name)
+            failure = result.failure(job.message_id, self.destination.name, delivery.mapping)
             if failure is not None:
                 job.failures += (failure,)
             elif result.ending == "accepted":
@@ -218,16 +220,18 @@ class DestinationWorker:
             await self._run_batch(headers, items[:middle])
             await self._run_batch(headers, items[middle:])
             return
-        self._settle([item.owner for item in items], result)
+        self._settle(items, result)
 
-    def _settle(self, jobs: list[Job], result: Result) -> None:
+    def _settle(self, items: list[Item], result: Result) -> None:
         """A batch's answer, for each of its events' jobs; those with no event left are done."""
+        jobs: list[Job] = [item.owner for item in items]
         if result.ending == "accepted":
             self._observe(jobs, result)
         else:
             name = self.destination.name
-            for job in jobs:
-                failure = result.failure(job.message_id, name)
+            for item in items:
+                job = item.owner
+                failure = result.failure(job.message_id, name, item.mapping)
                 if failure is not None:
                     job.failures += (failure,)
         done = []

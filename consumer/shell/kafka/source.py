@@ -254,11 +254,10 @@ class KafkaSource:
 
         The second bound is what isolates a healthy destination from a down one: records wait
         for the down one until `max_buffered`, and reading and deciding that many as fast as
-        Kafka gives them took the GIL from the delivery loop (the healthy one ran at ~1 % of
-        its rate for the 7-9 s that filling 112,500 took, `bench.py --only e2e,onedown`). The
-        bounds are kept apart because the buffer of a down destination's records stays over
-        half full: one hysteresis over both kept intake paused for good after the read-ahead
-        bound was reached once (the healthy destination stopped at 62,000 of 112,500)."""
+        Kafka gives them took the GIL from the delivery loop, which then barely delivered to
+        the healthy one while the buffer filled. The bounds are kept apart because the buffer
+        of a down destination's records stays over half full: one hysteresis over both kept
+        intake paused for good once the read-ahead bound had been reached."""
         limit = self._settings.max_buffered
         full = self._tracker.pending() / limit
         ahead = self._sink.ahead() / min(READ_AHEAD, limit)
