@@ -43,6 +43,7 @@ _ENV_REF = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 T = TypeVar("T")
 
 
@@ -154,6 +155,13 @@ def parse_settings(raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
             f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {logging.level!r}."
         )
     ordering = _build(OrderingSettings, _table(data, "ordering"), "ordering")
+    if ordering.gate != "off" and ordering.hold_max <= 0:
+        raise ConfigError("ordering.hold_max must be above 0 while ordering.gate is on.")
+    if not _TOPIC.match(ordering.links_topic.replace("{group}", kafka.group_id)):
+        raise ConfigError(
+            f"ordering.links_topic must give a valid Kafka topic name, not "
+            f"{ordering.links_topic!r}."
+        )
     return Settings(
         kafka=kafka,
         destinations=destinations,

@@ -15,6 +15,7 @@ ValueFormat = Literal["confluent", "avro", "json"]
 AvroNullFields = Literal["omit", "keep"]
 HttpClient = Literal["builtin", "httpx"]
 LogFormat = Literal["auto", "json", "text"]
+GateMode = Literal["off", "observe", "enforce"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
@@ -79,9 +80,18 @@ class OrderingSettings:
 
     `window`: how long a record may wait for the other partitions this process reads to be read
     past its event time, so that a person's events on several partitions start in event-time
-    order (`consumer/core/event_time_order.py`); 0 hands records on in arrival order."""
+    order (`consumer/core/event_time_order.py`); 0 hands records on in arrival order.
+
+    `gate` and the rest: order across the pods of a consumer group, a userId-only event waiting
+    for the identifies other pods hold (`consumer/core/identity_gate.py`), through the
+    `links_topic` (`{group}`: the group id), at most `hold_max`; `skew` is how far two records'
+    timestamps may be out of the order they were written in."""
 
     window: float = duration(2.0)
+    gate: GateMode = "off"
+    hold_max: float = duration(10.0)
+    links_topic: str = "{group}.identity-links"
+    skew: float = duration(0.25)
 
 
 @dataclass(frozen=True)

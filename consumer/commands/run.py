@@ -17,6 +17,7 @@ from consumer.config import Settings
 from consumer.shell import lifecycle, status
 from consumer.shell.kafka.admin import ensure_dead_letter_topics
 from consumer.shell.kafka.client import Consumer
+from consumer.shell.kafka.identity_links import IdentityLinks
 from consumer.shell.kafka.readers import GroupReader
 from consumer.shell.kafka.source import KafkaSource
 from consumer.shell.metrics import LagCollector, Metrics
@@ -71,6 +72,11 @@ async def _consume(
     registry: CollectorRegistry,
 ) -> int:
     """The Kafka thread's loop, until `stop`; the delivery loop runs meanwhile."""
+    links = None
+    if settings.ordering.gate != "off":
+        links = IdentityLinks(settings.kafka, settings.ordering, metrics)
+        pipeline.tracker.on_finish = links.finished
+        links.start()
     source = KafkaSource(
         GroupReader(settings.kafka.topics),
         settings.delivery,
@@ -82,6 +88,7 @@ async def _consume(
         stop=stop,
         health=health,
         ordering=settings.ordering,
+        links=links,
     )
     log.info(
         "consumer starting",
@@ -91,5 +98,9 @@ async def _consume(
         },
     )
     registry.register(LagCollector(source.positions))
-    await asyncio.to_thread(source.run)
+    try:
+        await asyncio.to_thread(source.run)
+    finally:
+        if links is not None:
+            await asyncio.to_thread(links.close)
     return 0

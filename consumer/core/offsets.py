@@ -8,6 +8,7 @@ seen when all are finished. It never goes backwards.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 
 class PartitionOffsets:
@@ -71,6 +72,8 @@ class OffsetTracker:
         self._lock = threading.Lock()
         self._pending = 0
         self.finished = 0  # records finished in tracked partitions, ever
+        # Told of every finished record (outside the lock): the identity links' done marks.
+        self.on_finish: Callable[[PartitionOffsets, int], None] | None = None
 
     def add(
         self, topic: str, partition: int, offset: int, timestamp: float | None = None
@@ -89,6 +92,8 @@ class OffsetTracker:
             if not handle.detached:
                 self._pending -= 1
                 self.finished += 1
+        if self.on_finish is not None:
+            self.on_finish(handle, offset)
 
     def pending(self, partitions: set[tuple[str, int]] | None = None) -> int:
         """Records taken and not finished (in all partitions, or in `partitions`)."""

@@ -12,9 +12,9 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -23,6 +23,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+from consumer.core.identity_gate import GateReason, WaitCause
 
 PREFIX = "movableink_consumer"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
@@ -109,6 +111,72 @@ class Metrics:
             ["destination", "reason"],
             registry,
         )
+        self.identity_links_published = Counter(
+            f"{PREFIX}_identity_links_published",
+            "Records the pod wrote to the identity-links topic, by kind: pending (an identify or "
+            "alias it will deliver), done (that record is final), progress (how far it has "
+            "read its partitions).",
+            ["kind"],
+            registry=registry,
+        )
+        self.identity_links_failed = Counter(
+            f"{PREFIX}_identity_links_failed",
+            "Identity-links records Kafka refused or that could not be queued (not retried: the "
+            "gate then waits at most ordering.hold_max).",
+            registry=registry,
+        )
+        self.identity_links_pending = Gauge(
+            f"{PREFIX}_identity_links_pending",
+            "Identifies and aliases read by some pod and not yet final, as this pod knows them.",
+            registry=registry,
+        )
+        self.identity_gated = Gauge(
+            f"{PREFIX}_identity_gated_events",
+            "Events waiting at the identity gate now (observe: watched, already handed on).",
+            registry=registry,
+        )
+        self.identity_gate_checks = Counter(
+            f"{PREFIX}_identity_gate_checks",
+            "UserId-only events checked at the identity gate, by result: pass, wait (for a link "
+            "or a partition another pod reads), follow (behind a waiting event of the same "
+            "person), would_wait (observe).",
+            ["result"],
+            registry=registry,
+        )
+        self.identity_gate_unguaranteed = Counter(
+            f"{PREFIX}_identity_gate_unguaranteed",
+            "Events the gate handed on while an identify held by another pod might still come "
+            "first, by reason: hold_max, links_unavailable, full, revoked, shutdown.",
+            ["reason"],
+            registry=registry,
+        )
+        self.identity_gate_would_wait = Counter(
+            f"{PREFIX}_identity_gate_would_wait",
+            "Observe: events handed on at once that enforce would have held, by what for: link "
+            "(an identify of that userId unfinished on another pod: it may have been overtaken) "
+            "or progress (a partition another pod reads was behind).",
+            ["cause"],
+            registry=registry,
+        )
+        self.identity_gate_hold_seconds = Histogram(
+            f"{PREFIX}_identity_gate_hold_seconds",
+            "How long each event held at the identity gate waited.",
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.identity_progress_age = Gauge(
+            f"{PREFIX}_identity_progress_age_seconds",
+            "How far behind now the least-read partition another pod owns is known to be read.",
+            registry=registry,
+        )
+        for kind in ("pending", "done", "progress"):  # exported at 0 from the start
+            self.identity_links_published.labels(kind)
+        for reason in get_args(GateReason):
+            self.identity_gate_unguaranteed.labels(reason)
+        for cause in get_args(WaitCause):
+            self.identity_gate_would_wait.labels(cause)
+        for result in ("pass", "wait", "follow", "would_wait"):
+            self.identity_gate_checks.labels(result)
         self.in_flight = Gauge(
             f"{PREFIX}_in_flight_requests",
             "Requests under way.",

@@ -221,3 +221,20 @@ def test_the_chart_renders_what_the_kustomize_base_renders() -> None:
 
 def test_the_charts_rules_are_deploy_prometheus_rules() -> None:
     assert (CHART / "files" / "rules.yml").read_text() == RULES.read_text()
+
+
+@pytest.mark.parametrize(
+    ("sets", "gate"),
+    [
+        ((), "observe"),  # KEDA, up to 6 replicas
+        (("autoscaling.keda.enabled=false", "replicaCount=1"), "off"),
+        (("autoscaling.keda.enabled=false", "replicaCount=3"), "observe"),
+        (("autoscaling.keda.enabled=false", "autoscaling.hpa.enabled=true"), "observe"),
+        (("config.ordering.gate=enforce",), "enforce"),
+    ],
+)
+def test_the_identity_gate_observes_when_several_replicas_may_run(
+    sets: tuple[str, ...], gate: str
+) -> None:
+    (config_map,) = docs(None, *sets)["ConfigMap"]
+    assert settings_of(config_map).ordering.gate == gate

@@ -335,6 +335,7 @@ def test_the_dashboard_is_importable_and_has_every_row() -> None:
         "Dead letters",
         "Pods",
         "Order across partitions",
+        "Order across pods",
     ]
     # The top row: one number each for what an operator checks first.
     stats = [p["title"] for p in board["panels"] if p["type"] == "stat"]

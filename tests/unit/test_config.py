@@ -376,6 +376,30 @@ def test_the_shipped_example_configuration_loads() -> None:
     assert settings.destinations[0].name == "movable-ink"
 
 
+def test_the_identity_gate_settings(tmp_path: Path) -> None:
+    ordering = load(tmp_path, BASE).ordering
+    assert (ordering.gate, ordering.hold_max, ordering.links_topic, ordering.skew) == (
+        "off",
+        10.0,
+        "{group}.identity-links",
+        0.25,
+    )
+    text = BASE + '[ordering]\ngate = "enforce"\nhold_max = "3s"\nskew = "50ms"\n'
+    assert (load(tmp_path, text).ordering.gate, load(tmp_path, text).ordering.skew) == (
+        "enforce",
+        0.05,
+    )
+    assert error(tmp_path, BASE + '[ordering]\ngate = "strict"\n') == (
+        "ordering.gate must be one of 'off', 'observe', 'enforce', not 'strict'."
+    )
+    assert error(tmp_path, BASE + '[ordering]\ngate = "observe"\nhold_max = 0\n') == (
+        "ordering.hold_max must be above 0 while ordering.gate is on."
+    )
+    assert error(tmp_path, BASE + '[ordering]\nlinks_topic = "a b"\n') == (
+        "ordering.links_topic must give a valid Kafka topic name, not 'a b'."
+    )
+
+
 def test_avro_null_fields_defaults_to_omit_and_takes_keep(tmp_path: Path) -> None:
     assert load(tmp_path, BASE).kafka.avro_null_fields == "omit"
     keep = BASE.replace(

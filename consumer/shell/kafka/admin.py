@@ -30,6 +30,22 @@ def ensure_dead_letter_topics(settings: KafkaSettings) -> None:
             log.info("created dead-letter topic", extra={"topic": target})
 
 
+# The identity-links topic holds personal identifiers: deleted after an hour, never compacted
+# (no permanent identity graph); one partition, so that a pod's links come before its progress.
+LINKS_RETENTION_S = 3600
+LINKS_TOPIC_CONFIG = {
+    "cleanup.policy": "delete",
+    "retention.ms": str(LINKS_RETENTION_S * 1000),
+    "segment.ms": str(LINKS_RETENTION_S * 1000 // 6),
+}
+
+
+def ensure_links_topic(settings: KafkaSettings, topic: str) -> None:
+    """Create the identity-links topic if it is missing (see `identity_links`)."""
+    if Admin(settings).ensure_topic(topic, 1, LINKS_TOPIC_CONFIG):
+        log.info("created identity-links topic", extra={"topic": topic})
+
+
 class Admin:
     """The few admin operations the consumer needs."""
 

@@ -20,6 +20,7 @@ from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Decided, Record, Work
 from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
+from consumer.shell.kafka.identity_links import IdentityLinks, caught_up
 from consumer.shell.kafka.readers import Reader
 from consumer.shell.kafka.time_order import TimeOrder
 from consumer.shell.keying import KeyingMonitor, Observed
@@ -79,6 +80,7 @@ class KafkaSource:
         stop: threading.Event,
         health: Health,
         ordering: OrderingSettings | None = None,
+        links: IdentityLinks | None = None,
     ) -> None:
         self._reader = reader
         self._settings = settings
@@ -103,6 +105,7 @@ class KafkaSource:
         self._order = TimeOrder(window, metrics) if window > 0 else None
         self._steps = 0  # turns of the loop, for the order's view of the partitions' ends
         self._keying = KeyingMonitor(metrics)
+        self._links = links  # the identity-link gate (order across the group), if on
 
     def run(self) -> None:
         """Consume until `stop` is set, then drain within the grace period and leave the group."""
@@ -132,6 +135,8 @@ class KafkaSource:
             self._take(records)
         if self._order is not None:
             self._hand_over(self._release_in_order())
+        if self._links is not None:
+            self._hand_over(self._release_gated(), gated=False)
         now = time.monotonic()
         self._health.kafka_beat = now
         self._health.broker_reachable = self._consumer.brokers_reachable
@@ -140,6 +145,9 @@ class KafkaSource:
         if now >= self._next_commit:
             self._commit()
             self._next_commit = now + self._settings.commit_interval
+            if self._links is not None:
+                ends = {tp for tp in self.assigned if caught_up(self._consumer, tp)}
+                self._links.publish_progress(ends, self.assigned)
         if now >= self._next_snapshot:
             self._positions = self._snapshot_positions()
             self._next_snapshot = now + SNAPSHOT_EVERY_S
@@ -161,6 +169,7 @@ class KafkaSource:
         blocked = self._blocked  # the loop's names bound once: it runs once a record
         wanted, decide, add = self._reader.wanted, self._sink.decide, self._tracker.add
         order, step, now = self._order, self._steps, time.monotonic()
+        links = self._links
         keys: list[Observed] = []
         for record in records:
             topic, partition, offset, _, _, _, stamp = record
@@ -175,7 +184,11 @@ class KafkaSource:
             keys.append((topic, partition, record.key, decision.message))
             handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
             decided = (Work(record, handle, read_at=read_at), decision)
+            if links is not None:
+                links.read(decided)
             if order is not None and order.take(decided, now, step):
+                continue
+            if links is not None and decision.action == "deliver" and links.check(decided):
                 continue
             batch.append(decided)
             if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
@@ -200,7 +213,19 @@ class KafkaSource:
             self._consumer, reading, self.assigned - reading, now, self._steps
         )
 
-    def _hand_over(self, decided: list[Decided]) -> None:
+    def _release_gated(self) -> list[Decided]:
+        """The events the identity gate held whose turn has come; all when the buffer is
+        full (the gate is never a reason to stop reading)."""
+        assert self._links is not None
+        if self._tracker.pending() >= self._settings.max_buffered:
+            return self._links.release_all("full")
+        return self._links.due(self.assigned)
+
+    def _hand_over(self, decided: list[Decided], *, gated: bool = True) -> None:
+        """To the sink; unless `gated` is off, through the identity gate (which may keep some)."""
+        if gated and self._links is not None:
+            check = self._links.check
+            decided = [d for d in decided if d[1].action != "deliver" or not check(d)]
         for start in range(0, len(decided), HANDOVER):
             self._sink.accept(decided[start : start + HANDOVER])
 
@@ -294,6 +319,8 @@ class KafkaSource:
         self._consumer.pause(list(self.assigned))
         if self._order is not None:
             self._hand_over(self._order.release_all(time.monotonic(), "shutdown"))
+        if self._links is not None:
+            self._hand_over(self._links.release_all("shutdown"), gated=False)
         drained = self._serve_until(
             lambda: self._tracker.pending() == 0, self._settings.shutdown_grace
         )
@@ -335,6 +362,8 @@ class KafkaSource:
         revoked = set(partitions)
         if self._order is not None:  # what is held of them is finished before they go
             self._hand_over(self._order.release_partitions(revoked, time.monotonic(), "revoked"))
+        if self._links is not None:
+            self._hand_over(self._links.release_partitions(revoked, "revoked"), gated=False)
         wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout
         self._serve_until(lambda: self._tracker.pending(revoked) == 0, wait)
         self._commit(revoked)
@@ -344,6 +373,8 @@ class KafkaSource:
         self._metrics.rebalances.labels("lost").inc()
         if self._order is not None:  # their records are another member's now
             self._order.forget(partitions)
+        if self._links is not None:
+            self._links.forget(set(partitions))
         self._release(set(partitions))
 
     def _release(self, partitions: set[TopicPartition]) -> None:

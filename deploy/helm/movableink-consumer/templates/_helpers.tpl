@@ -46,8 +46,24 @@ config.toml from .Values.config. Helm reads numbers in values as floats, so toTo
 `port = 9464.0`; whole numbers are written back as integers (every number setting of the
 consumer that takes a fraction also takes a whole number).
 */}}
+{{/* "true" when more than one consumer pod may run (replicaCount, or an autoscaler's maximum). */}}
+{{- define "mic.severalReplicas" -}}
+{{- $a := .Values.autoscaling -}}
+{{- if $a.keda.enabled -}}{{- if gt (int $a.keda.maxReplicaCount) 1 }}true{{ end -}}
+{{- else if $a.hpa.enabled -}}{{- if gt (int $a.hpa.maxReplicas) 1 }}true{{ end -}}
+{{- else if gt (int .Values.replicaCount) 1 }}true{{ end -}}
+{{- end }}
+
+{{/* The configuration file: .Values.config, with [ordering] gate = "observe" when several pods
+may run and no gate is set (docs/consumer-group-order.md). */}}
 {{- define "mic.configToml" -}}
-{{- regexReplaceAll "(?m)^(\\s*[^=\\s]+ = -?[0-9]+)\\.0$" (toToml .Values.config) "${1}" }}
+{{- $config := deepCopy .Values.config }}
+{{- if and (include "mic.severalReplicas" .) (not (dig "ordering" "gate" "" $config)) }}
+{{- $ordering := get $config "ordering" | default dict }}
+{{- $_ := set $ordering "gate" "observe" }}
+{{- $_ := set $config "ordering" $ordering }}
+{{- end }}
+{{- regexReplaceAll "(?m)^(\\s*[^=\\s]+ = -?[0-9]+)\\.0$" (toToml $config) "${1}" }}
 {{- end }}
 
 {{/* [delivery] shutdown_grace in whole seconds (the consumer's default: 25 s). */}}

@@ -1,0 +1,237 @@
+"""The identity-link gate's logic with a fake clock: what a userId-only event waits for, that
+every wait is bounded, that links are idempotent and progress never goes back."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consumer.core.identity_gate import IdentityGate, Released, linked_user, user_only
+
+HOLD_MAX = 5.0
+P0, P1, P2 = ("t", 0), ("t", 1), ("t", 2)
+
+
+def gate(mine: frozenset[tuple[str, int]] = frozenset({P0})) -> IdentityGate[str]:
+    g: IdentityGate[str] = IdentityGate("me", HOLD_MAX, skew=0.1)
+    g.set_partitions([P0, P1, P2])
+    g.mine = mine
+    g.available = True
+    for p in (P1, P2):
+        g.progress(p, 100.0, None)
+    return g
+
+
+def test_which_events_are_checked_and_which_link() -> None:
+    assert user_only({"type": "track", "userId": "u"}, ("u",)) == "u"
+    assert user_only({"type": "track", "anonymousId": "a"}, ("a",)) is None
+    assert user_only({"type": "track", "anonymousId": "a", "userId": "u"}, ("a", "u")) is None
+    assert linked_user({"type": "identify", "anonymousId": "a", "userId": "u"}, ("a", "u")) == "u"
+    assert linked_user({"type": "alias", "previousId": "a", "userId": "u"}, ("a", "u")) == "u"
+    assert linked_user({"type": "track", "anonymousId": "a", "userId": "u"}, ("a", "u")) is None
+    assert linked_user({"type": "identify", "userId": "u"}, ("u",)) is None
+
+
+def test_an_event_waits_for_an_earlier_pending_link_on_another_pod_until_it_is_done() -> None:
+    g = gate()
+    g.pending(("t", 1, 7), "u", 50.0, "other", now=0.0)
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+    assert g.due(2.0) == []
+    g.done(("t", 1, 7), now=2.5)
+    (released,) = g.due(3.0)
+    assert (released.item, released.held_s, released.reason) == ("e", 2.0, None)
+    assert len(g) == 0
+
+
+def test_later_links_own_links_and_other_users_do_not_hold() -> None:
+    g = gate()
+    g.pending(("t", 1, 1), "u", 70.0, "other", now=0.0)  # well after the event
+    g.pending(("t", 2, 1), "u", 50.0, "me", now=0.0)  # this pod's: its scheduler orders it
+    g.pending(("t", 2, 2), "v", 50.0, "other", now=0.0)
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) is None
+
+
+def test_a_partition_not_read_a_skew_past_the_event_holds_it() -> None:
+    g = gate()
+    assert g.hold("e", ("u",), "u", P0, 150.0, now=0.0) == "progress"
+    g.progress(P1, 160.0, None)
+    assert g.due(0.1) == []  # P2 still behind
+    g.progress(P2, 0.0, caught_up_at=150.05)  # at its end, but within the skew of the event
+    assert g.due(0.2) == []
+    g.progress(P2, 0.0, caught_up_at=150.1)
+    assert [r.item for r in g.due(0.3)] == ["e"]
+
+
+def test_a_link_stamped_a_little_after_the_event_still_holds_it() -> None:
+    g = gate()
+    g.pending(("t", 1, 1), "u", 60.05, "other", now=0.0)  # within the skew: maybe earlier
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+
+
+def test_progress_never_goes_back() -> None:
+    g = gate()
+    g.progress(P1, 200.0, None)
+    g.progress(P2, 200.0, None)
+    g.progress(P1, 120.0, None)  # a zombie's stale report
+    assert g.waits("u", P0, 190.0) is None
+
+
+def test_an_unknown_partition_holds_until_hold_max_counted_by_why() -> None:
+    g = gate()
+    g.set_partitions([P0, P1, P2, ("t", 3)])
+    assert g.hold("e", ("u",), "u", P0, 50.0, now=0.0) == "progress"
+    assert g.due(HOLD_MAX - 0.01) == []
+    assert [(r.item, r.reason) for r in g.due(HOLD_MAX)] == [("e", "hold_max")]
+    g.available = False  # nothing is known: even an event nothing holds waits
+    g.set_partitions([P0, P1, P2])
+    assert g.hold("f", ("u",), "u", P0, 50.0, now=10.0) == "progress"
+    assert [(r.item, r.reason) for r in g.due(10.0 + HOLD_MAX)] == [("f", "links_unavailable")]
+
+
+def test_a_done_link_re_read_after_a_takeover_stays_done() -> None:
+    g = gate()
+    g.pending(("t", 1, 7), "u", 50.0, "a", now=0.0)
+    g.done(("t", 1, 7), now=1.0)
+    g.pending(("t", 1, 7), "u", 50.0, "b", now=2.0)  # the new owner re-reads the identify
+    assert g.links_pending() == 0
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=3.0) is None
+
+
+def test_later_events_of_a_held_person_follow_it() -> None:
+    g = gate()
+    g.pending(("t", 1, 7), "u", 50.0, "other", now=0.0)
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=0.0) == "link"
+    assert g.follows(("a", "u"))
+    assert g.hold("identify", ("a", "u"), None, P0, 61.0, now=0.0) == "follow"
+    assert g.hold("page", ("a",), None, P0, 62.0, now=0.0) == "follow"
+    assert g.hold("other person", ("b",), None, P0, 62.0, now=0.0) is None
+    assert g.due(1.0) == []
+    g.done(("t", 1, 7), now=1.0)
+    assert [r.item for r in g.due(1.5)] == ["e", "identify", "page"]
+
+
+def test_full_revoked_and_lost() -> None:
+    g = gate()
+    g.set_partitions([P0, P1, P2, ("t", 3)])
+    g.mine = frozenset({P0, P1})
+    g.hold("e", ("u",), "u", P0, 50.0, now=0.0)
+    g.hold("f", ("v",), "v", P1, 50.0, now=0.0)
+    g.hold("g", ("w",), "w", P1, 50.0, now=0.0)
+    assert [(r.item, r.reason) for r in g.release_partitions([P0], 1.0, "revoked")] == [
+        ("e", "revoked")
+    ]
+    g.forget([P1])
+    assert len(g) == 0
+    g.hold("h", ("u",), "u", P0, 50.0, now=0.0)
+    assert [(r.item, r.reason) for r in g.release_all(1.0, "full")] == [("h", "full")]
+
+
+def test_observe_watches_and_says_what_it_would_have_waited_for() -> None:
+    g = gate()
+    assert g.watch("u", P0, 150.0, now=0.0) == "progress"
+    assert g.watch_over(0.1) == []  # still behind: watched
+    g.pending(("t", 1, 7), "u", 140.0, "other", now=0.1)  # the link arrives after the check
+    (watched,) = g.watch_over(0.2)  # a link it would have waited for: counted at once
+    assert watched.cause == "link" and math.isclose(watched.would_wait_s, 0.2)
+    assert g.watch("v", P0, 150.0, now=1.0) == "progress"
+    g.progress(P1, 200.0, None)
+    g.progress(P2, 200.0, None)
+    assert [w.cause for w in g.watch_over(1.1)] == ["progress"]  # only progress, then none
+    assert g.watch("u", P0, 150.0, now=1.0) == "link"  # seen at the check: not watched
+    assert len(g) == 0
+
+
+def test_progress_age_is_the_least_read_partition_of_another_pod() -> None:
+    g = gate()
+    g.progress(P1, 190.0, None)
+    assert g.progress_age(200.0) == 100.0  # P2 at 100
+    g.mine = frozenset({P0, P1, P2})
+    assert g.progress_age(200.0) == 0.0
+
+
+# -- generated interleavings ------------------------------------------------------------------
+
+USERS = ("u", "v")
+step = st.one_of(
+    st.tuples(st.just("identify"), st.sampled_from(USERS), st.sampled_from([P1, P2])),
+    st.tuples(st.just("finish"), st.integers(0, 20)),
+    st.tuples(st.just("event"), st.sampled_from(USERS), st.sampled_from([P0, P1])),
+    st.tuples(st.just("follower"), st.sampled_from(USERS)),
+    st.tuples(st.just("progress"), st.sampled_from([P1, P2]), st.booleans()),
+    st.tuples(st.just("tick"), st.floats(0.0, 3.0)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(step, max_size=60))
+def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
+    steps: list[tuple[Any, ...]],
+) -> None:
+    """Another pod reads P1 and P2 (publishing pending links, then progress); this one reads
+    P0 (and P1 after a takeover, whose progress it then also knows). Whatever the
+    interleaving: each held event is handed on exactly once, within hold_max of being held,
+    each identity key's events in arrival order, and an event handed on with the guarantee had
+    no earlier pending link of another pod for its userId on another partition."""
+    g: IdentityGate[int] = IdentityGate("me", HOLD_MAX, skew=0.0)
+    g.set_partitions([P0, P1, P2])
+    g.mine = frozenset({P0})
+    g.available = True
+    now = clock = 0.0  # wall clock; record time of the other pod's reads
+    read: dict[tuple[str, int], float] = {P1: -1.0, P2: -1.0}
+    pending: dict[tuple[str, int, int], tuple[str, float, tuple[str, int]]] = {}
+    offset = 0
+    events: dict[int, tuple[tuple[str, ...], float, str | None, tuple[str, int], float]] = {}
+    handed: list[int] = []
+    next_id = 0
+    last_due = 0.0
+
+    def settle(released: list[Released[int]]) -> None:
+        for one in released:
+            item = one.item
+            _, t, user, part, since = events[item]
+            assert last_due - since < HOLD_MAX, "held past hold_max at the previous check"
+            if one.reason is None and user is not None:
+                assert not any(
+                    u == user and lt <= t and lp != part for u, lt, lp in pending.values()
+                ), "released with a pending earlier link"
+            handed.append(item)
+
+    for kind, *args in steps:
+        clock += 0.01
+        if kind == "identify":
+            user, part = args
+            offset += 1
+            link = (part[0], part[1], offset)
+            pending[link] = (user, clock, part)
+            read[part] = clock
+            g.pending(link, user, clock, "other", now)
+        elif kind == "finish" and pending:
+            link = sorted(pending)[args[0] % len(pending)]
+            del pending[link]
+            g.done(link, now)
+        elif kind == "progress":
+            part, at_end = args
+            g.progress(part, read[part], now if at_end else None)
+        elif kind in ("event", "follower"):
+            user = args[0]
+            part = args[1] if kind == "event" else P0
+            keys = (user,) if kind == "event" else ("anon-" + user, user)
+            checked = user if kind == "event" else None
+            events[next_id] = (keys, clock, checked, part, now)
+            if g.hold(next_id, keys, checked, part, clock, now) is None:
+                handed.append(next_id)
+            next_id += 1
+        elif kind == "tick":
+            now += args[0]
+            clock = max(clock, now)
+        settle(g.due(now))
+        last_due = now
+    now += HOLD_MAX + 1.0
+    settle(g.due(now))
+    assert sorted(handed) == list(range(next_id)) and len(g) == 0
+    for key in {k for keys, *_ in events.values() for k in keys}:
+        mine = [i for i in handed if key in events[i][0]]
+        assert mine == sorted(mine), f"{key} out of arrival order"
