@@ -15,7 +15,6 @@ import tomllib
 from functools import partial
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -206,7 +205,10 @@ def _compare(
     elif verdict.action == "deliver":  # each mapping on its own: a rejected one alone fails
         rejected = {r.mapping for r in verdict.rejected}
         ours = [s.name for s, _ in matched if s.name not in rejected]
-        assert [d.mapping for d in verdict.deliveries] == ours == sent
+        assert [d.mapping for d in verdict.deliveries] == ours
+        refused_headers = [r.mapping for r in verdict.rejected if "non-ASCII" in r.detail]
+        DIFFERENCES["non-ASCII header values, refused"] += len(set(refused_headers) & set(sent))
+        assert ours == [name for name in sent if name not in refused_headers]
     elif len(sent) == len(matched) and "non-ASCII" not in " ".join(verdict.warnings):
         raise AssertionError(f"we refuse the event ({verdict.reason}); Segment sends every match")
     elif sent:
@@ -252,9 +254,6 @@ def test_imported_subscriptions_decide_as_segment(
 
 
 # No shrinking: a failing case of 50 subscriptions shrinks too slowly to be of use.
-# Known open disagreement (found after per-mapping independence merged): in some generated
-# destinations a matching mapping that is not rejected is missing from the deliveries.
-@pytest.mark.xfail(strict=False, reason="a matched, unrejected mapping sometimes not delivered")
 @settings(
     max_examples=2,
     deadline=None,

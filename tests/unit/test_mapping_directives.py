@@ -23,6 +23,7 @@ EVENT: dict[str, Any] = {
         "j": '{"k":[1,2]}',
         "bad": "{x",
     },
+    "z": {"sized": {"length": 3}, "boxed": {"length": {"x": 1}}, "zero": {"length": 0}},
 }
 SEGMENT: list[tuple[Any, Any]] = [
     ({"@liquid": "{{ s | nosuch | upcase }}"}, "ABC😀"),  # liquidjs ignores an unknown filter
@@ -32,6 +33,10 @@ SEGMENT: list[tuple[Any, Any]] = [
         "2.5 3 2",
     ),
     ({"@liquid": "{{ s | size }} {{ properties | size }} {{ properties.list | size }}"}, "5 0 2"),
+    (  # `(v && v.length) || 0`: an object's own `length` member
+        {"@liquid": "{{ z.sized | size }} {{ z.boxed | size }} {{ z.zero | size }} {{ n | size }}"},
+        "3 [object Object] 0 0",
+    ),
     ({"@liquid": "{{ properties.j | escape }}"}, "{&#34;k&#34;:[1,2]}"),
     ({"@liquid": "{{ '&amp;&quot;' | escape_once }}"}, "&amp;&amp;quot;"),
     (

@@ -29,6 +29,7 @@ from consumer.core.jsvalues import (
     js_string,
     js_to_number,
     json_stringify,
+    member,
     truthy,
     utf16_length,
     utf16_units,
@@ -197,9 +198,11 @@ def _split(value: Any, separator: Any = UNDEFINED) -> list[str]:
     return parts
 
 
-def _size(value: Any) -> int:
-    """liquidjs's `size`: an array's length, else 0 (objects too; strings: UTF-16 units)."""
-    return len(value) if isinstance(value, list) else 0
+def _size(value: Any) -> Any:
+    """liquidjs's `size`, `(v && v.length) || 0`: a text's UTF-16 units, an array's length,
+    an object's own `length` member when truthy, else 0."""
+    length = member(value, "length")
+    return length if truthy(length) else 0
 
 
 def _text_input(value: Any) -> str:
@@ -263,7 +266,7 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "modulo": _modulo,
     "round": _round,
     "split": _split,
-    "size": lambda v: utf16_length(v) if isinstance(v, str) else _size(v),
+    "size": _size,
     "escape": lambda v: _escape(_text_input(v)),
     "escape_once": lambda v: _escape(_unescape(_text_input(v))),
     "json": lambda v, space=0: _json(v, space),
