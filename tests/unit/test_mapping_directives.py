@@ -37,6 +37,22 @@ SEGMENT: list[tuple[Any, Any]] = [
         {"@liquid": "{{ z.sized | size }} {{ z.boxed | size }} {{ z.zero | size }} {{ n | size }}"},
         "3 [object Object] 0 0",
     ),
+    (  # `v[0]` and `v[v.length - 1]`: texts by UTF-16 unit, objects by their members
+        {
+            "@liquid": "{{ s | first }}|{{ s | last }}|{{ z.sized | first }}|"
+            "{{ properties.list | last }}|{{ properties | first }}"
+        },
+        "A|\ude00||q|",
+    ),
+    (  # anything but an array is sliced as the text liquidjs writes for it
+        {"@liquid": "{{ true | slice: 0, 2 }}|{{ properties.a | slice: 1 }}|{{ n | slice: 0, 3 }}"},
+        "tr|o|10",
+    ),
+    (  # Array.prototype.join's items, a space by default
+        {"@liquid": "{{ properties.a.b | join }}|{{ properties.a.b | join: '-' }}|{{ n | join }}"},
+        "1 [object Object]|1-[object Object]|10",
+    ),
+    ({"@liquid": "{{ 'a+b%2B%F0%9F%98%80' | url_decode }}"}, "a b+😀"),
     ({"@liquid": "{{ properties.j | escape }}"}, "{&#34;k&#34;:[1,2]}"),
     ({"@liquid": "{{ '&amp;&quot;' | escape_once }}"}, "&amp;&amp;quot;"),
     (
@@ -147,6 +163,12 @@ SEGMENT: list[tuple[Any, Any]] = [
 @pytest.mark.parametrize(("mapping", "expected"), SEGMENT)
 def test_directive_gives_what_segment_gives(mapping: Any, expected: Any) -> None:
     assert compile_mapping(mapping).apply(EVENT) == expected
+
+
+@pytest.mark.parametrize("escaped", ["%C3", "%zz", "100%", "%ED%A0%80"])
+def test_url_decode_of_a_malformed_escape_fails_the_event_as_segment_does(escaped: str) -> None:
+    with pytest.raises(MappingFailure, match="URI malformed"):
+        compile_mapping({"@liquid": "{{ '" + escaped + "' | url_decode }}"}).apply(EVENT)
 
 
 def test_a_liquid_filter_segment_disables_fails_the_event() -> None:

@@ -97,6 +97,7 @@ class _SegmentLiquid(Environment):
             self.filters[name] = _disabled(name)
         for name in _TEXT_FILTERS:
             self.filters[name] = _with_text_input(self.filters[name], name in _TEXT_ARGUMENTS)
+        self.filters["slice"] = _slice_input(self.filters["slice"])
         self.filters.update(_JS_FILTERS)
 
 
@@ -165,9 +166,10 @@ def _divide(a: float, b: float) -> float:
     return a / b
 
 
-def _divided_by(value: Any, by: Any, integer: Any) -> float:
+def _divided_by(value: Any, by: Any, integer: Any = False) -> float:
     quotient = _divide(_to_number(value), _to_number(by))
-    return float(math.floor(quotient)) if truthy(integer) and math.isfinite(quotient) else quotient
+    whole = _to_number(integer) and math.isfinite(quotient)
+    return float(math.floor(quotient)) if whole else quotient
 
 
 def _shift(number: float, places: int) -> float:
@@ -203,6 +205,51 @@ def _size(value: Any) -> Any:
     an object's own `length` member when truthy, else 0."""
     length = member(value, "length")
     return length if truthy(length) else 0
+
+
+def _last(value: Any) -> Any:
+    """liquidjs's `last`, `v[v.length - 1]`, on a text, an array or an object alike."""
+    length = member(value, "length")
+    return member(value, js_number_text(length - 1) if is_number(length) else "NaN")
+
+
+def _join(value: Any, separator: Any = UNDEFINED) -> Any:
+    """liquidjs's `join`: an array's items as JavaScript writes them (nil as nothing, nested
+    arrays with commas), a space by default; anything else as it is."""
+    if not isinstance(value, list):
+        return value
+    by = " " if isinstance(separator, Undefined) or separator is UNDEFINED else js_string(separator)
+    return by.join("" if item is None or item is UNDEFINED else js_string(item) for item in value)
+
+
+def _slice_input(filter_: Callable[..., Any]) -> Callable[..., Any]:
+    """liquidjs slices an array, or else its input written as text (`true` as "true")."""
+
+    @functools.wraps(filter_)
+    def convert(value: Any, *args: Any) -> Any:
+        if not isinstance(value, list | str | Undefined) and value is not None:
+            value = _liquid_text(value)
+        return filter_(value, *args)
+
+    return convert
+
+
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _url_decode(value: Any) -> str:
+    """liquidjs's `url_decode`: split at `+`, decodeURIComponent each part, join with spaces;
+    a malformed escape or bytes that are not UTF-8 fail the mapping ("URI malformed")."""
+    return " ".join(_decode_uri_component(part) for part in _text_input(value).split("+"))
+
+
+def _decode_uri_component(text: str) -> str:
+    if "%" in _PERCENT_RUN.sub("", text):
+        raise ValueError("URI malformed")
+    try:
+        return _PERCENT_RUN.sub(lambda run: bytes.fromhex(run[0].replace("%", "")).decode(), text)
+    except UnicodeDecodeError as exc:
+        raise ValueError("URI malformed") from exc
 
 
 def _text_input(value: Any) -> str:
@@ -258,15 +305,15 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "plus": lambda v, a: _to_number(v) + _to_number(a),
     "minus": lambda v, a: _to_number(v) - _to_number(a),
     "times": lambda v, a: _to_number(v) * _to_number(a),
-    "divided_by": lambda v, a, integer=False: (
-        float(math.floor(q))
-        if _to_number(integer) and math.isfinite(q := _divide(_to_number(v), _to_number(a)))
-        else _divide(_to_number(v), _to_number(a))
-    ),
+    "divided_by": _divided_by,
     "modulo": _modulo,
     "round": _round,
     "split": _split,
     "size": _size,
+    "first": lambda v: member(v, "0"),
+    "last": _last,
+    "join": _join,
+    "url_decode": _url_decode,
     "escape": lambda v: _escape(_text_input(v)),
     "escape_once": lambda v: _escape(_unescape(_text_input(v))),
     "json": lambda v, space=0: _json(v, space),
@@ -277,7 +324,7 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
 _TEXT_FILTERS = (
     "append", "prepend", "capitalize", "downcase", "upcase", "lstrip", "rstrip", "strip",
     "remove", "remove_first", "remove_last", "replace", "replace_first", "replace_last",
-    "strip_html", "strip_newlines", "truncate", "truncatewords", "url_decode",
+    "strip_html", "strip_newlines", "truncate", "truncatewords",
 
 )  # fmt: skip
 _TEXT_ARGUMENTS = frozenset({"append", "prepend"})
