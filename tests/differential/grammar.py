@@ -160,12 +160,12 @@ _LIQUID = st.sampled_from(
      "{{ s | url_encode }}", "{{ s | upcase | size }}", "{{ s | capitalize }}", "{{ s | remove: 'é' }}",
      "{{ s | replace: 'a', '😀' }}", "{{ s | prepend: '😀' | size }}", "{{ properties | size }}"]
 )  # fmt: skip
-_LIQUID_INPUTS = st.sampled_from(
+LIQUID_INPUTS = (
     ["properties", "properties.a", "properties.s", "properties.length", "s", "n", "t", "h",
      "userId", "traits", "traits.n", "context", "nope", "'%41+b%2B'", "'a%zz'", "'%C3'",
      "'<b>x</b> y'", "'Abc😀é'", "10.0", "true"]
 )  # fmt: skip
-_LIQUID_FILTERS = st.sampled_from(
+LIQUID_FILTERS = (
     ["first", "last", "join", "join: '-'", "join: 1", "slice: 1", "slice: -2, 5", "slice: 0, 2",
      "size", "url_decode", "url_encode", "strip_html", "truncate: 3", "escape", "json",
      "split: 'b'", "default: 'd'", "plus: 1", "upcase", "append: n", "remove: 'a'", "strip",
@@ -174,8 +174,8 @@ _LIQUID_FILTERS = st.sampled_from(
 # A value through one to three filters: the ground Segment's presets and users write.
 _LIQUID_PIPELINES = st.builds(
     lambda value, filters: "{{ " + " | ".join([value, *filters]) + " }}",
-    _LIQUID_INPUTS,
-    st.lists(_LIQUID_FILTERS, min_size=1, max_size=3),
+    st.sampled_from(LIQUID_INPUTS),
+    st.lists(st.sampled_from(LIQUID_FILTERS), min_size=1, max_size=3),
 )
 
 

@@ -14,6 +14,7 @@ const path = require('path')
 const readline = require('readline')
 const { parseFql, validate, generateFql } = require('@segment/destination-subscriptions')
 const core = require('@segment/actions-core')
+const { transform } = core
 
 // actions-core reads `fetch.default` at call time: swap it for a recorder.
 const fetchModule = require(path.join(path.dirname(require.resolve('@segment/actions-core')), 'fetch.js'))
@@ -111,7 +112,19 @@ async function send(request) {
   return { results }
 }
 
-const ops = { trigger, generate, send }
+function map(request) {
+  return {
+    results: request.cases.map(({ mapping, event }) => {
+      try {
+        return { value: transform(mapping, event) }
+      } catch (error) {
+        return { error: `${error.name}: ${error.message}` }
+      }
+    })
+  }
+}
+
+const ops = { trigger, generate, send, map }
 const lines = readline.createInterface({ input: process.stdin })
 let queue = Promise.resolve()
 lines.on('line', (line) => {

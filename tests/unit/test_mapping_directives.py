@@ -52,6 +52,48 @@ SEGMENT: list[tuple[Any, Any]] = [
         {"@liquid": "{{ properties.a.b | join }}|{{ properties.a.b | join: '-' }}|{{ n | join }}"},
         "1 [object Object]|1-[object Object]|10",
     ),
+    (  # the ellipsis whenever there are at least that many words; defaults when missing
+        {
+            "@liquid": "{{ nope | truncatewords: 1 }}|{{ 'a b' | truncatewords: 2 }}|"
+            "{{ ' a  b c' | truncatewords: 2, '~' }}|{{ t | truncatewords }}"
+        },
+        "...|a b...|a b~|a.b.a",
+    ),
+    (  # kept whole up to that many UTF-16 units or code points; the input itself, not text
+        {
+            "@liquid": "{{ t | truncate: 3 }}|{{ t | truncate: 5 }}|{{ s | truncate: 4, '' }}|"
+            "{{ properties.list | truncate: 9 | first }}"
+        },
+        "...|a.b.a|Abc😀|p",
+    ),
+    (  # first of what is not array-like is ""; default keeps {} and false with allow_false
+        {
+            "@liquid": "{{ n | first }}|{{ s | size | last }}|{{ nope | first | default: 'd' }}|"
+            "{{ properties.a | default: 'd' }}|{{ false | default: 'd', allow_false: true }}"
+        },
+        "||d|[object Object]|false",
+    ),
+    (  # slice of nil is [], a begin before the start gives nothing; json of undefined too
+        {
+            "@liquid": "{{ nope | slice: 0 | json }}|{{ n | slice: -5, 2 }}|"
+            "{{ properties.list | slice: -1, 5 | join }}|{{ nope | json | json }}"
+        },
+        "[]||q|",
+    ),
+    (  # paths read own members, length, and liquidjs's size, first and last
+        {
+            "@liquid": "{{ s.length }}|{{ properties.list.size }}|{{ properties.size }}|"
+            "{{ properties.list.first }}|{{ properties.list[-1] }}|{{ s.first }}"
+        },
+        "5|2|5|p|q|",
+    ),
+    (  # JavaScript's String methods: an empty tag stripped, toUpperCase, Math.ceil, trim
+        {
+            "@liquid": "{{ '<>a<b' | strip_html }}|{{ 'ß' | capitalize }}|"
+            "{{ n | split: '.' | ceil }}|{{ '\u00a0x\u00a0' | strip }}"
+        },
+        "a<b|SS|10|x",
+    ),
     ({"@liquid": "{{ 'a+b%2B%F0%9F%98%80' | url_decode }}"}, "a b+😀"),
     ({"@liquid": "{{ properties.j | escape }}"}, "{&#34;k&#34;:[1,2]}"),
     ({"@liquid": "{{ '&amp;&quot;' | escape_once }}"}, "&amp;&amp;quot;"),

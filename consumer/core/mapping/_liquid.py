@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, TextIO
@@ -19,9 +20,11 @@ from liquid import Environment
 from liquid.builtin.output import Output, OutputNode
 from liquid.context import RenderContext
 from liquid.exceptions import LiquidError
+from liquid.template import BoundTemplate
 from liquid.undefined import Undefined
 
 from consumer.core.jsvalues import (
+    JS_SPACE,
     UNDEFINED,
     is_number,
     js_entries,
@@ -84,9 +87,50 @@ class _JsOutput(Output):
     node_class = _JsOutputNode
 
 
+class _JsContext(RenderContext):
+    """Reads `a.b` and `a[0]` as liquidjs does: own members only, an array's or a text's
+    `length`, liquidjs's `size`, `first` and `last`, a negative index from an array's end."""
+
+    def get_item(self, obj: Any, key: Any) -> Any:
+        if _nil(obj):
+            return obj
+        if isinstance(obj, list) and isinstance(key, int) and not isinstance(key, bool):
+            found = obj[key] if -len(obj) <= key < len(obj) else UNDEFINED
+        else:
+            name = key if isinstance(key, str) else js_string(key)
+            found = _own(obj, name)
+            if name == "size":
+                found = _size_of(obj)
+            elif name in ("first", "last") and isinstance(obj, list):
+                found = obj[0 if name == "first" else -1] if obj else UNDEFINED
+        if found is UNDEFINED:
+            raise KeyError(key)
+        return found
+
+
+def _own(obj: Any, name: str) -> Any:
+    """`obj[name]` when `name` is an own member of a JSON value, else undefined."""
+    if isinstance(obj, str | list) and not obj:
+        return 0 if name == "length" else UNDEFINED
+    return member(obj, name) if isinstance(obj, dict | list | str) else UNDEFINED
+
+
+def _size_of(obj: Any) -> Any:
+    """liquidjs's `.size`: an object's own `size` or its number of keys, a length."""
+    if isinstance(obj, dict):
+        return obj.get("size", len(obj))
+    return _own(obj, "length")
+
+
+class _JsTemplate(BoundTemplate):
+    context_class = _JsContext
+
+
 class _SegmentLiquid(Environment):
     """Segment's engine: the same tags off, the same filters failing when used, and, as in
     liquidjs, an unknown filter ignored (its limits need no loop tags)."""
+
+    template_class = _JsTemplate
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
@@ -97,7 +141,6 @@ class _SegmentLiquid(Environment):
             self.filters[name] = _disabled(name)
         for name in _TEXT_FILTERS:
             self.filters[name] = _with_text_input(self.filters[name], name in _TEXT_ARGUMENTS)
-        self.filters["slice"] = _slice_input(self.filters["slice"])
         self.filters.update(_JS_FILTERS)
 
 
@@ -148,14 +191,20 @@ _DISABLED_FILTERS: Iterable[str] = (
 )
 
 
+def _number(value: Any) -> float:
+    """JavaScript's `+value` for what a Liquid argument can be."""
+    if isinstance(value, bool) or is_number(value):
+        return float(value)
+    if value is None:
+        return 0.0
+    if isinstance(value, str | list):
+        return js_to_number(js_string(value))
+    return math.nan
+
+
 def _to_number(value: Any) -> float:
     """liquidjs's toNumber, `+value || 0`."""
-    if isinstance(value, bool) or is_number(value):
-        number = float(value)
-    elif isinstance(value, str | list):
-        number = js_to_number(js_string(value))
-    else:
-        number = math.nan
+    number = _number(value)
     return 0.0 if math.isnan(number) or number == 0 else number
 
 
@@ -207,31 +256,159 @@ def _size(value: Any) -> Any:
     return length if truthy(length) else 0
 
 
-def _last(value: Any) -> Any:
-    """liquidjs's `last`, `v[v.length - 1]`, on a text, an array or an object alike."""
+def _nil(value: Any) -> bool:
+    """liquidjs's isNil: null or undefined (a missing variable or member)."""
+    return value is None or value is UNDEFINED or isinstance(value, Undefined)
+
+
+def _element(value: Any, *, last: bool) -> Any:
+    """liquidjs's `first` and `last`: of an array-like (`v && typeof v.length == 'number'`:
+    an array, a text, an object with a numeric `length`) its own element at 0 or at
+    `length - 1`; of anything else ""."""
     length = member(value, "length")
-    return member(value, js_number_text(length - 1) if is_number(length) else "NaN")
+    if _nil(value) or not truthy(value) or not is_number(length):
+        return ""
+    index = length - 1 if last else 0
+    return member(value, js_number_text(length + index if index < 0 else index))
 
 
-def _join(value: Any, separator: Any = UNDEFINED) -> Any:
-    """liquidjs's `join`: an array's items as JavaScript writes them (nil as nothing, nested
-    arrays with commas), a space by default; anything else as it is."""
-    if not isinstance(value, list):
+def _to_array(value: Any) -> list[Any]:
+    """liquidjs's toArray: nil as no items, an array as itself, anything else as one item."""
+    return [] if _nil(value) else value if isinstance(value, list) else [value]
+
+
+def _join(value: Any, separator: Any = UNDEFINED) -> str:
+    """liquidjs's `join`: Array.prototype.join over toArray(value) (nil items as nothing,
+    nested arrays with commas, objects as "[object Object]"), a space by default."""
+    by = " " if _nil(separator) else _liquid_text(separator)
+    return by.join("" if _nil(item) else js_string(item) for item in _to_array(value))
+
+
+def _slice(value: Any, begin: Any = UNDEFINED, length: Any = 1) -> Any:
+    """liquidjs's `slice`: nil as [], an array by items, anything else as its text by code
+    points; a begin still negative after counting from the end gives nothing."""
+    if _nil(value):
+        return []
+    items: list[Any] | str = value if isinstance(value, list) else _liquid_text(value)
+    start = math.nan if isinstance(begin, Undefined) else _number(begin)
+    count = 1.0 if isinstance(length, Undefined) else _number(length)
+    if start < 0:
+        start += len(items)
+    if start < 0 or count < 0:
+        return items[:0]
+    if isinstance(items, list):
+        return items[_js_index(start, len(items)) : _js_index(start + count, len(items))]
+    first = min(_steps(start), len(items))
+    return items[first : first + _steps(count)]
+
+
+def _js_index(position: float, size: int) -> int:
+    """Where Array.prototype.slice reads `position` in `size` items."""
+    if math.isnan(position):
+        return 0
+    if math.isinf(position):
+        return size if position > 0 else 0
+    whole = int(position)
+    return max(size + whole, 0) if whole < 0 else min(whole, size)
+
+
+def _default(value: Any, fallback: Any = UNDEFINED, allow_false: Any = False) -> Any:
+    """liquidjs's `default`: the fallback for an empty text or array, nil or false (false
+    kept with `allow_false`); an empty object or 0 is kept, unlike Shopify's Liquid."""
+    if isinstance(value, list | str):
+        return value if value else fallback
+    if value is False and truthy(allow_false):
+        return False
+    return fallback if value is False or _nil(value) else value
+
+
+def _whole(round_: Callable[[float], int]) -> Callable[[Any], float]:
+    """Math.ceil or Math.floor of liquidjs's toNumber (an infinity stays itself)."""
+    return lambda v: float(round_(n)) if math.isfinite(n := _to_number(v)) else n
+
+
+def _capitalize(value: Any) -> str:
+    """liquidjs's `str.charAt(0).toUpperCase() + str.slice(1).toLowerCase()`: the first
+    UTF-16 unit upper-cased (so "ß" gives "SS", and a character beyond U+FFFF is kept)."""
+    text = _text_input(value)
+    if not text:
+        return ""
+    head = text[0] if ord(text[0]) > 0xFFFF else text[0].upper()
+    return head + text[1:].lower()
+
+
+def _strip(value: Any, chars: Any = UNDEFINED, *, start: bool, end: bool) -> str:
+    """liquidjs's `strip`, `lstrip`, `rstrip`: JavaScript's white space, or the code points
+    of `chars` when it is given and truthy."""
+    text = _text_input(value)
+    remove = _liquid_text(chars) if truthy(chars) and not isinstance(chars, Undefined) else JS_SPACE
+    if start:
+        text = text.lstrip(remove)
+    return text.rstrip(remove) if end else text
+
+
+_HTML_BLOCKS = (("<script", "</script>"), ("<style", "</style>"), ("<!--", "-->"), ("<", ">"))
+
+
+def _strip_html(value: Any) -> str:
+    """liquidjs's `strip_html`: from each "<", the first block (script, style, comment, tag)
+    that closes; the rest kept from the first "<" that no block closes."""
+    text, out, at = _text_input(value), [], 0
+    blocks = list(_HTML_BLOCKS)
+    while at < len(text):
+        lt = text.find("<", at)
+        if lt < 0:
+            break
+        out.append(text[at:lt])
+        for block in list(blocks):
+            opener, closer = block
+            if not text.startswith(opener, lt):
+                continue
+            close = text.find(closer, lt + len(opener))
+            if close >= 0:
+                at = close + len(closer)
+                break
+            blocks.remove(block)
+        if at <= lt:
+            at = lt
+            break
+    return "".join(out) + text[at:]
+
+
+def _truncate(value: Any, length: Any = 50, ellipsis: Any = "...") -> Any:
+    """liquidjs's `truncate`: the input itself when it has at most `length` UTF-16 units or
+    code points, else its first `length` code points less the ellipsis's, then the ellipsis."""
+    text = _text_input(value)
+    limit = 50.0 if isinstance(length, Undefined) else _number(length)
+    tail = "..." if isinstance(ellipsis, Undefined) else _text_input(ellipsis)
+    if utf16_length(text) <= limit or _steps(limit) >= len(text):
         return value
-    by = " " if isinstance(separator, Undefined) or separator is UNDEFINED else js_string(separator)
-    return by.join("" if item is None or item is UNDEFINED else js_string(item) for item in value)
+    return text[: _steps(limit - len(tail))] + tail
 
 
-def _slice_input(filter_: Callable[..., Any]) -> Callable[..., Any]:
-    """liquidjs slices an array, or else its input written as text (`true` as "true")."""
+def _steps(count: float) -> int:
+    """How often `for (i = 0; i < count; i++)` runs (liquidjs counts code points so)."""
+    if math.isnan(count) or count <= 0:
+        return 0
+    return sys.maxsize if count == math.inf else math.ceil(count)
 
-    @functools.wraps(filter_)
-    def convert(value: Any, *args: Any) -> Any:
-        if not isinstance(value, list | str | Undefined) and value is not None:
-            value = _liquid_text(value)
-        return filter_(value, *args)
 
-    return convert
+_JS_SPACES = re.compile(f"[{re.escape(JS_SPACE)}]+")
+
+
+def _truncatewords(value: Any, words: Any = 15, ellipsis: Any = "...") -> str:
+    """liquidjs's `truncatewords`: the words after leading space, split at JavaScript spaces,
+    and the ellipsis whenever there are at least `words` of them, so `"" | truncatewords: 1`
+    is "..."; a missing argument takes its default, as a JavaScript default parameter does."""
+    parts = _JS_SPACES.split(_text_input(value).lstrip(JS_SPACE))
+    count = 15.0 if isinstance(words, Undefined) else _number(words)
+    if count <= 0:
+        count = 1.0
+    kept = parts if count == math.inf else parts[: 0 if math.isnan(count) else int(count)]
+    text = " ".join(kept)
+    if len(parts) >= count:
+        text += "..." if isinstance(ellipsis, Undefined) else _text_input(ellipsis)
+    return text
 
 
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
@@ -271,10 +448,10 @@ def _unescape(text: str) -> str:
     return _UNESCAPED.sub(lambda m: _UNESCAPES[m.group()], text)
 
 
-def _json(value: Any, space: Any) -> str:
-    """liquidjs's `json`: JSON.stringify(value, null, space); nothing for an undefined value."""
-    if isinstance(value, Undefined):
-        return ""
+def _json(value: Any, space: Any) -> Any:
+    """liquidjs's `json`: JSON.stringify(value, null, space); undefined for an undefined value."""
+    if value is UNDEFINED or isinstance(value, Undefined):
+        return UNDEFINED
     if isinstance(space, str):
         gap = space[:10]
     else:
@@ -310,10 +487,24 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "round": _round,
     "split": _split,
     "size": _size,
-    "first": lambda v: member(v, "0"),
-    "last": _last,
+    "first": lambda v: _element(v, last=False),
+    "last": lambda v: _element(v, last=True),
     "join": _join,
+    "slice": _slice,
+    "default": _default,
+    "truncate": _truncate,
+    "truncatewords": _truncatewords,
     "url_decode": _url_decode,
+    "abs": lambda v: abs(_to_number(v)),
+    "at_least": lambda v, *more: max(_to_number(v), *map(_to_number, more)),
+    "at_most": lambda v, *more: min(_to_number(v), *map(_to_number, more)),
+    "ceil": _whole(math.ceil),
+    "floor": _whole(math.floor),
+    "capitalize": _capitalize,
+    "strip": functools.partial(_strip, start=True, end=True),
+    "lstrip": functools.partial(_strip, start=True, end=False),
+    "rstrip": functools.partial(_strip, start=False, end=True),
+    "strip_html": _strip_html,
     "escape": lambda v: _escape(_text_input(v)),
     "escape_once": lambda v: _escape(_unescape(_text_input(v))),
     "json": lambda v, space=0: _json(v, space),
@@ -322,9 +513,9 @@ _JS_FILTERS: dict[str, Callable[..., Any]] = {
     "jsonify": lambda v, space=0: _json(v, space),
 }
 _TEXT_FILTERS = (
-    "append", "prepend", "capitalize", "downcase", "upcase", "lstrip", "rstrip", "strip",
+    "append", "prepend", "downcase", "upcase",
     "remove", "remove_first", "remove_last", "replace", "replace_first", "replace_last",
-    "strip_html", "strip_newlines", "truncate", "truncatewords",
+    "strip_newlines",
 
 )  # fmt: skip
 _TEXT_ARGUMENTS = frozenset({"append", "prepend"})
