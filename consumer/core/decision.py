@@ -13,11 +13,22 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from consumer.core import segment, signals
+from consumer.core.deadletter import Failure
 from consumer.core.decode import Decoder
-from consumer.core.errors import INTERNAL_ERROR, Rejected, Unavailable, describe
+from consumer.core.errors import (
+    INTEGRATIONS_DISABLED,
+    INTERNAL_ERROR,
+    MAPPING_UNENCODABLE,
+    TOO_OLD,
+    TRIGGER_NO_MATCH,
+    Action,
+    Rejected,
+    Unavailable,
+    describe,
+)
 from consumer.core.movableink import (
     Destination,
     InvalidRequest,
@@ -27,9 +38,8 @@ from consumer.core.movableink import (
     send_entire_event,
 )
 
-# A verdict of the decision core: what to do with the event. Not an outcome: a "deliver"
-# verdict ends delivered or dead-lettered (see `outcome`).
-Action = Literal["deliver", "filtered", "invalid"]
+# `Action` is a verdict: what to do with the event. Not an outcome: a "deliver" verdict ends
+# delivered or dead-lettered (see `outcome`).
 # A delivered event's records are made by `tuple.__new__`, every field given in order: a named
 # tuple's own constructor is a Python function called from C, about twice the CPU.
 _new = tuple.__new__
@@ -49,21 +59,14 @@ class Delivery(NamedTuple):
     content: bytes
 
 
-class Rejection(NamedTuple):
-    """A matching mapping that cannot make its request for this event: it alone is
-    dead-lettered (with its name), the destination's other mappings still deliver."""
-
-    mapping: str
-    reason: str
-    detail: str
-
-
 class Verdict(NamedTuple):
     """What one destination does with the message.
 
     "deliver" when at least one matching mapping made its request (`deliveries`); the
-    mappings that could not are in `rejected` either way. "invalid" with no `rejected`: the
-    event itself is at fault for this destination (too old, signals), whatever the mapping.
+    mappings that could not are in `rejected` either way, each as the `Failure` its dead letter
+    carries (it alone is dead-lettered, with its mapping's name; the others still deliver).
+    "invalid" with no `rejected`: the event itself is at fault for this destination (too old,
+    signals), whatever the mapping.
     """
 
     destination: str
@@ -71,7 +74,7 @@ class Verdict(NamedTuple):
     reason: str | None = None
     deliveries: tuple[Delivery, ...] = ()
     warnings: tuple[str, ...] = ()
-    rejected: tuple[Rejection, ...] = ()
+    rejected: tuple[Failure, ...] = ()
 
 
 class Decision(NamedTuple):
@@ -151,13 +154,17 @@ def _delivery(
     return _new(Delivery, (destination, subscription.name, request, content))
 
 
-def _rejection(subscription: Subscription, exc: Exception) -> Rejection:
-    """Why one mapping cannot make its request, in the words of a dead letter."""
+def _rejection(
+    destination: Destination, subscription: Subscription, message_id: str, exc: Exception
+) -> Failure:
+    """Why one mapping cannot make its request: its dead letter's failure."""
     if isinstance(exc, InvalidRequest):
-        return Rejection(subscription.name, exc.reason, str(exc))
-    if isinstance(exc, _Unencodable):
-        return Rejection(subscription.name, "mapping.unencodable", str(exc))
-    return Rejection(subscription.name, INTERNAL_ERROR, describe(exc))
+        reason, detail = exc.reason, str(exc)
+    elif isinstance(exc, _Unencodable):
+        reason, detail = MAPPING_UNENCODABLE, str(exc)
+    else:
+        reason, detail = INTERNAL_ERROR, describe(exc)
+    return Failure(reason, detail, message_id, destination.name, mapping=subscription.name)
 
 
 def route(
@@ -175,16 +182,16 @@ def route(
     name = destination.name
     try:
         if not segment.integration_enabled(message):
-            return Verdict(name, "filtered", "integrations.disabled")
+            return Verdict(name, "filtered", INTEGRATIONS_DISABLED)
         # Loops, not comprehensions: in Python 3.11 each comprehension is a function call.
         matched = []
         for subscription in destination.subscriptions:
             if subscription.trigger.matches(message):
                 matched.append(subscription)
         if not matched:
-            return Verdict(name, "filtered", "trigger.no_match")
+            return Verdict(name, "filtered", TRIGGER_NO_MATCH)
         if _too_old(moment, destination.max_event_age_s, now):
-            return Verdict(name, "invalid", "too_old")
+            return Verdict(name, "invalid", TOO_OLD)
         failed = () if destination.signals == "off" else tuple(signals.violations(message))
         if failed and destination.signals == "enforce":
             return Verdict(name, "invalid", failed[0], warnings=failed)
@@ -196,9 +203,11 @@ def route(
         try:
             deliveries.append(_delivery(destination, subscription, message, mapped))
         except Exception as exc:  # InvalidRequest, _Unencodable, or a bug: this mapping's
-            rejected.append(_rejection(subscription, exc))
+            rejected.append(
+                _rejection(destination, subscription, message.get("messageId", ""), exc)
+            )
     if not deliveries:
-        details = tuple(r.detail for r in rejected)
+        details = tuple(r.message for r in rejected)
         return Verdict(name, "invalid", rejected[0].reason, (), details, tuple(rejected))
     return _new(Verdict, (name, "deliver", None, tuple(deliveries), failed, tuple(rejected)))
 

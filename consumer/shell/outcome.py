@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 from consumer.core.deadletter import (
     TRUNCATION_LEVELS,
@@ -27,7 +27,7 @@ from consumer.core.deadletter import (
     truncated,
 )
 from consumer.core.envelope import Envelope
-from consumer.core.errors import INTERNAL_ERROR, describe
+from consumer.core.errors import INTERNAL_ERROR, MESSAGE_INVALID, Outcome, describe
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Record
 from consumer.shell.delivery.sender import Sender
@@ -38,8 +38,6 @@ from consumer.shell.metrics import Metrics
 log = logging.getLogger(__name__)
 REQUEUE_FULL_S = 0.05
 RETRY_DEAD_LETTER_S = 1.0
-# How a record ends at one destination; the words of the `events_total` metric and summaries.
-FinalOutcome = Literal["delivered", "filtered", "dead_lettered"]
 
 
 class DeadLetterWriter:
@@ -130,9 +128,7 @@ class Outcomes:
         # counted yet: its other mappings there still deliver, and the destination's outcome
         # is counted once.
         self._dead_at: dict[Envelope, dict[str, bool]] = {}
-        self.tally: Counter[tuple[FinalOutcome, str]] = (
-            Counter()
-        )  # (outcome, reason), all destinations
+        self.tally: Counter[tuple[Outcome, str]] = Counter()  # (outcome, reason), all destinations
 
     def accept(self, batch: list[Envelope]) -> None:
         """Take a batch of decided records (called on the loop, in consumption order). A bug
@@ -154,30 +150,21 @@ class Outcomes:
         decision = envelope.decision
         if decision.message is None:
             envelope.remaining = 1
-            reason = decision.reason or "message.invalid"
-            self._dead_letter(envelope, Failure(reason, decision.detail, decision.message_id))
+            reason = decision.reason or MESSAGE_INVALID
+            self._dead_letter(envelope, Failure(reason, decision.detail, envelope.message_id))
             return
         jobs: list[tuple[DestinationWorker, Job]] = []
         failures: list[Failure] = []
         for verdict in decision.verdicts:
             if verdict.rejected:  # these mappings alone are dead-lettered, with their names
                 self._dead_at.setdefault(envelope, {})[verdict.destination] = False
-                for rejection in verdict.rejected:
-                    failures.append(
-                        Failure(
-                            rejection.reason,
-                            rejection.detail,
-                            decision.message_id,
-                            verdict.destination,
-                            mapping=rejection.mapping,
-                        )
-                    )
+                failures.extend(verdict.rejected)
             if verdict.action == "deliver":
                 jobs.append((self._workers[verdict.destination], Job(envelope, verdict.deliveries)))
             elif verdict.action == "invalid" and not verdict.rejected:  # the event is at fault
                 detail = "; ".join(verdict.warnings) or (verdict.reason or "")
                 reason = verdict.reason or "invalid"
-                failures.append(Failure(reason, detail, decision.message_id, verdict.destination))
+                failures.append(Failure(reason, detail, envelope.message_id, verdict.destination))
             else:
                 self._count(verdict.destination, "filtered", verdict.reason or "")
         envelope.remaining = len(jobs) + len(failures)
@@ -245,16 +232,14 @@ class Outcomes:
             counted[destination] = True
         self._count(destination, "dead_lettered", reason)
 
-    def _count_mapping(
-        self, destination: str, mapping: str, outcome: FinalOutcome, reason: str
-    ) -> None:
+    def _count_mapping(self, destination: str, mapping: str, outcome: Outcome, reason: str) -> None:
         key = (destination, mapping, outcome, reason)
         child = self._mapping_counters.get(key)
         if child is None:
             child = self._mapping_counters[key] = self._metrics.mapping_events.labels(*key)
         child.inc()
 
-    def _count(self, destination: str, outcome: FinalOutcome, reason: str, events: int = 1) -> None:
+    def _count(self, destination: str, outcome: Outcome, reason: str, events: int = 1) -> None:
         key = (destination, outcome, reason)
         child = self._counters.get(key)
         if child is None:  # labels() costs more than the increment: bound once per series

@@ -20,6 +20,7 @@ from typing import Any, Protocol, get_args
 from consumer.core.deadletter import Failure
 from consumer.core.decision import Delivery
 from consumer.core.envelope import Envelope, Timing
+from consumer.core.errors import HTTP_REJECTED, ORDERING_HELD
 from consumer.core.event_time_order import ReleaseReason
 from consumer.core.movableink import Request
 from consumer.core.ordering import Scheduler
@@ -119,9 +120,7 @@ class DestinationWorker:
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
             for delivery in job.deliveries:
-                # A mapping whose data resolves to nothing is an empty event in a batch.
-                item = Item(job, delivery.content or b"{}", delivery.mapping)
-                self._batcher.add(delivery.request.headers, item)
+                self._batcher.add(job, delivery)
         elif self.sender.parks():
             self._parked.append(job)
         else:
@@ -152,7 +151,7 @@ class DestinationWorker:
 
     def _held_failure(self, job: Job, mapping: str) -> Failure:
         return Failure(
-            "ordering.held",
+            ORDERING_HELD,
             "An earlier event of this person was dead-lettered (on_dead_letter=hold).",
             job.envelope.message_id,
             self.destination.name,
@@ -170,7 +169,7 @@ class DestinationWorker:
             failure = result.failure(envelope.message_id, self.destination.name, delivery.mapping)
             if failure is not None:
                 job.failures += (failure,)
-            elif result.ending == "accepted":
+            elif result.accepted:
                 self._observe((job,), result)
             timing.started_at = result.last  # the next request's wait starts here
         self._finish([job])
@@ -223,9 +222,9 @@ class DestinationWorker:
         """Send a batch; on a permanent answer split it in halves (in order) to find the
         events at fault, so that only those are dead-lettered."""
         request = Request(self.destination.movable_ink_url, headers, None)
-        times = [item.owner.envelope.event_time for item in items]
+        times = [job.envelope.event_time for job, _ in items]
         result = await self.sender.send(request, content(items), times)
-        if result.ending == "refused" and len(items) > 1:
+        if result.reason == HTTP_REJECTED and len(items) > 1:
             middle = len(items) // 2
             await self._run_batch(headers, items[:middle])
             await self._run_batch(headers, items[middle:])
@@ -234,14 +233,13 @@ class DestinationWorker:
 
     def _settle(self, items: list[Item], result: Result) -> None:
         """A batch's answer, for each of its events' jobs; those with no event left are done."""
-        jobs: list[Job] = [item.owner for item in items]
-        if result.ending == "accepted":
+        jobs: list[Job] = [job for job, _ in items]
+        if result.accepted:
             self._observe(jobs, result)
         else:
             name = self.destination.name
-            for item in items:
-                job = item.owner
-                failure = result.failure(job.envelope.message_id, name, item.mapping)
+            for job, delivery in items:
+                failure = result.failure(job.envelope.message_id, name, delivery.mapping)
                 if failure is not None:
                     job.failures += (failure,)
         done = []
