@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from consumer.core.deadletter import (
     TRUNCATION_LEVELS,
@@ -122,8 +121,6 @@ class Outcomes:
         self._workers = {
             sender.destination.name: DestinationWorker(sender, self, metrics) for sender in senders
         }
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._mapping_counters: dict[tuple[str, str, str, str], Any] = {}
         # Per record, the destinations where it ends dead-lettered, and whether that is
         # counted yet: its other mappings there still deliver, and the destination's outcome
         # is counted once.
@@ -233,18 +230,10 @@ class Outcomes:
         self._count(destination, "dead_lettered", reason)
 
     def _count_mapping(self, destination: str, mapping: str, outcome: Outcome, reason: str) -> None:
-        key = (destination, mapping, outcome, reason)
-        child = self._mapping_counters.get(key)
-        if child is None:
-            child = self._mapping_counters[key] = self._metrics.mapping_events.labels(*key)
-        child.inc()
+        self._metrics.mapping_events.labels(destination, mapping, outcome, reason).inc()
 
     def _count(self, destination: str, outcome: Outcome, reason: str, events: int = 1) -> None:
-        key = (destination, outcome, reason)
-        child = self._counters.get(key)
-        if child is None:  # labels() costs more than the increment: bound once per series
-            child = self._counters[key] = self._metrics.events.labels(*key)
-        child.inc(events)
+        self._metrics.events.labels(destination, outcome, reason).inc(events)
         self.tally[(outcome, reason)] += events
 
     def _part_done(self, envelope: Envelope) -> None:

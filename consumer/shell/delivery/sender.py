@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from consumer.core import retry
 from consumer.core.circuit import Circuit
@@ -126,7 +126,6 @@ class Sender:
         self._rate_waits = metrics.rate_waits.labels(name)
         self._request_seconds = metrics.request_seconds.labels(name)
         self._end_to_end = metrics.end_to_end_seconds.labels(name)
-        self._responses: dict[str, Any] = {}
         metrics.circuit_open.labels(name).set(0)
         metrics.rate_ceiling.labels(name).set(destination.max_requests_per_second)
         metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
@@ -274,12 +273,7 @@ class Sender:
     def _count(self, answer: Answer) -> None:
         """One answer counted by status, or by error kind when none came back."""
         code = str(answer.status) if answer.status is not None else (answer.error or "error")
-        child = self._responses.get(code)
-        if child is None:
-            child = self._responses[code] = self._metrics.http_responses.labels(
-                self.destination.name, code
-            )
-        child.inc()
+        self._metrics.http_responses.labels(self.destination.name, code).inc()
 
     async def aclose(self) -> None:
         await self._transport.aclose()
