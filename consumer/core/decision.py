@@ -37,12 +37,7 @@ from consumer.core.movableink import (
     body_bytes,
     send_entire_event,
 )
-
-# `Action` is a verdict: what to do with the event. Not an outcome: a "deliver" verdict ends
-# delivered or dead-lettered (see `outcome`).
-# A delivered event's records are made by `tuple.__new__`, every field given in order: a named
-# tuple's own constructor is a Python function called from C, about twice the CPU.
-_new = tuple.__new__
+from consumer.core.tuples import record
 
 
 class Delivery(NamedTuple):
@@ -50,7 +45,7 @@ class Delivery(NamedTuple):
     body encoded once (every attempt, retry and batch sends these bytes).
 
     Immutable records built for every event are named tuples here, not frozen dataclasses,
-    whose `__init__` costs about four times as much (and are made with `_new`).
+    whose `__init__` costs about four times as much (and are made with `tuples.record`).
     """
 
     destination: Destination
@@ -70,7 +65,7 @@ class Verdict(NamedTuple):
     """
 
     destination: str
-    action: Action
+    action: Action  # what to do, not an outcome: "deliver" ends delivered or dead-lettered
     reason: str | None = None
     deliveries: tuple[Delivery, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -151,7 +146,7 @@ def _delivery(
             reason = f"The mapped body cannot be sent as JSON: {describe(exc)}"
             raise _Unencodable(reason) from exc
         mapped[key] = (request.body, content)
-    return _new(Delivery, (destination, subscription.name, request, content))
+    return record(Delivery, (destination, subscription.name, request, content))
 
 
 def _rejection(
@@ -209,7 +204,7 @@ def route(
     if not deliveries:
         details = tuple(r.message for r in rejected)
         return Verdict(name, "invalid", rejected[0].reason, (), details, tuple(rejected))
-    return _new(Verdict, (name, "deliver", None, tuple(deliveries), failed, tuple(rejected)))
+    return record(Verdict, (name, "deliver", None, tuple(deliveries), failed, tuple(rejected)))
 
 
 def decide_message(
@@ -239,7 +234,7 @@ def decide_message(
         return Decision(message_id, None, (), exc.reason, str(exc))
     except Exception as exc:  # a bug must cost one record, not the process
         return Decision(message_id, None, (), INTERNAL_ERROR, describe(exc))
-    return _new(Decision, (message_id, checked, tuple(verdicts), None, "", keys, moment))
+    return record(Decision, (message_id, checked, tuple(verdicts), None, "", keys, moment))
 
 
 def decide_record(
