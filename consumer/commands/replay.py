@@ -37,7 +37,7 @@ from consumer.config import Settings
 from consumer.core.deadletter import REPLAYED_FROM
 from consumer.core.decision import Decision, Verdict
 from consumer.core.envelope import Envelope
-from consumer.core.errors import BrokerError, ConfigError
+from consumer.core.errors import REPLAY_FILTER, BrokerError, ConfigError
 from consumer.core.explanation import json_line
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Record
@@ -170,7 +170,7 @@ class Replay:
             if trigger.matches(decision.message):
                 return decision
             verdicts = tuple(
-                Verdict(v.destination, "filtered", "replay.filter") for v in decision.verdicts
+                Verdict(v.destination, "filtered", REPLAY_FILTER) for v in decision.verdicts
             )
             return decision._replace(verdicts=verdicts)
 
