@@ -9,11 +9,18 @@ have read each partition; an event whose identity keys are exactly `(userId,)` (
 producers' clocks, or one batch stamped partition by partition, put a later record a little
 earlier),
 
-* another pod holds a *pending* link for its userId whose time is at or before `h`, or
+* another pod holds a *pending* link for its userId whose time is at or before
+  `t + max(skew, hold_max)`: a link seen is waited for even if stamped well after the event
+  (one producer's batch is stamped partition by partition, so under load an identify can carry
+  a later time than the server event written after it; the wait is bounded by `hold_max`
+  anyway, and ends as soon as the link is done), or
 * a partition this pod does not read has not been read up to `h` by its owner (its pending
   links up to `h` may still be on their way: a pod publishes a link before the progress that
   passes it, to one partition of the links topic, so once the progress is seen the link is).
-  A partition at its end counts as read up to when its owner saw it there.
+  A partition counts as read up to `h` only once a record stamped at or after `h` has been
+  read from it, or its owner has read it to an end offset the broker gave when asked at or
+  after `h` (`EndProbes`): being "at the end" of the last fetch is no such claim, since
+  records appended since that fetch are not counted in it.
 
 Never longer than `hold_max`: a dead links topic, a crashed pod or a lagging partition cost
 the guarantee, never delivery (the release is counted by its reason). Later events sharing an
@@ -195,9 +202,10 @@ class IdentityGate(Generic[Item]):
         if not self.available:
             return "progress"
         horizon = time + self.skew
+        linked = time + max(self.skew, self.hold_max)
         for link_id in self._by_user.get(user, ()):
             link = self._links[link_id]
-            if link.by != self.me and link.time <= horizon and link.partition != partition:
+            if link.by != self.me and link.time <= linked and link.partition != partition:
                 return "link"
         for other in self._partitions - self.mine:
             if other != partition and self._read_to(other) < horizon:
@@ -317,3 +325,40 @@ class IdentityGate(Generic[Item]):
             queue.remove(held)
             if not queue:
                 del self._queues[key]
+
+
+class EndProbes:
+    """When a pod may say "I have read partition p to its end": only up to an end offset the
+    broker gave, and only as of the moment it was asked (records appended later may carry an
+    earlier time, but no earlier than that moment minus the skew).
+
+    The links thread asks the broker the end offsets of the partitions this pod reads
+    (`asked`); the Kafka thread, publishing progress, passes each partition's position (the
+    next offset it will hand on) and learns the latest moment whose end it has read
+    (`caught_up_at`). A position that is unknown (nothing read since the assignment) is
+    passed as the committed offset, if known."""
+
+    def __init__(self, most: int = 64) -> None:
+        self._most = most  # asks kept per partition (older ones are dropped)
+        self._asked: dict[Partition, deque[tuple[float, int]]] = {}
+        self._reached: dict[Partition, float] = {}
+
+    def asked(self, partition: Partition, at: float, end: int) -> None:
+        """The broker said the end offset of `partition` was `end` when asked at `at`."""
+        queue = self._asked.setdefault(partition, deque(maxlen=self._most))
+        queue.append((at, end))
+
+    def caught_up_at(self, partition: Partition, position: int | None) -> float | None:
+        """The latest moment at which the broker's end of `partition` was at or below
+        `position` (None: never known to be read to its end)."""
+        queue = self._asked.get(partition)
+        if position is not None and queue:
+            while queue and queue[0][1] <= position:
+                at, _ = queue.popleft()
+                self._reached[partition] = max(self._reached.get(partition, at), at)
+        return self._reached.get(partition)
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        for partition in partitions:
+            self._asked.pop(partition, None)
+            self._reached.pop(partition, None)

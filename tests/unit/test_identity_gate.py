@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.core.identity_gate import IdentityGate, Released, linked_user, user_only
+from consumer.core.identity_gate import EndProbes, IdentityGate, Released, linked_user, user_only
 
 HOLD_MAX = 5.0
 P0, P1, P2 = ("t", 0), ("t", 1), ("t", 2)
@@ -69,6 +69,49 @@ def test_a_link_stamped_a_little_after_the_event_still_holds_it() -> None:
     g = gate()
     g.pending(("t", 1, 1), "u", 60.05, "other", now=0.0)  # within the skew: maybe earlier
     assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+
+
+def test_a_pending_link_stamped_after_the_event_by_more_than_the_skew_holds_it() -> None:
+    """One producer's batch is stamped partition by partition: under load the identify can
+    carry a time well after the server event written after it. A pending link seen is
+    waited for up to hold_max after the event's time (the wait itself is bounded anyway)."""
+    g = gate()
+    g.progress(P1, 200.0, None)
+    g.progress(P2, 200.0, None)
+    g.pending(("t", 1, 1), "u", 60.3, "other", now=0.0)  # 0.3 s after, skew 0.1
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+    assert g.due(1.0 + HOLD_MAX - 0.01) == []
+    assert [(r.item, r.reason) for r in g.due(1.0 + HOLD_MAX)] == [("e", "hold_max")]
+    g.pending(("t", 1, 2), "v", 60.0 + HOLD_MAX + 0.01, "other", now=0.0)  # beyond: a later one
+    assert g.hold("f", ("v",), "v", P0, 60.0, now=1.0) is None
+
+
+def test_at_its_end_counts_only_as_of_when_the_broker_was_asked_the_end() -> None:
+    """A pod that has handed on everything up to the end of its last fetch has not read the
+    records appended since: "at the end" is claimed only as of the moment the broker was asked
+    an end offset the pod's position has reached, never the moment the claim is published."""
+    probes = EndProbes()
+    assert probes.caught_up_at(P1, 5) is None  # never asked: no claim, whatever the position
+    probes.asked(P1, at=100.0, end=5)
+    probes.asked(P1, at=100.3, end=7)  # the identify appended meanwhile
+    assert probes.caught_up_at(P1, 4) is None
+    assert probes.caught_up_at(P1, 5) == 100.0  # published at, say, 100.4: still 100.0
+    assert probes.caught_up_at(P1, None) == 100.0  # a claim made stays made
+    g = gate()
+    g.progress(P2, 200.0, None)
+    g.progress(P1, 0.0, probes.caught_up_at(P1, 5))
+    assert g.hold("e", ("u",), "u", P0, 100.25, now=0.0) == "progress"  # the identify may be
+    g.pending(("t", 1, 6), "u", 100.2, "other", now=0.1)  # ... it was
+    assert g.due(0.1) == []
+    assert probes.caught_up_at(P1, 7) == 100.3
+    g.done(("t", 1, 6), now=0.2)
+    g.progress(P1, 100.2, probes.caught_up_at(P1, 7))
+    assert g.due(0.2) == []  # 100.3 is not past 100.25 + the skew
+    probes.asked(P1, at=100.5, end=7)
+    g.progress(P1, 100.2, probes.caught_up_at(P1, 7))
+    assert [r.item for r in g.due(0.3)] == ["e"]
+    probes.forget([P1])
+    assert probes.caught_up_at(P1, 7) is None
 
 
 def test_progress_never_goes_back() -> None:
