@@ -27,7 +27,9 @@ the guarantee, never delivery (the release is counted by its reason). Later even
 identity key with a held one wait behind it (they *follow*), so the gate itself reorders no one.
 
 Links are identified by the source record's position: after a takeover the new owner re-reads
-the identify and publishes the same link again, which is a no-op once its *done* is known. Of
+the identify and publishes the same link again, which is a no-op once its *done* is known. An
+event held when its identify's partition is taken over by its own pod cannot wait for it any
+more (the re-read identify follows it): it goes at once, counted as released by `takeover`. Of
 the progress of a partition the largest seen wins, so a zombie cannot move it back. A pod's own
 links and partitions are not waited for: inside one process the hand-over is in event-time
 order (`event_time_order`) and the per-person scheduler orders the rest.
@@ -48,7 +50,7 @@ Partition = tuple[str, int]
 LinkId = tuple[str, int, int]  # the linking record's topic, partition and offset
 GateMode = Literal["off", "observe", "enforce"]
 # Why an event was handed on while it might still overtake an identify on another pod.
-GateReason = Literal["hold_max", "links_unavailable", "full", "revoked", "shutdown"]
+GateReason = Literal["hold_max", "links_unavailable", "full", "revoked", "shutdown", "takeover"]
 # What a waiting event was waiting for when first checked (observe counts these).
 WaitCause = Literal["link", "progress"]
 
@@ -75,6 +77,7 @@ class _Link:
     time: float
     by: str  # the pod that published it last
     seen: float
+    taken: float = -math.inf  # when this pod re-read it after another pod had published it
 
 
 @dataclass(slots=True)
@@ -126,6 +129,7 @@ class IdentityGate(Generic[Item]):
         self._progress: dict[Partition, _Progress] = {}
         self._partitions: frozenset[Partition] = frozenset()  # every input partition
         self.mine: frozenset[Partition] = frozenset()  # the partitions this pod reads
+        self._mine_since: dict[Partition, float] = {}  # when each became this pod's
         self.available = False  # the links topic is read (our own progress comes back)
         self._queues: dict[str, deque[_Held[Item]]] = {}  # per identity key, arrival order
         self._held: list[_Held[Item]] = []  # arrival order
@@ -138,6 +142,8 @@ class IdentityGate(Generic[Item]):
             return
         known = self._links.get(link)
         if known is not None:
+            if by == self.me and known.by != self.me:
+                known.taken = now
             known.by = by  # a re-read after a takeover: the new owner holds it now
             return
         self._links[link] = _Link(user, (link[0], link[1]), time, by, now)
@@ -161,6 +167,15 @@ class IdentityGate(Generic[Item]):
         known.read_to = max(known.read_to, read_to)
         if caught_up_at is not None:
             known.caught_up_at = max(known.caught_up_at, caught_up_at)
+
+    def set_mine(self, partitions: Iterable[Partition], now: float) -> None:
+        """The partitions this pod reads now (those newly assigned: since `now`)."""
+        mine = frozenset(partitions)
+        for partition in mine - self.mine:
+            self._mine_since[partition] = now
+        for partition in self.mine - mine:
+            self._mine_since.pop(partition, None)
+        self.mine = mine
 
     def set_partitions(self, partitions: Iterable[Partition]) -> None:
         self._partitions = frozenset(partitions)
@@ -247,7 +262,9 @@ class IdentityGate(Generic[Item]):
         for held in self._held:
             if not all(self._queues[key][0] is held for key in held.keys):
                 continue
-            if held.user is not None and self.waits(held.user, held.partition, held.time):
+            if held.user is not None and self._taken_over(held):
+                self._pop(held, now, "takeover", out)
+            elif held.user is not None and self.waits(held.user, held.partition, held.time):
                 if now - held.since < self.hold_max:
                     continue
                 self._pop(held, now, "hold_max" if self.available else "links_unavailable", out)
@@ -302,6 +319,18 @@ class IdentityGate(Generic[Item]):
         self._held = [h for h in self._held if not h.done]
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _taken_over(self, held: _Held[Item]) -> bool:
+        """Whether an identify it waited for is now this pod's, read again after it was held
+        (a takeover): that identify follows it here, so it goes first, without the guarantee."""
+        linked = held.time + max(self.skew, self.hold_max)
+        for link_id in self._by_user.get(held.user or "", ()):
+            link = self._links[link_id]
+            if link.by != self.me or link.partition == held.partition or link.time > linked:
+                continue
+            if max(link.taken, self._mine_since.get(link.partition, -math.inf)) >= held.since:
+                return True
+        return False
 
     def _read_to(self, partition: Partition) -> float:
         """How far a partition is known to have been read, in record time; a caught-up

@@ -143,6 +143,29 @@ def test_a_done_link_re_read_after_a_takeover_stays_done() -> None:
     assert g.hold("e", ("u",), "u", P0, 60.0, now=3.0) is None
 
 
+def test_an_event_whose_identify_this_pod_takes_over_goes_at_once_counted() -> None:
+    """The pod holding the identify dies; this pod takes its partition over and reads the
+    identify again. It follows the held event here, so waiting longer would only delay both:
+    the event goes at once, counted as released without the guarantee (takeover)."""
+    g = gate()
+    g.set_mine([P0], now=0.0)
+    g.pending(("t", 1, 7), "u", 50.0, "dead", now=0.0)
+    g.pending(("t", 2, 3), "v", 50.0, "dead", now=0.0)  # v's identify: on P2, not taken over
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+    assert g.hold("f", ("v",), "v", P0, 60.0, now=1.0) == "link"
+    g.set_mine([P0, P1], now=2.0)  # the takeover
+    g.pending(("t", 1, 7), "u", 50.0, "me", now=2.1)  # read again, here
+    assert g.hold("identify", ("a", "u"), None, P1, 50.0, now=2.1) == "follow"
+    assert [(r.item, r.reason) for r in g.due(2.2)] == [("e", "takeover"), ("identify", None)]
+    assert len(g) == 1  # f still waits for v's identify on the other pod
+    g2 = gate()  # a link this pod held before the event came: its scheduler orders them
+    g2.set_mine([P0, P1], now=0.0)
+    g2.pending(("t", 1, 7), "u", 140.0, "me", now=0.5)
+    assert g2.hold("e", ("u",), "u", P0, 150.0, now=1.0) == "progress"  # P2 at 100
+    g2.progress(P2, 200.0, None)
+    assert [(r.item, r.reason) for r in g2.due(1.5)] == [("e", None)]
+
+
 def test_later_events_of_a_held_person_follow_it() -> None:
     g = gate()
     g.pending(("t", 1, 7), "u", 50.0, "other", now=0.0)

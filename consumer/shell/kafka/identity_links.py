@@ -146,7 +146,7 @@ class IdentityLinks:
         """The held events whose turn has come (observe: the watches that ended, counted)."""
         now = time.time()
         with self._lock:
-            self._gate.mine = frozenset(assigned)
+            self._gate.set_mine(assigned, now)
             self._gate.available = now - self._heard < max(HEARD_S, self._gate.hold_max)
             if not self.enforce:
                 for watched in self._gate.watch_over(now):
