@@ -128,7 +128,8 @@ class IdentityGate(Generic[Item]):
         self._done: dict[LinkId, float] = {}  # done links, when seen (idempotent re-reads)
         self._progress: dict[Partition, _Progress] = {}
         self._partitions: frozenset[Partition] = frozenset()  # every input partition
-        self.mine: frozenset[Partition] = frozenset()  # the partitions this pod reads
+        self._mine: frozenset[Partition] = frozenset()  # the partitions this pod reads
+        self._others: frozenset[Partition] = frozenset()  # the rest
         self._mine_since: dict[Partition, float] = {}  # when each became this pod's
         self.available = False  # the links topic is read (our own progress comes back)
         self._queues: dict[str, deque[_Held[Item]]] = {}  # per identity key, arrival order
@@ -168,9 +169,20 @@ class IdentityGate(Generic[Item]):
         if caught_up_at is not None:
             known.caught_up_at = max(known.caught_up_at, caught_up_at)
 
+    @property
+    def mine(self) -> frozenset[Partition]:
+        return self._mine
+
+    @mine.setter
+    def mine(self, partitions: frozenset[Partition]) -> None:
+        self._mine = partitions
+        self._others = self._partitions - partitions
+
     def set_mine(self, partitions: Iterable[Partition], now: float) -> None:
         """The partitions this pod reads now (those newly assigned: since `now`)."""
         mine = frozenset(partitions)
+        if mine == self._mine:
+            return
         for partition in mine - self.mine:
             self._mine_since[partition] = now
         for partition in self.mine - mine:
@@ -179,6 +191,7 @@ class IdentityGate(Generic[Item]):
 
     def set_partitions(self, partitions: Iterable[Partition]) -> None:
         self._partitions = frozenset(partitions)
+        self._others = self._partitions - self._mine
 
     def expire(self, now: float) -> None:
         """Forget links and done marks older than the horizon (the topic no longer has them)."""
@@ -196,7 +209,7 @@ class IdentityGate(Generic[Item]):
         """How far behind `now` the least-read partition another pod owns is (0 if none)."""
         if not self._partitions:
             return math.inf  # not even the input partitions are known yet
-        others = self._partitions - self.mine
+        others = self._others
         if not others:
             return 0.0
         slowest = min(self._read_to(p) for p in others)
@@ -209,7 +222,8 @@ class IdentityGate(Generic[Item]):
 
     def follows(self, keys: tuple[str, ...]) -> bool:
         """Whether an event with these keys must wait behind a held one."""
-        return any(key in self._queues for key in keys)
+        queues = self._queues
+        return bool(queues) and any(key in queues for key in keys)
 
     def waits(self, user: str, partition: Partition, time: float) -> WaitCause | None:
         """What a userId-only event would wait for now (None: nothing). While the links
@@ -222,7 +236,7 @@ class IdentityGate(Generic[Item]):
             link = self._links[link_id]
             if link.by != self.me and link.time <= linked and link.partition != partition:
                 return "link"
-        for other in self._partitions - self.mine:
+        for other in self._others:
             if other != partition and self._read_to(other) < horizon:
                 return "progress"
         return None

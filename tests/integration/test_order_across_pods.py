@@ -215,7 +215,10 @@ def test_observe_counts_what_would_have_waited_and_changes_nothing(
 ) -> None:
     seen = run("observe")
     would = total(seen, f"{GATE}_would_wait_total", cause="link")
-    print(f"observe: {seen.overtaken} overtook, {would:.0f} counted as would wait for a link")
+    print(
+        f"observe: {seen.overtaken} of {PEOPLE} overtook, {would:.0f} counted as would wait for "
+        f"a link, {total(seen, f'{GATE}_unguaranteed_total'):.0f} released without the guarantee"
+    )
     assert seen.overtaken > PEOPLE // 2
     assert total(seen, f"{GATE}_would_wait_total", cause="link") >= seen.overtaken
     assert total(seen, f"{GATE}_unguaranteed_total") == 0
@@ -225,6 +228,8 @@ def test_enforce_no_server_event_overtakes_its_identify_and_every_release_is_gua
     run: Callable[[str], Run],
 ) -> None:
     seen = run("enforce")
+    unguaranteed = total(seen, f"{GATE}_unguaranteed_total")
+    print(f"enforce: {seen.overtaken} overtook, {unguaranteed:.0f} released without the guarantee")
     assert seen.overtaken == 0
     assert total(seen, f"{GATE}_unguaranteed_total") == 0
     assert total(seen, f"{GATE}_checks_total", result="wait") > 0

@@ -71,6 +71,10 @@ class IdentityLinks:
             self._me, ordering.hold_max, ordering.skew, horizon=LINKS_RETENTION_S
         )
         self._lock = threading.Lock()
+        self._checks = {  # the counters' children, looked up once
+            r: metrics.identity_gate_checks.labels(r)
+            for r in ("pass", "wait", "follow", "would_wait")
+        }
         self._producer = Producer(kafka)  # its own: dead letters never queue behind links
         self._mine: dict[tuple[PartitionOffsets, int], LinkId] = {}  # pending, by handle
         self._read_to: dict[Partition, float] = {}  # per partition read, the latest record time
@@ -102,14 +106,13 @@ class IdentityLinks:
         """A record was read: its partition's progress; a pending link if it links ids."""
         work, decision = decided
         record = work.record
-        moment = record_time(record, work.read_at)
+        stamp = record.timestamp_ms
+        moment = work.read_at if stamp is None else stamp / 1000  # `record_time`, inlined
         partition = (record.topic, record.partition)
         if moment > self._read_to.get(partition, -1.0):
             self._read_to[partition] = moment
-        if decision.action != "deliver":
-            return
         user = linked_user(decision.message, decision.identity_keys)
-        if user is None:
+        if user is None or decision.action != "deliver":
             return
         link = (record.topic, record.partition, record.offset)
         self._mine[(work.handle, record.offset)] = link
@@ -118,28 +121,29 @@ class IdentityLinks:
         self._send({"k": "p", "id": list(link), "u": user, "t": moment, "by": self._me}, "pending")
 
     def check(self, decided: Decided) -> bool:
-        """Whether an event to deliver is held here (enforce); observe only watches it."""
+        """Whether an event is held here (enforce: one to deliver); observe only watches it."""
         work, decision = decided
-        record = work.record
         user = user_only(decision.message, decision.identity_keys)
+        # Held events are queued and released by this thread only: no lock to look at them.
+        if user is None and (not self.enforce or not self._gate.follows(decision.identity_keys)):
+            return False
+        if decision.action != "deliver":
+            return False
+        record = work.record
         partition = (record.topic, record.partition)
         moment = record_time(record, work.read_at)
         now = time.time()
         with self._lock:
-            if not self.enforce:
-                if user is None:
-                    return False
+            if user is not None and not self.enforce:
                 cause = self._gate.watch(user, partition, moment, now)
-                self._metrics.identity_gate_checks.labels((cause and "would_wait") or "pass").inc()
+                self._checks["would_wait" if cause else "pass"].inc()
                 if cause == "link":
                     self._metrics.identity_gate_would_wait.labels("link").inc()
-                return False
-            if user is None and not self._gate.follows(decision.identity_keys):
                 return False
             result = self._gate.hold(decided, decision.identity_keys, user, partition, moment, now)
         if user is not None:
             labels = "pass" if result is None else ("follow" if result == "follow" else "wait")
-            self._metrics.identity_gate_checks.labels(labels).inc()
+            self._checks[labels].inc()
         return result is not None
 
     def due(self, assigned: set[Partition]) -> list[Decided]:

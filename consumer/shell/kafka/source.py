@@ -188,7 +188,7 @@ class KafkaSource:
                 links.read(decided)
             if order is not None and order.take(decided, now, step):
                 continue
-            if links is not None and decision.action == "deliver" and links.check(decided):
+            if links is not None and links.check(decided):
                 continue
             batch.append(decided)
             if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
@@ -225,7 +225,7 @@ class KafkaSource:
         """To the sink; unless `gated` is off, through the identity gate (which may keep some)."""
         if gated and self._links is not None:
             check = self._links.check
-            decided = [d for d in decided if d[1].action != "deliver" or not check(d)]
+            decided = [d for d in decided if not check(d)]
         for start in range(0, len(decided), HANDOVER):
             self._sink.accept(decided[start : start + HANDOVER])
 
