@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consumer.core.identity_gate import EndProbes, IdentityGate, Released, linked_user, user_only
@@ -228,11 +228,22 @@ step = st.one_of(
     st.tuples(st.just("follower"), st.sampled_from(USERS)),
     st.tuples(st.just("progress"), st.sampled_from([P1, P2]), st.booleans()),
     st.tuples(st.just("tick"), st.floats(0.0, 3.0)),
+    st.tuples(st.just("takeover")),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(step, max_size=60))
+@example(  # held for P1's identify, which this pod then takes over; P2 read past it after
+    [
+        ("identify", "u", P1),
+        ("tick", 0.5),
+        ("event", "u", P0),
+        ("takeover",),
+        ("tick", 0.1),
+        ("progress", P2, True),
+    ]
+)
 def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     steps: list[tuple[Any, ...]],
 ) -> None:
@@ -240,7 +251,8 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     P0 (and P1 after a takeover, whose progress it then also knows). Whatever the
     interleaving: each held event is handed on exactly once, within hold_max of being held,
     each identity key's events in arrival order, and an event handed on with the guarantee had
-    no earlier pending link of another pod for its userId on another partition."""
+    no earlier pending link of another pod for its userId on another partition, nor one this
+    pod took over (re-read) after it was held; a takeover of P1 may come at any point."""
     g: IdentityGate[int] = IdentityGate("me", HOLD_MAX, skew=0.0)
     g.set_partitions([P0, P1, P2])
     g.mine = frozenset({P0})
@@ -248,6 +260,8 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     now = clock = 0.0  # wall clock; record time of the other pod's reads
     read: dict[tuple[str, int], float] = {P1: -1.0, P2: -1.0}
     pending: dict[tuple[str, int, int], tuple[str, float, tuple[str, int]]] = {}
+    taken: dict[tuple[str, int, int], float] = {}  # links this pod re-read, when
+    mine = {P0}
     offset = 0
     events: dict[int, tuple[tuple[str, ...], float, str | None, tuple[str, int], float]] = {}
     handed: list[int] = []
@@ -261,8 +275,14 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
             assert last_due - since < HOLD_MAX, "held past hold_max at the previous check"
             if one.reason is None and user is not None:
                 assert not any(
-                    u == user and lt <= t and lp != part for u, lt, lp in pending.values()
+                    u == user and lt <= t and lp != part and lp not in mine
+                    for u, lt, lp in pending.values()
                 ), "released with a pending earlier link"
+                assert not any(
+                    pending[k][0] == user and pending[k][1] <= t and at >= since
+                    for k, at in taken.items()
+                    if k in pending and pending[k][2] != part
+                ), "released before an identify this pod took over after it was held"
             handed.append(item)
 
     for kind, *args in steps:
@@ -273,14 +293,21 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
             link = (part[0], part[1], offset)
             pending[link] = (user, clock, part)
             read[part] = clock
-            g.pending(link, user, clock, "other", now)
+            g.pending(link, user, clock, "me" if part in mine else "other", now)
         elif kind == "finish" and pending:
             link = sorted(pending)[args[0] % len(pending)]
             del pending[link]
             g.done(link, now)
-        elif kind == "progress":
+        elif kind == "progress" and args[0] not in mine:
             part, at_end = args
             g.progress(part, read[part], now if at_end else None)
+        elif kind == "takeover" and P1 not in mine:
+            mine.add(P1)
+            g.set_mine(mine, now)
+            for link, (user, t, part) in sorted(pending.items()):
+                if part == P1:  # the new owner reads them again
+                    taken[link] = now
+                    g.pending(link, user, t, "me", now)
         elif kind in ("event", "follower"):
             user = args[0]
             part = args[1] if kind == "event" else P0
@@ -299,5 +326,5 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     settle(g.due(now))
     assert sorted(handed) == list(range(next_id)) and len(g) == 0
     for key in {k for keys, *_ in events.values() for k in keys}:
-        mine = [i for i in handed if key in events[i][0]]
-        assert mine == sorted(mine), f"{key} out of arrival order"
+        of_key = [i for i in handed if key in events[i][0]]
+        assert of_key == sorted(of_key), f"{key} out of arrival order"
