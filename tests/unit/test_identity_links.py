@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from consumer.core.errors import BrokerError
 from consumer.settings import KafkaSettings, OrderingSettings
 from consumer.shell.kafka.identity_links import IdentityLinks
 from consumer.shell.metrics import Metrics
@@ -22,11 +23,11 @@ class Reader:
         self.firsts: dict[tuple[str, int], int] = {}
         self.committed_offsets: dict[tuple[str, int], int] = {}
 
-    def end_offsets(self, partitions: Any, *, beginning: bool = False) -> dict[Any, int]:
+    def end_offsets(self, partitions: Any, *, beginning: bool = False, **_: Any) -> dict[Any, int]:
         found = self.firsts if beginning else self.ends
         return {tp: found[tp] for tp in partitions if tp in found}
 
-    def committed(self, partitions: Any) -> dict[Any, int]:
+    def committed(self, partitions: Any, timeout_s: float = 10) -> dict[Any, int]:
         return {tp: self.committed_offsets[tp] for tp in partitions if tp in self.committed_offsets}
 
 
@@ -77,3 +78,18 @@ def test_a_partition_nothing_was_committed_for_counts_from_its_first_offset(
     gate._probe(reader)  # type: ignore[arg-type]
     gate.publish_progress({P0: None, P1: None})
     assert claims(sent) == {P0: 50.0, P1: None}
+
+
+def test_a_probe_the_broker_does_not_answer_is_given_up_and_claims_nothing(
+    links: tuple[IdentityLinks, list[dict[str, Any]]],
+) -> None:
+    gate, sent = links
+
+    class Down(Reader):
+        def end_offsets(self, partitions: Any, *, beginning: bool = False, **_: Any) -> Any:
+            raise BrokerError("Kafka did not answer.")
+
+    gate.publish_progress({P0: 5})
+    gate._probe_or_log(Down())  # type: ignore[arg-type]
+    gate.publish_progress({P0: 5})
+    assert claims(sent) == {P0: None}

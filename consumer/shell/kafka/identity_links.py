@@ -47,6 +47,7 @@ REFRESH_S = 10.0  # how often the input topics' partitions are looked up again
 # Our own progress heard back within this long: the links topic is being read.
 HEARD_S = 5.0
 PROBE_S = 0.1  # how often the end offsets of the partitions this pod reads are asked
+PROBE_TIMEOUT_S = 2.0  # a probe not answered by then is given up (the links are read meanwhile)
 
 
 def links_topic(kafka: KafkaSettings, ordering: OrderingSettings) -> str:
@@ -83,6 +84,7 @@ class IdentityLinks:
         self._reading: frozenset[Partition] = frozenset()  # set by the Kafka thread
         self._unknown: frozenset[Partition] = frozenset()  # read nothing since assigned
         self._committed: dict[Partition, int] = {}  # of those, the group's committed offset
+        self._probe_failed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="identity-links", daemon=True)
         metrics.identity_links_pending.set_function(self._locked(self._gate.links_pending))
@@ -246,7 +248,7 @@ class IdentityLinks:
                     self._refresh(reader)
                     next_refresh = now + REFRESH_S
                 if now >= next_probe:
-                    self._probe(reader)
+                    self._probe_or_log(reader)
                     next_probe = now + PROBE_S
                 records = reader.consume(500, POLL_S)
                 self._producer.poll(0)
@@ -270,6 +272,17 @@ class IdentityLinks:
         reader.assign({(self._topic, 0): reader.offsets_at(self._topic, [0], start_ms)[0]})
         return reader
 
+    def _probe_or_log(self, reader: Consumer) -> None:
+        """A probe that fails costs only its claims (events wait, `hold_max` at most): the
+        reader is kept, not reopened (that would read the links topic again from its start)."""
+        try:
+            self._probe(reader)
+            self._probe_failed = False
+        except Exception as exc:  # librdkafka's own errors too
+            if not self._probe_failed:
+                log.warning("the end offsets of the partitions read could not be asked: %s", exc)
+            self._probe_failed = True
+
     def _probe(self, reader: Consumer) -> None:
         """Ask the broker the end offsets of the partitions this pod reads (the moment taken
         before asking); for those it has read nothing of, the group's committed offsets."""
@@ -277,10 +290,11 @@ class IdentityLinks:
         if not reading:
             return
         at = time.time()
-        ends = reader.end_offsets(sorted(reading))
-        committed = reader.committed(sorted(unknown)) if unknown else {}
+        ends = reader.end_offsets(sorted(reading), timeout_s=PROBE_TIMEOUT_S)
+        committed = reader.committed(sorted(unknown), PROBE_TIMEOUT_S) if unknown else {}
         if unknown - committed.keys():  # nothing committed: read from the first (the reset)
-            first = reader.end_offsets(sorted(unknown - committed.keys()), beginning=True)
+            rest = sorted(unknown - committed.keys())
+            first = reader.end_offsets(rest, beginning=True, timeout_s=PROBE_TIMEOUT_S)
             committed.update(first)
         with self._lock:
             for tp, end in ends.items():
