@@ -153,6 +153,8 @@ CONSUMER_CALLS: dict[str, Callable[[Any], object]] = {
     "partitions": lambda c: c.partitions("t", 1.0),
     "offsets_at": lambda c: c.offsets_at("t", [0], 0),
     "ends": lambda c: c.ends("t", 0),
+    "end_offsets": lambda c: c.end_offsets([("t", 0)], timeout_s=0.1),
+    "committed": lambda c: c.committed([("t", 0)], 0.1),
     "position": lambda c: c.position("t", 0),
     "close": lambda c: c.close(),
 }

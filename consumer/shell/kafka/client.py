@@ -382,6 +382,36 @@ class Consumer:
         )
         return int(low), int(high)
 
+    @_broker_errors("ask for the end offsets")
+    def end_offsets(
+        self,
+        partitions: Sequence[TopicPartition],
+        *,
+        beginning: bool = False,
+        timeout_s: float = 10,
+    ) -> dict[TopicPartition, int]:
+        """Each partition's end offset (or first), asked of the broker in one request."""
+        which = confluent_kafka.OFFSET_BEGINNING if beginning else confluent_kafka.OFFSET_END
+        asked = [confluent_kafka.TopicPartition(t, p, which) for t, p in partitions]
+        found = {}
+        for part in self._consumer.offsets_for_times(asked, timeout=timeout_s):
+            _raise_on_error(part.error, f"look up the end of {part.topic}[{part.partition}]")
+            if part.offset >= 0:
+                found[(part.topic, part.partition)] = int(part.offset)
+        return found
+
+    @_broker_errors("ask for the committed offsets")
+    def committed(
+        self, partitions: Sequence[TopicPartition], timeout_s: float = 10
+    ) -> dict[TopicPartition, int]:
+        """The offsets this consumer's group has committed (a round trip to its coordinator)."""
+        asked = [confluent_kafka.TopicPartition(t, p) for t, p in partitions]
+        found = {}
+        for part in self._consumer.committed(asked, timeout=timeout_s):
+            if part.error is None and part.offset >= 0:
+                found[(part.topic, part.partition)] = int(part.offset)
+        return found
+
     @_broker_errors("tell the position")
     def position(self, topic: str, partition: int) -> int | None:
         """The next offset this consumer will fetch, if known."""
