@@ -277,17 +277,29 @@ def _instructions(path: Path, stage: str, *more: str) -> int:
 GATE_MODES = ("off", "enforce")
 
 
+def gate_instructions() -> dict[str, float]:
+    """Instructions per record of the intake with the gate off and in enforce (valgrind)."""
+    _warm()
+    empty = _instructions(ROOT, NONE, "--gate-mode", "off")
+    return {
+        mode: (_instructions(ROOT, INTAKE, "--gate-mode", mode) - empty) / COUNT
+        for mode in GATE_MODES
+    }
+
+
+def _warm() -> None:
+    for mode in GATE_MODES:
+        _run(ROOT, "--gate-mode", mode, "--once", INTAKE)  # bytecode compiled
+
+
 def _gate_cost(rounds: int, count: bool) -> None:
     """The intake with the gate off against enforce, and the links' traffic."""
-    for mode in GATE_MODES:
-        _run(ROOT, "--gate-mode", mode, "--once", INTAKE)  # warm: bytecode compiled
     if count:
         print(f"instructions per record, intake ({COUNT} records a pass)")
-        empty = _instructions(ROOT, NONE, "--gate-mode", "off")
-        for mode in GATE_MODES:
-            got = (_instructions(ROOT, INTAKE, "--gate-mode", mode) - empty) / COUNT
+        for mode, got in gate_instructions().items():
             print(f"  gate {mode:8} {got:8,.0f}")
     else:
+        _warm()
         found: dict[str, list[float]] = {mode: [] for mode in GATE_MODES}
         for number in range(rounds):
             for mode in GATE_MODES if number % 2 == 0 else GATE_MODES[::-1]:

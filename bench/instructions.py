@@ -44,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ab_intake
 import kit
 import orjson
 from bench_decision import default_destination
@@ -229,6 +230,7 @@ def measure(folder: Path, syscalls: bool = True) -> dict[str, Any]:
             "decode": lambda: _unit("decode"),
             "decision": lambda: _unit("decide"),
             "client": lambda: _unit("client", url, few=FEW, many=MANY),
+            "identity_gate": ab_intake.gate_instructions,
         }
         with concurrent.futures.ThreadPoolExecutor(2) as pool:  # the machine's two cores
             futures = {name: pool.submit(_said, name, job) for name, job in jobs.items()}
@@ -263,6 +265,7 @@ def measure(folder: Path, syscalls: bool = True) -> dict[str, Any]:
         "client_per_request": client,
         "in_flight": MAX_IN_FLIGHT,
         "modes": modes,
+        "identity_gate": got["identity_gate"],
         "gates": gates,
         **({"syscalls": found_syscalls} if found_syscalls else {}),
     }
@@ -279,6 +282,12 @@ def lines(found: dict[str, Any]) -> list[str]:
             f"  ({figures['events_per_request']:,.0f} events/request)"
         )
     shown.append(f"  client {found['client_per_request']:9,.0f} instructions/request (nginx)")
+    gate = found.get("identity_gate")
+    if gate:
+        shown.append(
+            f"  the Kafka thread per record (read to hand-over, bench/ab_intake.py --gate): "
+            f"identity gate off {gate['off']:,.0f}, enforce {gate['enforce']:,.0f} instructions"
+        )
     calls = found.get("syscalls")
     if calls:
         shown.append(

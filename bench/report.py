@@ -279,6 +279,9 @@ def final_line(r: dict[str, Any]) -> str:
             parts.append(f"instr_{mode}={gate['figure']:.0f}/{gate['limit']}")
         client = found["gates"]["client"]
         parts.append(f"instr_client={client['figure']:.0f}/{client['limit']}")
+        if "identity_gate" in found:
+            gate_cost = found["identity_gate"]
+            parts.append(f"instr_intake_gate={gate_cost['off']:.0f}/{gate_cost['enforce']:.0f}")
         calls = found.get("syscalls", {})
         for key in ("single", "batch", "client"):
             if key in calls:
