@@ -14,7 +14,7 @@ own work: jobs, per-person ordering, batches, the sender's gates, metrics, outco
 thread makes them). Instructions per job are those of a pass of 3,000 jobs minus one of 1,000,
 over 2,000 (valgrind, hash seed fixed): they do not move with the machine's load, as
 `bench.py`'s CPU per event does by a third from one run to the next. Revisions since `8e92010`
-(the hand-over of `(Work, Decision)` pairs).
+(the hand-over of envelopes).
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from workload import events
 from consumer.cli import run_loop
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
+from consumer.core.envelope import envelope
 from consumer.core.movableink import Request
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Record, Work
+from consumer.core.records import Record
 from consumer.settings import BatchSettings, DeliverySettings
 from consumer.shell.delivery.sender import Sender
 from consumer.shell.http.transport import Answer
@@ -90,7 +91,7 @@ def once(mode: str, jobs: int) -> float:
             handle = tracker.add("t", partition, offset, now)
             value = values[n % EVENTS]
             record = Record("t", partition, offset, None, value, (), int(now * 1000))
-            decided.append((Work(record, handle, read_at=now), decisions[n % EVENTS]))
+            decided.append(envelope(record, decisions[n % EVENTS], handle, now, now))
         started = time.process_time()
         for n in range(0, jobs, HANDOVER):
             outcomes.accept(decided[n : n + HANDOVER])

@@ -102,12 +102,12 @@ class _Loop:
 
 
 def _finish_all(tracker: OffsetTracker) -> Callable[[list[Any]], None]:
-    """The outcomes' side: finishes every record handed over (a (work, decision) pair, or a
-    work alone in revisions before 2026-11-30's hand-over change)."""
+    """The outcomes' side: finishes every record handed over (an envelope; a (work, decision)
+    pair in revisions before the envelope, a work alone before 2026-11-30's hand-over change)."""
 
     def accept(batch: list[Any]) -> None:
         for item in batch:
-            work = item[0] if isinstance(item, tuple) else item
+            work = item[0] if isinstance(item, tuple) else item  # an envelope is no tuple
             tracker.finish(work.handle, work.record.offset)
 
     return accept

@@ -36,10 +36,11 @@ from prometheus_client import CollectorRegistry
 from consumer.config import Settings
 from consumer.core.deadletter import REPLAYED_FROM
 from consumer.core.decision import Decision, Verdict
-from consumer.core.errors import BrokerError, ConfigError
+from consumer.core.envelope import Envelope
+from consumer.core.errors import REPLAY_FILTER, BrokerError, ConfigError
 from consumer.core.explanation import json_line
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Decided, Record, Work
+from consumer.core.records import Record
 from consumer.core.triggers import Trigger, TriggerSyntaxError, parse
 from consumer.shell import lifecycle
 from consumer.shell.kafka.client import Consumer, ProduceError, Producer, TopicPartition
@@ -57,7 +58,7 @@ PROGRESS_EVERY_S = 0.5
 PROGRESS_LOG_EVERY_S = 10.0
 progress_log = logging.getLogger("consumer.commands.replay.progress")
 progress_log.setLevel(logging.INFO)  # shown even under the replay's default WARNING
-Submit = Callable[[list[Decided]], None]
+Submit = Callable[[list[Envelope]], None]
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class _ReplaySink:
     def decide(self, record: Record) -> Decision:
         return self.decide_with_filter(record)
 
-    def accept(self, batch: list[Decided]) -> None:
+    def accept(self, batch: list[Envelope]) -> None:
         self.accept_in_mode(batch)
 
     def abandon(self, partitions: set[TopicPartition]) -> None:
@@ -169,35 +170,36 @@ class Replay:
             if trigger.matches(decision.message):
                 return decision
             verdicts = tuple(
-                Verdict(v.destination, "filtered", "replay.filter") for v in decision.verdicts
+                Verdict(v.destination, "filtered", REPLAY_FILTER) for v in decision.verdicts
             )
-            return Decision(decision.message_id, decision.message, verdicts)
+            return decision._replace(verdicts=verdicts)
 
         return decide
 
     def _dry_run_submit(self, tracker: OffsetTracker) -> Submit:
-        def submit(batch: list[Decided]) -> None:
-            for work, decision in batch:
+        def submit(batch: list[Envelope]) -> None:
+            for envelope in batch:
+                decision = envelope.decision
                 self.counts[decision.action] += 1
                 if decision.action == "deliver":
                     self.out.write(json_line(decision) + "\n")
-                tracker.finish(work.handle, work.record.offset)
+                tracker.finish(envelope.handle, envelope.record.offset)
 
         return submit
 
     def _republish_submit(self, tracker: OffsetTracker, producer: Producer) -> Submit:
         target = self.request.to_topic or ""
 
-        def submit(batch: list[Decided]) -> None:
-            for work, decision in batch:
-                record = work.record
-                if self.request.filter is not None and decision.action != "deliver":
+        def submit(batch: list[Envelope]) -> None:
+            for envelope in batch:
+                record = envelope.record
+                if self.request.filter is not None and envelope.decision.action != "deliver":
                     self.counts["filtered"] += 1
-                    tracker.finish(work.handle, record.offset)
+                    tracker.finish(envelope.handle, record.offset)
                     continue
                 where = f"{record.topic}:{record.partition}:{record.offset}".encode()
                 headers = [*record.headers, (REPLAYED_FROM, where)]
-                self._send(producer, tracker, work, target, headers)
+                self._send(producer, tracker, envelope, target, headers)
 
         return submit
 
@@ -205,11 +207,11 @@ class Replay:
         self,
         producer: Producer,
         tracker: OffsetTracker,
-        work: Work,
+        envelope: Envelope,
         target: str,
         headers: list[tuple[str, bytes | None]],
     ) -> None:
-        record = work.record
+        record = envelope.record
 
         def acknowledged(error: ProduceError | None) -> None:  # in producer.poll, same thread
             # librdkafka has already retried what could pass; an error here is final.
@@ -221,7 +223,7 @@ class Replay:
                     "record not re-published",
                     extra={"topic": target, "offset": record.offset, "error": error.text},
                 )
-            tracker.finish(work.handle, record.offset)
+            tracker.finish(envelope.handle, record.offset)
 
         while not producer.send(target, record.key, record.value, headers, acknowledged):
             producer.poll(0.05)

@@ -13,11 +13,22 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from consumer.core import segment, signals
+from consumer.core.deadletter import Failure
 from consumer.core.decode import Decoder
-from consumer.core.errors import INTERNAL_ERROR, Rejected, Unavailable, describe
+from consumer.core.errors import (
+    INTEGRATIONS_DISABLED,
+    INTERNAL_ERROR,
+    MAPPING_UNENCODABLE,
+    TOO_OLD,
+    TRIGGER_NO_MATCH,
+    Action,
+    Rejected,
+    Unavailable,
+    describe,
+)
 from consumer.core.movableink import (
     Destination,
     InvalidRequest,
@@ -26,13 +37,7 @@ from consumer.core.movableink import (
     body_bytes,
     send_entire_event,
 )
-
-# A verdict of the decision core: what to do with the event. Not an outcome: a "deliver"
-# verdict ends delivered or dead-lettered (see `outcome`).
-Action = Literal["deliver", "filtered", "invalid"]
-# A delivered event's records are made by `tuple.__new__`, every field given in order: a named
-# tuple's own constructor is a Python function called from C, about twice the CPU.
-_new = tuple.__new__
+from consumer.core.tuples import record
 
 
 class Delivery(NamedTuple):
@@ -40,7 +45,7 @@ class Delivery(NamedTuple):
     body encoded once (every attempt, retry and batch sends these bytes).
 
     Immutable records built for every event are named tuples here, not frozen dataclasses,
-    whose `__init__` costs about four times as much (and are made with `_new`).
+    whose `__init__` costs about four times as much (and are made with `tuples.record`).
     """
 
     destination: Destination
@@ -49,29 +54,22 @@ class Delivery(NamedTuple):
     content: bytes
 
 
-class Rejection(NamedTuple):
-    """A matching mapping that cannot make its request for this event: it alone is
-    dead-lettered (with its name), the destination's other mappings still deliver."""
-
-    mapping: str
-    reason: str
-    detail: str
-
-
 class Verdict(NamedTuple):
     """What one destination does with the message.
 
     "deliver" when at least one matching mapping made its request (`deliveries`); the
-    mappings that could not are in `rejected` either way. "invalid" with no `rejected`: the
-    event itself is at fault for this destination (too old, signals), whatever the mapping.
+    mappings that could not are in `rejected` either way, each as the `Failure` its dead letter
+    carries (it alone is dead-lettered, with its mapping's name; the others still deliver).
+    "invalid" with no `rejected`: the event itself is at fault for this destination (too old,
+    signals), whatever the mapping.
     """
 
     destination: str
-    action: Action
+    action: Action  # what to do, not an outcome: "deliver" ends delivered or dead-lettered
     reason: str | None = None
     deliveries: tuple[Delivery, ...] = ()
     warnings: tuple[str, ...] = ()
-    rejected: tuple[Rejection, ...] = ()
+    rejected: tuple[Failure, ...] = ()
 
 
 class Decision(NamedTuple):
@@ -127,37 +125,55 @@ class _Unencodable(Exception):
     """A mapped body JSON cannot carry (NaN, infinity, a lone surrogate, too deep)."""
 
 
-# Per compiled mapping (by `id`; the configuration holds the mapping), the body it gave this
-# event and the body's bytes: what one mapping gives one event is mapped and encoded once,
-# however many subscriptions and destinations share the mapping.
+# The encoded-body cache, the decision's one speed trick beyond `tuples.record`: per compiled
+# mapping (by `id`: `config` makes one mapping object per distinct `data`, so subscriptions and
+# destinations with the same `data` share it), the body it gave this event and the body's
+# bytes. With several destinations or mappings, what one mapping gives one event is then mapped
+# and encoded once; with one destination of one mapping it could never be used again, and is
+# not made (`_body_cache`). The figures either way are in bench/README.md.
 _Mapped = dict[int, tuple[Any, bytes]]
 
 
+def _body_cache(destinations: tuple[Destination, ...]) -> _Mapped | None:
+    """An empty encoded-body cache for one event, or None when no mapping could share one."""
+    if len(destinations) == 1 and len(destinations[0].subscriptions) == 1:
+        return None
+    return {}
+
+
 def _delivery(
-    destination: Destination, subscription: Subscription, message: dict[str, Any], mapped: _Mapped
+    destination: Destination,
+    subscription: Subscription,
+    message: dict[str, Any],
+    mapped: _Mapped | None,
 ) -> Delivery:
-    key = id(subscription.data)
-    if key in mapped:
-        body, content = mapped[key]
-        request = send_entire_event(destination, subscription, message, body)
-    else:
-        request = send_entire_event(destination, subscription, message)
-        try:
-            content = body_bytes(request.body)
-        except (ValueError, UnicodeError, RecursionError) as exc:
-            reason = f"The mapped body cannot be sent as JSON: {describe(exc)}"
-            raise _Unencodable(reason) from exc
-        mapped[key] = (request.body, content)
-    return _new(Delivery, (destination, subscription.name, request, content))
+    if mapped is not None:
+        cached = mapped.get(id(subscription.data))
+        if cached is not None:
+            request = send_entire_event(destination, subscription, message, cached[0])
+            return record(Delivery, (destination, subscription.name, request, cached[1]))
+    request = send_entire_event(destination, subscription, message)
+    try:
+        content = body_bytes(request.body)
+    except (ValueError, UnicodeError, RecursionError) as exc:
+        reason = f"The mapped body cannot be sent as JSON: {describe(exc)}"
+        raise _Unencodable(reason) from exc
+    if mapped is not None:
+        mapped[id(subscription.data)] = (request.body, content)
+    return record(Delivery, (destination, subscription.name, request, content))
 
 
-def _rejection(subscription: Subscription, exc: Exception) -> Rejection:
-    """Why one mapping cannot make its request, in the words of a dead letter."""
+def _rejection(
+    destination: Destination, subscription: Subscription, message_id: str, exc: Exception
+) -> Failure:
+    """Why one mapping cannot make its request: its dead letter's failure."""
     if isinstance(exc, InvalidRequest):
-        return Rejection(subscription.name, exc.reason, str(exc))
-    if isinstance(exc, _Unencodable):
-        return Rejection(subscription.name, "mapping.unencodable", str(exc))
-    return Rejection(subscription.name, INTERNAL_ERROR, describe(exc))
+        reason, detail = exc.reason, str(exc)
+    elif isinstance(exc, _Unencodable):
+        reason, detail = MAPPING_UNENCODABLE, str(exc)
+    else:
+        reason, detail = INTERNAL_ERROR, describe(exc)
+    return Failure(reason, detail, message_id, destination.name, mapping=subscription.name)
 
 
 def route(
@@ -165,26 +181,26 @@ def route(
     message: dict[str, Any],
     now: float,
     moment: float | None,
-    mapped: _Mapped,
+    mapped: _Mapped | None,
 ) -> Verdict:
     """One destination's verdict on a checked message (`moment`: its event time; `mapped`:
-    what the message's destinations have mapped and encoded so far).
+    what the message's destinations have mapped and encoded so far, see `_body_cache`).
 
     Each matching mapping is mapped on its own, as Segment runs each subscription on its own:
     one that fails on this event is rejected alone (`Verdict.rejected`)."""
     name = destination.name
     try:
         if not segment.integration_enabled(message):
-            return Verdict(name, "filtered", "integrations.disabled")
+            return Verdict(name, "filtered", INTEGRATIONS_DISABLED)
         # Loops, not comprehensions: in Python 3.11 each comprehension is a function call.
         matched = []
         for subscription in destination.subscriptions:
             if subscription.trigger.matches(message):
                 matched.append(subscription)
         if not matched:
-            return Verdict(name, "filtered", "trigger.no_match")
+            return Verdict(name, "filtered", TRIGGER_NO_MATCH)
         if _too_old(moment, destination.max_event_age_s, now):
-            return Verdict(name, "invalid", "too_old")
+            return Verdict(name, "invalid", TOO_OLD)
         failed = () if destination.signals == "off" else tuple(signals.violations(message))
         if failed and destination.signals == "enforce":
             return Verdict(name, "invalid", failed[0], warnings=failed)
@@ -196,11 +212,13 @@ def route(
         try:
             deliveries.append(_delivery(destination, subscription, message, mapped))
         except Exception as exc:  # InvalidRequest, _Unencodable, or a bug: this mapping's
-            rejected.append(_rejection(subscription, exc))
+            rejected.append(
+                _rejection(destination, subscription, message.get("messageId", ""), exc)
+            )
     if not deliveries:
-        details = tuple(r.detail for r in rejected)
+        details = tuple(r.message for r in rejected)
         return Verdict(name, "invalid", rejected[0].reason, (), details, tuple(rejected))
-    return _new(Verdict, (name, "deliver", None, tuple(deliveries), failed, tuple(rejected)))
+    return record(Verdict, (name, "deliver", None, tuple(deliveries), failed, tuple(rejected)))
 
 
 def decide_message(
@@ -222,7 +240,7 @@ def decide_message(
         moment = event_time(checked)
         clock = time.time() if now is None else now.timestamp()
         verdicts = []
-        mapped: _Mapped = {}
+        mapped = _body_cache(destinations)
         for destination in destinations:
             verdicts.append(route(destination, checked, clock, moment, mapped))
         keys = segment.identity_keys(checked)
@@ -230,7 +248,7 @@ def decide_message(
         return Decision(message_id, None, (), exc.reason, str(exc))
     except Exception as exc:  # a bug must cost one record, not the process
         return Decision(message_id, None, (), INTERNAL_ERROR, describe(exc))
-    return _new(Decision, (message_id, checked, tuple(verdicts), None, "", keys, moment))
+    return record(Decision, (message_id, checked, tuple(verdicts), None, "", keys, moment))
 
 
 def decide_record(

@@ -3,7 +3,31 @@ at fault. Dead letters name these classes in `__connect.errors.exception.class.n
 
 from __future__ import annotations
 
-INTERNAL_ERROR = "internal.error"  # the reason code of an error nobody expected
+from typing import Literal
+
+# -- One vocabulary for how a record ends, from the answer to the dead letter ----------------
+# The decision's verdict on a record at one destination.
+Action = Literal["deliver", "filtered", "invalid"]
+# What one answer of Movable Ink means (`retry.classify`).
+Attempt = Literal["accepted", "retry", "refused"]
+# Why an attempt has no HTTP status (`Answer.error`); "internal" is an error of ours.
+AnswerError = Literal["timeout", "connect", "protocol", "network", "internal"]
+# How a record ends at a destination: the words of `events_total` and of the summaries.
+Outcome = Literal["delivered", "filtered", "dead_lettered"]
+
+# Reason codes: a dead letter's `movableink.reason`, the `reason` label of `events_total`. A
+# request that did not end accepted ends with one of the first four.
+INTERNAL_ERROR = "internal.error"  # an error nobody expected
+HTTP_REJECTED = "http.rejected"  # Movable Ink refused the request for good
+RETRIES_EXHAUSTED = "retries.exhausted"  # retried for the whole retry window
+ORDERING_HELD = "ordering.held"  # an earlier event of the person was dead-lettered
+MESSAGE_INVALID = "message.invalid"  # the record is no message (when nothing more precise)
+MAPPING_UNENCODABLE = "mapping.unencodable"  # the mapped body cannot be JSON
+TOO_OLD = "too_old"  # older than the destination's `max_event_age`
+INTEGRATIONS_DISABLED = "integrations.disabled"  # filtered: the event's `integrations` say so
+TRIGGER_NO_MATCH = "trigger.no_match"  # filtered: no mapping's trigger matches
+REPLAY_FILTER = "replay.filter"  # filtered: a replay's `--filter` does not match
+
 MAX_DETAIL_CHARS = 500  # an exception's text in a dead letter, bounded
 
 

@@ -26,6 +26,7 @@ from consumer.core.jsvalues import (
 from consumer.core.mapping import FieldMapping, MappingFailure, kind
 from consumer.core.signals import SignalsPolicy
 from consumer.core.triggers import Trigger
+from consumer.core.tuples import record
 from consumer.settings import BatchSettings
 
 ACTION = "Send Entire Event"
@@ -105,7 +106,7 @@ class Destination:
 
 class Request(NamedTuple):
     """What would be POSTed: the body is the JSON value (None: no body), serialised later.
-    A named tuple: one is built per event, by `tuple.__new__` (see `decision._new`)."""
+    A named tuple: one is built per event, by `tuples.record`."""
 
     url: str
     headers: dict[str, str]
@@ -266,4 +267,4 @@ def send_entire_event(
         )
     if mapped_headers is not None:
         headers |= custom_headers(mapped_headers)
-    return tuple.__new__(Request, (destination.movable_ink_url, headers, body))
+    return record(Request, (destination.movable_ink_url, headers, body))

@@ -12,16 +12,15 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal
 
+from consumer.core.errors import Attempt
 from consumer.settings import DeliverySettings
 
-Classification = Literal["accepted", "retry", "refused"]  # of one attempt
 RETRYABLE_STATUSES = frozenset({408, 423, 429})
 NOT_IMPLEMENTED = 501
 
 
-def classify(status: int | None) -> Classification:
+def classify(status: int | None) -> Attempt:
     """What one attempt's answer means; `None` means no HTTP answer (timeout, connection error)."""
     if status is None:
         return "retry"

@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
 
 from consumer.core.deadletter import (
     TRUNCATION_LEVELS,
@@ -26,10 +25,10 @@ from consumer.core.deadletter import (
     topic_for,
     truncated,
 )
-from consumer.core.decision import Decision
-from consumer.core.errors import INTERNAL_ERROR, describe
+from consumer.core.envelope import Envelope
+from consumer.core.errors import INTERNAL_ERROR, MESSAGE_INVALID, Outcome, describe
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Decided, Record, Work
+from consumer.core.records import Record
 from consumer.shell.delivery.sender import Sender
 from consumer.shell.delivery.worker import DestinationWorker, Job
 from consumer.shell.kafka.client import ProduceError, Producer
@@ -38,8 +37,6 @@ from consumer.shell.metrics import Metrics
 log = logging.getLogger(__name__)
 REQUEUE_FULL_S = 0.05
 RETRY_DEAD_LETTER_S = 1.0
-# How a record ends at one destination; the words of the `events_total` metric and summaries.
-FinalOutcome = Literal["delivered", "filtered", "dead_lettered"]
 
 
 class DeadLetterWriter:
@@ -124,79 +121,56 @@ class Outcomes:
         self._workers = {
             sender.destination.name: DestinationWorker(sender, self, metrics) for sender in senders
         }
-        self._jobs: dict[Job, Work] = {}
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._mapping_counters: dict[tuple[str, str, str, str], Any] = {}
         # Per record, the destinations where it ends dead-lettered, and whether that is
         # counted yet: its other mappings there still deliver, and the destination's outcome
         # is counted once.
-        self._dead_at: dict[Work, dict[str, bool]] = {}
-        self.tally: Counter[tuple[FinalOutcome, str]] = (
-            Counter()
-        )  # (outcome, reason), all destinations
+        self._dead_at: dict[Envelope, dict[str, bool]] = {}
+        self.tally: Counter[tuple[Outcome, str]] = Counter()  # (outcome, reason), all destinations
 
-    def accept(self, batch: list[Decided]) -> None:
+    def accept(self, batch: list[Envelope]) -> None:
         """Take a batch of decided records (called on the loop, in consumption order). A bug
         in handing one over costs that record (`internal.error`), never the rest of the batch."""
-        for work, decision in batch:
+        for envelope in batch:
             try:
-                self._accept(work, decision)
+                self._accept(envelope)
             except Exception as exc:
                 log.error("unexpected error accepting a record", exc_info=exc)
-                work.remaining = 1
+                envelope.remaining = 1
                 detail = describe(exc)
                 failure = Failure(
-                    INTERNAL_ERROR, detail, decision.message_id, exception=type(exc).__name__
+                    INTERNAL_ERROR, detail, envelope.message_id, exception=type(exc).__name__
                 )
-                self._dead_letter(work, failure)
+                self._dead_letter(envelope, failure)
+            envelope.routed()
 
-    def _accept(self, work: Work, decision: Decision) -> None:
+    def _accept(self, envelope: Envelope) -> None:
+        decision = envelope.decision
         if decision.message is None:
-            work.remaining = 1
-            reason = decision.reason or "message.invalid"
-            self._dead_letter(work, Failure(reason, decision.detail, decision.message_id))
+            envelope.remaining = 1
+            reason = decision.reason or MESSAGE_INVALID
+            self._dead_letter(envelope, Failure(reason, decision.detail, envelope.message_id))
             return
         jobs: list[tuple[DestinationWorker, Job]] = []
         failures: list[Failure] = []
         for verdict in decision.verdicts:
             if verdict.rejected:  # these mappings alone are dead-lettered, with their names
-                self._dead_at.setdefault(work, {})[verdict.destination] = False
-                for rejection in verdict.rejected:
-                    failures.append(
-                        Failure(
-                            rejection.reason,
-                            rejection.detail,
-                            decision.message_id,
-                            verdict.destination,
-                            mapping=rejection.mapping,
-                        )
-                    )
+                self._dead_at.setdefault(envelope, {})[verdict.destination] = False
+                failures.extend(verdict.rejected)
             if verdict.action == "deliver":
-                stamp = work.record.timestamp_ms
-                job = Job(
-                    decision.message_id,
-                    decision.identity_keys,
-                    verdict.deliveries,
-                    decision.event_time,
-                    (work.record.topic, work.record.partition),
-                    appended_at=None if stamp is None else stamp / 1000,
-                    read_at=work.read_at,
-                )
-                jobs.append((self._workers[verdict.destination], job))
+                jobs.append((self._workers[verdict.destination], Job(envelope, verdict.deliveries)))
             elif verdict.action == "invalid" and not verdict.rejected:  # the event is at fault
                 detail = "; ".join(verdict.warnings) or (verdict.reason or "")
                 reason = verdict.reason or "invalid"
-                failures.append(Failure(reason, detail, decision.message_id, verdict.destination))
+                failures.append(Failure(reason, detail, envelope.message_id, verdict.destination))
             else:
                 self._count(verdict.destination, "filtered", verdict.reason or "")
-        work.remaining = len(jobs) + len(failures)
-        if work.remaining == 0:
-            self._finish(work)
+        envelope.remaining = len(jobs) + len(failures)
+        if envelope.remaining == 0:
+            self._finish(envelope)
             return
         for failure in failures:
-            self._dead_letter(work, failure)
+            self._dead_letter(envelope, failure)
         for worker, job in jobs:
-            self._jobs[job] = work
             worker.submit(job)
 
     def ahead(self) -> int:
@@ -210,23 +184,23 @@ class Outcomes:
         delivered = 0
         dead_at = self._dead_at
         for job in jobs:
-            work = self._jobs.pop(job)
+            envelope = job.envelope
             failed = {f.mapping for f in job.failures} if job.failures else ()
             for delivery in job.deliveries:
                 if delivery.mapping not in failed:
                     self._count_mapping(destination, delivery.mapping, "delivered", "")
             if not job.failures:
-                if not (dead_at and destination in dead_at.get(work, ())):
+                if not (dead_at and destination in dead_at.get(envelope, ())):
                     delivered += 1
-                self._part_done(work)
+                self._part_done(envelope)
                 continue
-            work.remaining += len(job.failures) - 1
+            envelope.remaining += len(job.failures) - 1
             for failure in job.failures:
-                self._dead_letter(work, failure)
+                self._dead_letter(envelope, failure)
         if delivered:
             self._count(destination, "delivered", "", delivered)
 
-    def _dead_letter(self, work: Work, failure: Failure) -> None:
+    def _dead_letter(self, envelope: Envelope, failure: Failure) -> None:
         log.warning(
             "dead-lettering",
             extra={
@@ -238,49 +212,39 @@ class Outcomes:
         )
 
         def acked() -> None:
-            self._count_dead_letter(work, failure)
-            self._part_done(work)
+            self._count_dead_letter(envelope, failure)
+            self._part_done(envelope)
 
-        self._dead_letters.send(work.record, failure, acked)
+        self._dead_letters.send(envelope.record, failure, acked)
 
-    def _count_dead_letter(self, work: Work, failure: Failure) -> None:
+    def _count_dead_letter(self, envelope: Envelope, failure: Failure) -> None:
         """A dead letter acknowledged: its mapping's outcome, and its destination's once."""
         destination, reason = failure.destination, failure.reason
         if failure.mapping:
             self._count_mapping(destination, failure.mapping, "dead_lettered", reason)
         if destination:
-            counted = self._dead_at.setdefault(work, {})
+            counted = self._dead_at.setdefault(envelope, {})
             if counted.get(destination):
                 return
             counted[destination] = True
         self._count(destination, "dead_lettered", reason)
 
-    def _count_mapping(
-        self, destination: str, mapping: str, outcome: FinalOutcome, reason: str
-    ) -> None:
-        key = (destination, mapping, outcome, reason)
-        child = self._mapping_counters.get(key)
-        if child is None:
-            child = self._mapping_counters[key] = self._metrics.mapping_events.labels(*key)
-        child.inc()
+    def _count_mapping(self, destination: str, mapping: str, outcome: Outcome, reason: str) -> None:
+        self._metrics.mapping_events.labels(destination, mapping, outcome, reason).inc()
 
-    def _count(self, destination: str, outcome: FinalOutcome, reason: str, events: int = 1) -> None:
-        key = (destination, outcome, reason)
-        child = self._counters.get(key)
-        if child is None:  # labels() costs more than the increment: bound once per series
-            child = self._counters[key] = self._metrics.events.labels(*key)
-        child.inc(events)
+    def _count(self, destination: str, outcome: Outcome, reason: str, events: int = 1) -> None:
+        self._metrics.events.labels(destination, outcome, reason).inc(events)
         self.tally[(outcome, reason)] += events
 
-    def _part_done(self, work: Work) -> None:
-        work.remaining -= 1
-        if work.remaining == 0:
-            self._finish(work)
+    def _part_done(self, envelope: Envelope) -> None:
+        envelope.remaining -= 1
+        if envelope.remaining == 0:
+            self._finish(envelope)
 
-    def _finish(self, work: Work) -> None:
+    def _finish(self, envelope: Envelope) -> None:
         if self._dead_at:
-            self._dead_at.pop(work, None)
-        self._tracker.finish(work.handle, work.record.offset)
+            self._dead_at.pop(envelope, None)
+        self._tracker.finish(envelope.handle, envelope.record.offset)
 
     async def aclose(self) -> None:
         for worker in self._workers.values():
@@ -290,4 +254,4 @@ class Outcomes:
         """Partitions were revoked: drop their jobs that have not started."""
         for worker in self._workers.values():
             for job in worker.abandon(partitions):
-                self._dead_at.pop(self._jobs.pop(job), None)
+                self._dead_at.pop(job.envelope, None)

@@ -9,10 +9,12 @@ One record's way, hop by hop (Kafka thread, then the asyncio loop from `Pipeline
                                     segment.check, route (triggers, signals, mapping),
                                     decision._delivery (each body encoded once)
                                     -> decision.Decision (id, keys, event time, bodies)
-    offsets.OffsetTracker.add       -> (outcome.Work (record, offset handle), its decision)
+    offsets.OffsetTracker.add       -> envelope.Envelope (record, decision, ids, keys, event
+                                    and Kafka time, offset handle): read by every later stage
     pipeline.Pipeline.accept        hop to the loop
     outcome.Outcomes.accept         filtered / invalid counted or dead-lettered here;
-                                    one delivery.Job per delivering destination
+                                    one delivery.Job (envelope, requests, Timing) per
+                                    delivering destination
     delivery.DestinationWorker      submit -> ordering.Scheduler (per person) -> _run,
                                     or batching.Batcher -> _run_batch
     sender.Sender.send              circuit, limits, retries -> transport.post -> Result
@@ -31,8 +33,9 @@ from consumer.config import Settings
 from consumer.core.decision import Decision, decide_record
 from consumer.core.decode import Decoder
 from consumer.core.decode.avro_codec import segment_schema
+from consumer.core.envelope import Envelope
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Decided, Record
+from consumer.core.records import Record
 from consumer.shell.delivery.sender import Sender
 from consumer.shell.http import open_transport
 from consumer.shell.kafka.client import Producer, TopicPartition
@@ -110,7 +113,7 @@ class Pipeline:
             offset=record.offset,
         )
 
-    def accept(self, batch: list[Decided]) -> None:
+    def accept(self, batch: list[Envelope]) -> None:
         """From the Kafka thread: decided records, in consumption order, to the loop; returns
         once the loop has taken them (or after `HANDOVER_WAIT_S`).
 

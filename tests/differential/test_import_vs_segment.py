@@ -206,7 +206,7 @@ def _compare(
         rejected = {r.mapping for r in verdict.rejected}
         ours = [s.name for s, _ in matched if s.name not in rejected]
         assert [d.mapping for d in verdict.deliveries] == ours
-        refused_headers = [r.mapping for r in verdict.rejected if "non-ASCII" in r.detail]
+        refused_headers = [r.mapping for r in verdict.rejected if "non-ASCII" in r.message]
         DIFFERENCES["non-ASCII header values, refused"] += len(set(refused_headers) & set(sent))
         assert ours == [name for name in sent if name not in refused_headers]
     elif len(sent) == len(matched) and "non-ASCII" not in " ".join(verdict.warnings):

@@ -153,7 +153,7 @@ def test_each_mapping_of_a_destination_is_sent_on_its_own_as_in_segment(
             COMPARED["mappings of a destination"] += 1
             if name not in ours:
                 rejected = {r.mapping: r for r in verdict.rejected}
-                non_ascii = name in rejected and "non-ASCII" in rejected[name].detail
+                non_ascii = name in rejected and "non-ASCII" in rejected[name].message
                 assert not sent["sent"] or non_ascii, f"{name}: we do not send; Segment does"
                 continue
             assert sent["sent"], f"{name}: we send; Segment does not: {sent.get('error')}"

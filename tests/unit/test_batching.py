@@ -8,16 +8,21 @@ from collections.abc import Mapping
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumer.core.movableink import body_bytes
+from consumer.core.decision import Delivery
+from consumer.core.movableink import Destination, Request, Secret, body_bytes
 from consumer.settings import BatchSettings
 from consumer.shell.delivery.batching import Batcher, Item, content
 
 HEADERS = {"Authorization": "Basic x", "Content-Type": "application/json"}
 
 
-def item(body: Mapping[str, object]) -> Item:
+DESTINATION = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), ())
+
+
+def item(body: Mapping[str, object], headers: dict[str, str] = HEADERS) -> Item:
     """An item whose owner is its body, so a test can tell the items apart."""
-    return Item(body, body_bytes(body))
+    request = Request(DESTINATION.movable_ink_url, headers, body)
+    return (body, Delivery(DESTINATION, "m", request, body_bytes(body)))
 
 
 def run(
@@ -25,9 +30,11 @@ def run(
 ) -> list[list[int]]:
     async def scenario() -> list[list[int]]:
         flushed: list[list[int]] = []
-        batcher = Batcher(settings, lambda _, items: flushed.append([i.owner["n"] for i in items]))
+        batcher = Batcher(
+            settings, lambda _, items: flushed.append([owner["n"] for owner, _ in items])
+        )
         for headers, body in adds:
-            batcher.add(headers, item(body))
+            batcher.add(*item(body, headers))
         await asyncio.sleep(wait)
         return flushed
 
@@ -77,11 +84,11 @@ def test_every_batch_fits_max_bytes_and_closes_only_when_the_next_would_not(
             lambda _, items: flushed.append(items),
         )
         for n, size in enumerate(sizes):
-            batcher.add(HEADERS, item({"n": n, "pad": "x" * size}))
+            batcher.add(*item({"n": n, "pad": "x" * size}))
         return flushed
 
     flushed = asyncio.run(scenario())
-    order = [item.owner["n"] for batch in flushed for item in batch]
+    order = [owner["n"] for batch in flushed for owner, _ in batch]
     assert order == list(range(len(order)))
     for batch, after in itertools.pairwise(flushed):
         assert len(content(batch)) <= max_bytes or len(batch) == 1

@@ -147,6 +147,7 @@ def test_every_reason_names_an_exception_class_that_exists() -> None:
 def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() -> None:
     """A bug between the decision and the workers costs one record, never the batch."""
     from consumer.core.decision import decide_message
+    from consumer.core.envelope import envelope
     from consumer.core.mapping import compile_mapping
     from consumer.core.movableink import (
         PRESET_DATA,
@@ -156,7 +157,6 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
         Subscription,
     )
     from consumer.core.offsets import OffsetTracker
-    from consumer.core.records import Work
     from consumer.core.triggers import parse
     from consumer.settings import DeliverySettings
     from consumer.shell.delivery.sender import Sender
@@ -190,7 +190,7 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
             record = Record("in", 0, offset, None, b"{}", [])
             message = {"type": "track", "userId": f"u{offset}", "messageId": f"m{offset}"}
             decision = decide_message(message, (destination,), topic="in", offset=offset)
-            works.append((Work(record, tracker.add("in", 0, offset, None)), decision))
+            works.append(envelope(record, decision, tracker.add("in", 0, offset, None), None))
         outcomes.accept(works)
         for _ in range(100):
             await asyncio.sleep(0.01)
@@ -252,10 +252,10 @@ def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> 
     """The decision carries the error only as `describe` wrote it ("TypeError: ..."): the dead
     letter names that class, not `Rejected`."""
     from consumer.core.decision import decide_message
+    from consumer.core.envelope import envelope
     from consumer.core.mapping import compile_mapping
     from consumer.core.movableink import PRESET_DATA, Destination, Secret, Subscription
     from consumer.core.offsets import OffsetTracker
-    from consumer.core.records import Work
     from consumer.settings import DeliverySettings
     from consumer.shell.delivery.sender import Sender
     from consumer.shell.outcome import Outcomes
@@ -281,7 +281,14 @@ def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> 
         message = {"type": "track", "userId": "u", "messageId": "m"}
         decision = decide_message(message, (destination,), topic="in", offset=0)
         outcomes.accept(
-            [(Work(Record("in", 0, 0, None, b"{}", []), tracker.add("in", 0, 0, None)), decision)]
+            [
+                envelope(
+                    Record("in", 0, 0, None, b"{}", []),
+                    decision,
+                    tracker.add("in", 0, 0, None),
+                    None,
+                )
+            ]
         )
         for _ in range(100):
             await asyncio.sleep(0.01)

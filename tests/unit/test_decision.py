@@ -235,6 +235,14 @@ def test_destinations_sharing_a_mapping_share_its_body_and_bytes_encoded_once(
     ]
 
 
+def test_the_body_cache_is_made_only_where_a_mapping_could_be_shared() -> None:
+    """One destination of one mapping (the default) could never use it again: none is made
+    for its events; several destinations or mappings get one per event."""
+    assert decision._body_cache((dest(),)) is None
+    assert decision._body_cache(sharing(PRESET_DATA, shared=True)) == {}
+    assert decision._body_cache((dest("a"), dest("b"))) == {}
+
+
 @pytest.mark.parametrize("data", [PRESET_DATA, SHAPED, {"@path": "$.properties"}])
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(message=segment_messages())

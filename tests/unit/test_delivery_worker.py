@@ -11,9 +11,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from consumer.core.decision import Delivery
+from consumer.core.decision import Decision, Delivery
+from consumer.core.envelope import Envelope, envelope
 from consumer.core.errors import INTERNAL_ERROR
 from consumer.core.movableink import Destination, Request, Secret
+from consumer.core.offsets import OffsetTracker
+from consumer.core.records import Record
 from consumer.settings import BatchSettings, DeliverySettings
 from consumer.shell.delivery.sender import Sender
 from consumer.shell.delivery.worker import DestinationWorker, Job
@@ -57,10 +60,18 @@ class Finished(list[Job]):
         self.calls.append(len(jobs))
 
 
-def job(n: int, destination: Destination) -> Job:
+def read(message_id: str, keys: tuple[str, ...], offset: int = 0, partition: int = 0) -> Envelope:
+    """The envelope of a record read at `offset` whose event has `message_id` and `keys`."""
+    record = Record("in", partition, offset, None, b"{}", ())
+    decision = Decision(message_id, {}, (), identity_keys=keys)
+    handle = OffsetTracker().add("in", partition, offset, None)
+    return envelope(record, decision, handle, None)
+
+
+def job(n: int, destination: Destination, partition: int = 0) -> Job:
     request = Request(URL, {"Authorization": "Basic x"}, {"n": n})
     delivery = Delivery(destination, "m", request, b'{"n":%d}' % n)
-    return Job(f"m{n}", (f"person-{n}",), (delivery,))
+    return Job(read(f"m{n}", (f"person-{n}",), n, partition), (delivery,))
 
 
 def worker(
@@ -216,7 +227,7 @@ def test_a_retrying_event_holds_back_only_its_own_person() -> None:
     def person_job(message: str, person: str) -> Job:
         request = Request(URL, {}, {})
         delivery = Delivery(destination, "m", request, message.encode())
-        return Job(message, (person,), (delivery,))
+        return Job(read(message, (person,)), (delivery,))
 
     finished = Finished()
 
@@ -245,7 +256,7 @@ def test_a_refused_batch_is_split_until_only_the_event_at_fault_is_dead_lettered
 
     transport = Judging(lambda n: None)
     finished, _ = run(transport, 8, batch=True)
-    failed = {job.message_id: job.failures for job in finished if job.failures}
+    failed = {job.envelope.message_id: job.failures for job in finished if job.failures}
     assert list(failed) == ["m5"]
     assert failed["m5"][0].reason == "http.rejected"
     assert len(transport.sent) == 7  # 8, then 4+4, then 2+2 of the refused half, then 1+1
@@ -278,7 +289,7 @@ def test_each_accepted_request_says_where_its_time_went() -> None:
     async def scenario() -> None:
         w = worker(destination, FakeTransport(answer), finished, metrics)
         one = job(0, destination)
-        one.appended_at, one.read_at = now - 0.3, now - 0.1
+        one.envelope.appended_at, one.envelope.read_at = now - 0.3, now - 0.1
         w.submit(one)
         while not finished:
             await asyncio.sleep(0.01)
@@ -306,7 +317,7 @@ def test_a_batch_settles_its_events_at_once() -> None:
     were a quarter of the delivery loop's work in batch mode."""
     finished, _ = run(FakeTransport(lambda n: Answer(200)), 5, batch=True)
     assert finished.calls == [5]
-    assert [done.message_id for done in finished] == [f"m{n}" for n in range(5)]
+    assert [done.envelope.message_id for done in finished] == [f"m{n}" for n in range(5)]
 
 
 def test_while_a_destination_is_down_its_new_jobs_wait_without_a_task_each() -> None:
@@ -355,7 +366,7 @@ def test_parked_jobs_of_a_revoked_partition_are_dropped_unsent() -> None:
         w.submit(job(0, destination))
         while not w.sender.parks():  # the circuit is open and a job waits to probe it
             await asyncio.sleep(0.01)
-        parked = [dataclasses.replace(job(n, destination), partition=("in", 1)) for n in (1, 2)]
+        parked = [job(n, destination, partition=1) for n in (1, 2)]
         for one in parked:
             w.submit(one)
         dropped = w.abandon({("in", 1)})

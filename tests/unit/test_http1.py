@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from consumer.core.errors import AnswerError
 from consumer.core.movableink import Request
 from consumer.shell.http import builtin as http1
 from consumer.shell.http.builtin import Http1Transport
@@ -190,7 +191,7 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_once() -> None:
         (b"NOT HTTP\r\n\r\n", "protocol"),
     ],
 )
-def test_a_broken_answer_is_a_protocol_error(reply: bytes, error: str) -> None:
+def test_a_broken_answer_is_a_protocol_error(reply: bytes, error: AnswerError) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _request(reader)
         writer.write(reply)

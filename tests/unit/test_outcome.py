@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from consumer.core.deadletter import MAPPING, REASON
 from consumer.core.decision import decide_message
+from consumer.core.envelope import envelope
 from consumer.core.mapping import compile_mapping
 from consumer.core.movableink import (
     PRESET_DATA,
@@ -20,7 +21,7 @@ from consumer.core.movableink import (
     Subscription,
 )
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Record, Work
+from consumer.core.records import Record
 from consumer.core.triggers import parse
 from consumer.settings import DeliverySettings
 from consumer.shell.delivery.sender import Sender
@@ -63,9 +64,9 @@ def test_a_record_under_way_keeps_its_bodies_but_not_its_decision() -> None:
         sender = Sender(destination, silent, DeliverySettings(), metrics)
         outcomes = Outcomes(tracker, writer, metrics, [sender])
         record = Record("in", 0, 0, None, b"{}", ())
-        outcomes.accept([(Work(record, tracker.add("in", 0, 0, None)), decision)])
+        outcomes.accept([envelope(record, decision, tracker.add("in", 0, 0, None), None)])
         await asyncio.wait_for(silent.posted.wait(), 5)  # the request is under way, and stays so
-        kept.append((sys.getrefcount(decision), list(outcomes._jobs)))
+        kept.append((sys.getrefcount(decision), list(outcomes._workers["mi"]._scheduler)))
         await outcomes.aclose()
 
     asyncio.run(scenario())
@@ -130,7 +131,7 @@ def test_each_mapping_ends_on_its_own_and_the_record_once_per_destination() -> N
         sender = Sender(destination, answering, DeliverySettings(), metrics)
         outcomes = Outcomes(tracker, writer, metrics, [sender])
         record = Record("in", 0, 0, None, b"{}", ())
-        outcomes.accept([(Work(record, tracker.add("in", 0, 0, None)), decision)])
+        outcomes.accept([envelope(record, decision, tracker.add("in", 0, 0, None), None)])
         deadline = asyncio.get_running_loop().time() + 5
         while (
             tracker.committable() != {("in", 0): 1} and asyncio.get_running_loop().time() < deadline
@@ -172,7 +173,14 @@ def test_a_record_whose_every_mapping_delivers_counts_delivered_once() -> None:
         sender = Sender(destination, Answering(200), DeliverySettings(), metrics)
         outcomes = Outcomes(tracker, writer, metrics, [sender])
         outcomes.accept(
-            [(Work(Record("in", 0, 0, None, b"{}", ()), tracker.add("in", 0, 0, None)), decision)]
+            [
+                envelope(
+                    Record("in", 0, 0, None, b"{}", ()),
+                    decision,
+                    tracker.add("in", 0, 0, None),
+                    None,
+                )
+            ]
         )
         deadline = asyncio.get_running_loop().time() + 5
         while (

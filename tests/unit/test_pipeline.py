@@ -11,16 +11,16 @@ from typing import Any, cast
 
 import pytest
 
-from consumer.core.records import Decided
+from consumer.core.envelope import Envelope
 from consumer.shell import pipeline
 from consumer.shell.pipeline import Pipeline
 
 
 class FakeOutcomes:
     def __init__(self) -> None:
-        self.batches: list[list[Decided]] = []
+        self.batches: list[list[Envelope]] = []
 
-    def accept(self, batch: list[Decided]) -> None:
+    def accept(self, batch: list[Envelope]) -> None:
         self.batches.append(batch)
 
 
@@ -47,7 +47,7 @@ def test_a_batch_is_handed_over_before_the_kafka_thread_decides_more(
     busy took the GIL from it at every one of its socket calls, and the loop crawled (the
     healthy destination of `bench.py --only onedown` went in waves)."""
     outcomes = FakeOutcomes()
-    batch = [cast(Decided, object())]
+    batch = [cast(Envelope, object())]
     loop.call_soon_threadsafe(time.sleep, pipeline.HANDOVER_WAIT_S / 2)  # the loop is busy
     _pipeline(loop, outcomes).accept(batch)
     assert outcomes.batches == [batch]
@@ -60,7 +60,7 @@ def test_a_stuck_loop_holds_the_kafka_thread_only_briefly_and_loses_nothing(
     stuck = threading.Event()
     loop.call_soon_threadsafe(stuck.wait, 5)
     started = time.monotonic()
-    _pipeline(loop, outcomes).accept([cast(Decided, object())])
+    _pipeline(loop, outcomes).accept([cast(Envelope, object())])
     waited = time.monotonic() - started
     assert pipeline.HANDOVER_WAIT_S * 0.9 <= waited < 2
     assert outcomes.batches == []

@@ -13,9 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from consumer.core.decision import Decision, Verdict
+from consumer.core.envelope import Envelope
 from consumer.core.errors import Unavailable
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Decided, Record, Work
+from consumer.core.records import Record
 from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka import source
 from consumer.shell.kafka.client import TopicPartition
@@ -125,7 +126,7 @@ class Sink:
     def __init__(self, tracker: OffsetTracker, refuse: Callable[[Record], bool] = lambda r: False):
         self.tracker = tracker
         self.refuse = refuse
-        self.works: dict[tuple[TopicPartition, int], Work] = {}
+        self.works: dict[tuple[TopicPartition, int], Envelope] = {}
         # Records with an event time here are delivered (so held for order when that is on).
         self.times: dict[tuple[TopicPartition, int], float] = {}
         self.order: list[tuple[TopicPartition, int]] = []  # in the order handed over
@@ -141,9 +142,9 @@ class Sink:
         verdict = Verdict("mi", "deliver")
         return Decision(str(record.offset), {"type": "track"}, (verdict,), event_time=moment)
 
-    def accept(self, batch: list[Decided]) -> None:
+    def accept(self, batch: list[Envelope]) -> None:
         self.handed.append(len(batch))
-        for work, _ in batch:
+        for work in batch:
             where = ((work.record.topic, work.record.partition), work.record.offset)
             self.works[where] = work
             self.order.append(where)

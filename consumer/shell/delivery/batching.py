@@ -14,23 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumer.core.decision import Delivery
 from consumer.settings import BatchSettings
 
 ENVELOPE = (b'{"events":[', b"]}")
+# One event in a batch: the job it belongs to, and one of its deliveries (the request's
+# headers, its body as the decision encoded it, the mapping named in its dead letter).
+Item = tuple[Any, Delivery]
 
 
-@dataclass(eq=False, slots=True)
-class Item:
-    """One event's request in a batch: who it is for, and its body as the decision encoded it."""
-
-    owner: Any  # the job it belongs to
-    content: bytes
-    mapping: str = ""  # the mapping that made it, named in its dead letter if it fails
+def event(delivery: Delivery) -> bytes:
+    """A delivery's body as an event of a batch: a mapping whose data resolves to nothing is
+    an empty event there."""
+    return delivery.content or b"{}"
 
 
 def content(items: list[Item]) -> bytes:
     """The exact batch body: `{"events":[...]}` from the already-encoded events."""
-    return ENVELOPE[0] + b",".join(i.content for i in items) + ENVELOPE[1]
+    return ENVELOPE[0] + b",".join([event(delivery) for _, delivery in items]) + ENVELOPE[1]
 
 
 @dataclass
@@ -53,21 +54,23 @@ class Batcher:
         self._flush = flush
         self._open: dict[tuple[tuple[str, str], ...], _Open] = {}
 
-    def add(self, headers: dict[str, str], item: Item) -> None:
-        signature = tuple(sorted(headers.items()))
+    def add(self, owner: Any, delivery: Delivery) -> None:
+        """One event of `owner` (its job) to batch with the others of the same headers."""
+        signature = tuple(sorted(delivery.request.headers.items()))
+        length = len(event(delivery))
         batch = self._open.get(signature)
         if batch is not None:
-            size = batch.size + 1 + len(item.content)  # 1: the comma
+            size = batch.size + 1 + length  # 1: the comma
             if size > self._settings.max_bytes:
                 self._close(signature)
                 batch = None
         if batch is None:
             batch = self._open[signature] = _Open()
-            size = batch.size + len(item.content)
+            size = batch.size + length
             loop = asyncio.get_running_loop()
             batch.timer = loop.call_later(self._settings.linger, self._close, signature)
         batch.size = size
-        batch.items.append(item)
+        batch.items.append((owner, delivery))
         if len(batch.items) >= self._settings.max_events:
             self._close(signature)
 

@@ -3,7 +3,8 @@ the concurrency and rate limits, retries with backoff and `Retry-After` holds.
 
 A `Sender` belongs to one destination's worker (`delivery`), which decides what to send and in
 which order; the sender decides when each attempt may go and when to give up, and ends every
-request in a `Result`. Runs on the asyncio loop; the only I/O is the `Transport`.
+request in a `Result`: accepted, or with the reason code its dead letter carries. Runs on the
+asyncio loop; the only I/O is the `Transport`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import NamedTuple
 
 from consumer.core import retry
 from consumer.core.circuit import Circuit
 from consumer.core.deadletter import Failure
-from consumer.core.errors import INTERNAL_ERROR, describe
+from consumer.core.errors import HTTP_REJECTED, INTERNAL_ERROR, RETRIES_EXHAUSTED, describe
 from consumer.core.movableink import Destination, Request
 from consumer.settings import DeliverySettings
 from consumer.shell.delivery.limits import AdaptiveLimit, RateLimit
@@ -27,15 +28,15 @@ from consumer.shell.http.transport import Answer, Transport
 from consumer.shell.metrics import Metrics
 
 log = logging.getLogger(__name__)
-# How a request ended: a 2xx, refused for good, out of retries, or an error of ours.
-Ending = Literal["accepted", "refused", "exhausted", "internal"]
 TOO_MANY_REQUESTS = 429
 
 
 class Result(NamedTuple):
-    """How a request ended after all its attempts (a tuple, like `Answer`: one per request)."""
+    """How a request ended after all its attempts (a tuple, like `Answer`: one per request):
+    accepted (`reason` None), or refused for good, out of retries or failed by an error of
+    ours, with that reason code (`HTTP_REJECTED`, `RETRIES_EXHAUSTED`, `INTERNAL_ERROR`)."""
 
-    ending: Ending
+    reason: str | None
     answer: Answer
     attempts: int
     first: float
@@ -44,18 +45,21 @@ class Result(NamedTuple):
     first_sent: float = 0.0  # when the first attempt went out (0: none did)
     last_sent: float = 0.0  # when the last one did
 
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
     def failure(self, message_id: str, destination: str, mapping: str) -> Failure | None:
-        answer = self.answer
-        if self.ending == "accepted":
+        answer, reason = self.answer, self.reason
+        if reason is None:
             return None
         exception = None
-        if self.ending == "refused":
-            reason, text = "http.rejected", f"Movable Ink answered {answer.status} for good."
-        elif self.ending == "internal":
-            reason, text = INTERNAL_ERROR, answer.detail
+        if reason == HTTP_REJECTED:
+            text = f"Movable Ink answered {answer.status} for good."
+        elif reason == INTERNAL_ERROR:
+            text = answer.detail
             exception = answer.detail.partition(":")[0]
         else:
-            reason = "retries.exhausted"
             text = (
                 f"Gave up after {self.attempts} attempts over {self.healthy_s:.0f} s of "
                 f"retrying; last answer {answer.status or answer.error}."
@@ -122,7 +126,6 @@ class Sender:
         self._rate_waits = metrics.rate_waits.labels(name)
         self._request_seconds = metrics.request_seconds.labels(name)
         self._end_to_end = metrics.end_to_end_seconds.labels(name)
-        self._responses: dict[str, Any] = {}
         metrics.circuit_open.labels(name).set(0)
         metrics.rate_ceiling.labels(name).set(destination.max_requests_per_second)
         metrics.concurrency_limit.labels(name).set_function(lambda: int(self._limit.limit))
@@ -136,7 +139,7 @@ class Sender:
         except Exception as exc:
             now = self._clock()
             self.circuit.abandon_probe()
-            return Result("internal", _unexpected(exc, self.destination), 0, now, now)
+            return Result(INTERNAL_ERROR, _unexpected(exc, self.destination), 0, now, now)
 
     def parks(self) -> bool:
         """True while the circuit is open and a request already waits to probe it (or is the
@@ -238,7 +241,7 @@ class Sender:
             if answer.error == "internal":
                 if probe:
                     self.circuit.abandon_probe()
-                return Result("internal", answer, attempts + 1, first, now)
+                return Result(INTERNAL_ERROR, answer, attempts + 1, first, now)
             kind = retry.classify(answer.status)
             if kind != "retry":
                 self.circuit.succeeded(now)
@@ -246,10 +249,8 @@ class Sender:
                 self._signal()
                 if kind == "accepted":
                     self._end_to_end.observe_since(event_times, now)
-                    return Result(
-                        "accepted", answer, attempts + 1, first, now, 0.0, first_sent, sent
-                    )
-                return Result("refused", answer, attempts + 1, first, now)
+                    return Result(None, answer, attempts + 1, first, now, 0.0, first_sent, sent)
+                return Result(HTTP_REJECTED, answer, attempts + 1, first, now)
             if answer.status == TOO_MANY_REQUESTS:
                 self._limit.throttled()
             was_closed = self.circuit.state == "closed" and not probe
@@ -264,7 +265,7 @@ class Sender:
                 attempts += 1
             healthy = (now - first) - (self.circuit.down_total(now) - down_at_first)
             if retry.gives_up(self._settings, attempts, healthy):
-                return Result("exhausted", answer, attempts, first, now, healthy)
+                return Result(RETRIES_EXHAUSTED, answer, attempts, first, now, healthy)
             self._metrics.retries.labels(name).inc()
             if was_closed:
                 await asyncio.sleep(retry.delay(self._settings, attempts, retry_after, self._rnd))
@@ -272,12 +273,7 @@ class Sender:
     def _count(self, answer: Answer) -> None:
         """One answer counted by status, or by error kind when none came back."""
         code = str(answer.status) if answer.status is not None else (answer.error or "error")
-        child = self._responses.get(code)
-        if child is None:
-            child = self._responses[code] = self._metrics.http_responses.labels(
-                self.destination.name, code
-            )
-        child.inc()
+        self._metrics.http_responses.labels(self.destination.name, code).inc()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

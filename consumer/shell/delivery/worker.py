@@ -19,6 +19,8 @@ from typing import Any, Protocol, get_args
 
 from consumer.core.deadletter import Failure
 from consumer.core.decision import Delivery
+from consumer.core.envelope import Envelope, Timing
+from consumer.core.errors import HTTP_REJECTED, ORDERING_HELD
 from consumer.core.event_time_order import ReleaseReason
 from consumer.core.movableink import Request
 from consumer.core.ordering import Scheduler
@@ -31,20 +33,20 @@ SWEEP_AT_LEAST = 1024  # tasks kept before finished ones are first swept out
 
 @dataclass(eq=False, slots=True)
 class Job:
-    """One record's requests for one destination; identity is the object (eq=False)."""
+    """One record's requests for one destination; identity is the object (eq=False). What
+    the record is (ids, keys, event time, position) is its envelope's."""
 
-    message_id: str
-    keys: tuple[str, ...]
+    envelope: Envelope
     deliveries: tuple[Delivery, ...]
-    event_time: float | None = None  # epoch seconds of the event, for end-to-end latency
-    partition: tuple[str, int] = ("", -1)
+    timing: Timing = field(default_factory=Timing)
     failures: tuple[Failure, ...] = ()  # not a list: one object fewer per job held back
     started: bool = False
-    queued_at: float = field(default_factory=time.time)  # accepted by the delivery loop
     outstanding: int = 0  # batch mode: deliveries not yet settled
-    appended_at: float | None = None  # the record's Kafka timestamp, epoch seconds
-    read_at: float = 0.0  # when the Kafka thread read the record
-    started_at: float = 0.0  # when its person's earlier events were done (or a request ended)
+
+
+def _partition(job: Job) -> tuple[str, int]:
+    record = job.envelope.record
+    return (record.topic, record.partition)
 
 
 class Finisher(Protocol):
@@ -82,16 +84,16 @@ class DestinationWorker:
         return len(self._scheduler)
 
     def submit(self, job: Job) -> None:
-        if self._scheduler.add(job, job.keys):
+        if self._scheduler.add(job, job.envelope.identity_keys):
             self._start(job)
 
     def abandon(self, partitions: set[tuple[str, int]]) -> list[Job]:
         """Drop the jobs of revoked partitions that have sent nothing (waiting or parked);
         their new owner delivers them. Returns the jobs dropped."""
-        waiting = [j for j in self._scheduler if j.partition in partitions and not j.started]
-        parked = [j for j in self._parked if j.partition in partitions]
+        waiting = [j for j in self._scheduler if _partition(j) in partitions and not j.started]
+        parked = [j for j in self._parked if _partition(j) in partitions]
         if parked:
-            self._parked = deque(j for j in self._parked if j.partition not in partitions)
+            self._parked = deque(j for j in self._parked if _partition(j) not in partitions)
         for job in waiting + parked:
             for ready in self._scheduler.remove(job):
                 self._start(ready)
@@ -103,23 +105,22 @@ class DestinationWorker:
 
     def oldest_held_age(self) -> float:
         """Seconds the longest-waiting held-back job has waited (0 if none)."""
-        waiting = [job.queued_at for job in self._scheduler if not job.started]
+        waiting = [job.timing.queued_at for job in self._scheduler if not job.started]
         return max(0.0, time.time() - min(waiting)) if waiting else 0.0
 
     # -- starting and finishing jobs ---------------------------------------------------
 
     def _start(self, job: Job) -> None:
         job.started = True
-        job.started_at = time.time()
-        if self.destination.on_dead_letter == "hold" and self._held.intersection(job.keys):
+        job.timing.started_at = time.time()
+        keys = job.envelope.identity_keys
+        if self.destination.on_dead_letter == "hold" and self._held.intersection(keys):
             job.failures += tuple(self._held_failure(job, d.mapping) for d in job.deliveries)
             self._finish([job])
         elif self._batcher is not None:
             job.outstanding = len(job.deliveries)
             for delivery in job.deliveries:
-                # A mapping whose data resolves to nothing is an empty event in a batch.
-                item = Item(job, delivery.content or b"{}", delivery.mapping)
-                self._batcher.add(delivery.request.headers, item)
+                self._batcher.add(job, delivery)
         elif self.sender.parks():
             self._parked.append(job)
         else:
@@ -150,9 +151,9 @@ class DestinationWorker:
 
     def _held_failure(self, job: Job, mapping: str) -> Failure:
         return Failure(
-            "ordering.held",
+            ORDERING_HELD,
             "An earlier event of this person was dead-lettered (on_dead_letter=hold).",
-            job.message_id,
+            job.envelope.message_id,
             self.destination.name,
             mapping=mapping,
         )
@@ -160,14 +161,17 @@ class DestinationWorker:
     async def _run(self, job: Job) -> None:
         """Deliver the job's requests in turn. Cancelled (shutdown), it does not finish: its
         record stays uncommitted and is delivered again by whoever reads it next."""
+        envelope, timing = job.envelope, job.timing
         for delivery in job.deliveries:
-            result = await self.sender.send(delivery.request, delivery.content, [job.event_time])
-            failure = result.failure(job.message_id, self.destination.name, delivery.mapping)
+            result = await self.sender.send(
+                delivery.request, delivery.content, [envelope.event_time]
+            )
+            failure = result.failure(envelope.message_id, self.destination.name, delivery.mapping)
             if failure is not None:
                 job.failures += (failure,)
-            elif result.ending == "accepted":
+            elif result.accepted:
                 self._observe((job,), result)
-            job.started_at = result.last  # the next request's wait starts here
+            timing.started_at = result.last  # the next request's wait starts here
         self._finish([job])
 
     def _observe(self, jobs: Sequence[Job], result: Result) -> None:
@@ -177,13 +181,14 @@ class DestinationWorker:
         fetched, handed, waited, queued = [], [], [], []
         first_sent = result.first_sent
         for job in jobs:
-            read_at = job.read_at
+            envelope, timing = job.envelope, job.timing
+            read_at = envelope.read_at
             if read_at:
-                if job.appended_at is not None:
-                    fetched.append(read_at - job.appended_at)
-                handed.append(job.queued_at - read_at)
-            waited.append(job.started_at - job.queued_at)
-            queued.append(first_sent - job.started_at)
+                if envelope.appended_at is not None:
+                    fetched.append(read_at - envelope.appended_at)
+                handed.append(timing.queued_at - read_at)
+            waited.append(timing.started_at - timing.queued_at)
+            queued.append(first_sent - timing.started_at)
         kafka.observe_durations(fetched)
         intake.observe_durations(handed)
         ordering.observe_durations(waited)
@@ -196,10 +201,11 @@ class DestinationWorker:
         scheduler = self._scheduler
         for job in jobs:
             if hold:
+                keys = job.envelope.identity_keys
                 if job.failures:
-                    self._held.update(job.keys)
+                    self._held.update(keys)
                 # A key stays held only while events of it are waiting; then it is released.
-                for key in job.keys:
+                for key in keys:
                     if scheduler.waiting_behind(key) == 0:
                         self._held.discard(key)
             for ready in scheduler.finish(job):
@@ -216,9 +222,9 @@ class DestinationWorker:
         """Send a batch; on a permanent answer split it in halves (in order) to find the
         events at fault, so that only those are dead-lettered."""
         request = Request(self.destination.movable_ink_url, headers, None)
-        times = [item.owner.event_time for item in items]
+        times = [job.envelope.event_time for job, _ in items]
         result = await self.sender.send(request, content(items), times)
-        if result.ending == "refused" and len(items) > 1:
+        if result.reason == HTTP_REJECTED and len(items) > 1:
             middle = len(items) // 2
             await self._run_batch(headers, items[:middle])
             await self._run_batch(headers, items[middle:])
@@ -227,14 +233,13 @@ class DestinationWorker:
 
     def _settle(self, items: list[Item], result: Result) -> None:
         """A batch's answer, for each of its events' jobs; those with no event left are done."""
-        jobs: list[Job] = [item.owner for item in items]
-        if result.ending == "accepted":
+        jobs: list[Job] = [job for job, _ in items]
+        if result.accepted:
             self._observe(jobs, result)
         else:
             name = self.destination.name
-            for item in items:
-                job = item.owner
-                failure = result.failure(job.message_id, name, item.mapping)
+            for job, delivery in items:
+                failure = result.failure(job.envelope.message_id, name, delivery.mapping)
                 if failure is not None:
                     job.failures += (failure,)
         done = []

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from consumer.core.errors import AnswerError
 from consumer.core.movableink import Request
 from consumer.shell.http.httpx_client import HttpxTransport
 from consumer.shell.http.transport import Answer
@@ -39,7 +40,7 @@ USER_AGENT = "movableink-kafka-consumer"
 class _Failed(Exception):
     """A request ended without an answer; `kind` is the Answer's error word."""
 
-    def __init__(self, kind: str, before_answer: bool = False) -> None:
+    def __init__(self, kind: AnswerError, before_answer: bool = False) -> None:
         super().__init__(kind)
         self.kind = kind
         self.before_answer = before_answer  # nothing of an answer had arrived

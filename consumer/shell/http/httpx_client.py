@@ -12,6 +12,7 @@ import ssl
 
 import httpx
 
+from consumer.core.errors import AnswerError
 from consumer.core.movableink import Request
 from consumer.shell.http.transport import Answer
 
@@ -20,7 +21,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every request at
 logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def _httpx_error_kind(exc: httpx.HTTPError) -> str:
+def _httpx_error_kind(exc: httpx.HTTPError) -> AnswerError:
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
+from consumer.core.errors import AnswerError
 from consumer.core.movableink import Request
 
 
@@ -18,7 +19,7 @@ class Answer(NamedTuple):
 
     status: int | None
     retry_after: str | None = None
-    error: str | None = None  # timeout | connect | protocol | network | internal
+    error: AnswerError | None = None  # why no status came back
     detail: str = ""  # for `internal`: the unexpected exception's class and message
 
 

@@ -24,6 +24,7 @@ import time
 import uuid
 from typing import Any
 
+from consumer.core.envelope import Envelope
 from consumer.core.identity_gate import (
     EndProbes,
     GateReason,
@@ -34,7 +35,7 @@ from consumer.core.identity_gate import (
     user_only,
 )
 from consumer.core.offsets import PartitionOffsets
-from consumer.core.records import Decided, Record
+from consumer.core.records import Record
 from consumer.settings import KafkaSettings, OrderingSettings
 from consumer.shell.kafka.admin import LINKS_RETENTION_S, ensure_links_topic
 from consumer.shell.kafka.client import Consumer, ProduceError, Producer
@@ -54,9 +55,9 @@ def links_topic(kafka: KafkaSettings, ordering: OrderingSettings) -> str:
     return ordering.links_topic.replace("{group}", kafka.group_id)
 
 
-def record_time(record: Record, read_at: float) -> float:
+def record_time(envelope: Envelope) -> float:
     """The record's time on the producers' clock (its Kafka timestamp), else when read."""
-    return read_at if record.timestamp_ms is None else record.timestamp_ms / 1000
+    return envelope.read_at if envelope.appended_at is None else envelope.appended_at
 
 
 class IdentityLinks:
@@ -68,7 +69,7 @@ class IdentityLinks:
         self._topic = links_topic(kafka, ordering)
         self._metrics = metrics
         self._me = uuid.uuid4().hex
-        self._gate: IdentityGate[Decided] = IdentityGate(
+        self._gate: IdentityGate[Envelope] = IdentityGate(
             self._me, ordering.hold_max, ordering.skew, horizon=LINKS_RETENTION_S
         )
         self._lock = threading.Lock()
@@ -104,12 +105,11 @@ class IdentityLinks:
 
     # -- the Kafka thread ---------------------------------------------------------------------
 
-    def read(self, decided: Decided) -> None:
+    def read(self, decided: Envelope) -> None:
         """A record was read: its partition's progress; a pending link if it links ids."""
-        work, decision = decided
-        record = work.record
-        stamp = record.timestamp_ms
-        moment = work.read_at if stamp is None else stamp / 1000  # `record_time`, inlined
+        decision, record = decided.decision, decided.record
+        appended = decided.appended_at
+        moment = decided.read_at if appended is None else appended  # `record_time`, inlined
         partition = (record.topic, record.partition)
         if moment > self._read_to.get(partition, -1.0):
             self._read_to[partition] = moment
@@ -117,23 +117,23 @@ class IdentityLinks:
         if user is None or decision.action != "deliver":
             return
         link = (record.topic, record.partition, record.offset)
-        self._mine[(work.handle, record.offset)] = link
+        self._mine[(decided.handle, record.offset)] = link
         with self._lock:
             self._gate.pending(link, user, moment, self._me, time.time())
         self._send({"k": "p", "id": list(link), "u": user, "t": moment, "by": self._me}, "pending")
 
-    def check(self, decided: Decided) -> bool:
+    def check(self, decided: Envelope) -> bool:
         """Whether an event is held here (enforce: one to deliver); observe only watches it."""
-        work, decision = decided
+        decision = decided.decision
         user = user_only(decision.message, decision.identity_keys)
         # Held events are queued and released by this thread only: no lock to look at them.
         if user is None and (not self.enforce or not self._gate.follows(decision.identity_keys)):
             return False
         if decision.action != "deliver":
             return False
-        record = work.record
+        record = decided.record
         partition = (record.topic, record.partition)
-        moment = record_time(record, work.read_at)
+        moment = record_time(decided)
         now = time.time()
         with self._lock:
             if user is not None and not self.enforce:
@@ -148,7 +148,7 @@ class IdentityLinks:
             self._checks[labels].inc()
         return result is not None
 
-    def due(self, assigned: set[Partition]) -> list[Decided]:
+    def due(self, assigned: set[Partition]) -> list[Envelope]:
         """The held events whose turn has come (observe: the watches that ended, counted)."""
         now = time.time()
         with self._lock:
@@ -163,11 +163,11 @@ class IdentityLinks:
                 return []
             return self._settle(self._gate.due(now))
 
-    def release_all(self, reason: GateReason) -> list[Decided]:
+    def release_all(self, reason: GateReason) -> list[Envelope]:
         with self._lock:
             return self._settle(self._gate.release_all(time.time(), reason))
 
-    def release_partitions(self, partitions: set[Partition], reason: GateReason) -> list[Decided]:
+    def release_partitions(self, partitions: set[Partition], reason: GateReason) -> list[Envelope]:
         with self._lock:
             return self._settle(self._gate.release_partitions(partitions, time.time(), reason))
 
@@ -202,7 +202,7 @@ class IdentityLinks:
         if parts:
             self._send({"k": "g", "by": self._me, "parts": parts}, "progress")
 
-    def _settle(self, released: list[Any]) -> list[Decided]:
+    def _settle(self, released: list[Any]) -> list[Envelope]:
         out = []
         for one in released:
             self._metrics.identity_gate_hold_seconds.observe(one.held_s)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from consumer.core.decision import Decision
+from consumer.core.envelope import Envelope, envelope, kafka_seconds
 from consumer.core.errors import BrokerError, Unavailable
 from consumer.core.offsets import OffsetTracker
-from consumer.core.records import Decided, Record, Work
+from consumer.core.records import Record
 from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
 from consumer.shell.kafka.identity_links import IdentityLinks
@@ -51,7 +52,7 @@ class Sink(Protocol):
 
     def decide(self, record: Record) -> Decision: ...
 
-    def accept(self, batch: list[Decided]) -> None: ...
+    def accept(self, batch: list[Envelope]) -> None: ...
 
     def abandon(self, partitions: set[TopicPartition]) -> None: ...
 
@@ -163,7 +164,7 @@ class KafkaSource:
         return records
 
     def _take(self, records: list[Record]) -> None:
-        batch: list[Decided] = []
+        batch: list[Envelope] = []
         read_at = time.time()
         consumed: dict[str, int] = {}
         blocked = self._blocked  # the loop's names bound once: it runs once a record
@@ -182,8 +183,10 @@ class KafkaSource:
                 self._block((topic, partition), offset, str(exc))
                 continue
             keys.append((topic, partition, record.key, decision.message))
-            handle = add(topic, partition, offset, None if stamp is None else stamp / 1000)
-            decided = (Work(record, handle, read_at=read_at), decision)
+            appended = kafka_seconds(stamp)
+            decided = envelope(
+                record, decision, add(topic, partition, offset, appended), appended, read_at
+            )
             if links is not None:
                 links.read(decided)
             if order is not None and order.take(decided, now, step):
@@ -200,7 +203,7 @@ class KafkaSource:
         if batch:
             self._sink.accept(batch)
 
-    def _release_in_order(self) -> list[Decided]:
+    def _release_in_order(self) -> list[Envelope]:
         """The held records whose turn has come (see `time_order`); everything when the buffer
         is full, since nothing more can be read until some finish."""
         assert self._order is not None
@@ -213,7 +216,7 @@ class KafkaSource:
             self._consumer, reading, self.assigned - reading, now, self._steps
         )
 
-    def _release_gated(self) -> list[Decided]:
+    def _release_gated(self) -> list[Envelope]:
         """The events the identity gate held whose turn has come; all when the buffer is
         full (the gate is never a reason to stop reading)."""
         assert self._links is not None
@@ -221,7 +224,7 @@ class KafkaSource:
             return self._links.release_all("full")
         return self._links.due(self.assigned)
 
-    def _hand_over(self, decided: list[Decided], *, gated: bool = True) -> None:
+    def _hand_over(self, decided: list[Envelope], *, gated: bool = True) -> None:
         """To the sink; unless `gated` is off, through the identity gate (which may keep some)."""
         if gated and self._links is not None:
             check = self._links.check

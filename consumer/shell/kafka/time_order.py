@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from consumer.core.decision import Decision
+from consumer.core.envelope import Envelope
 from consumer.core.event_time_order import (
     EventTimeMerge,
     Partitions,
@@ -21,37 +21,35 @@ from consumer.core.event_time_order import (
     ReleaseReason,
     rank,
 )
-from consumer.core.records import Decided, Record
 from consumer.shell.kafka.client import Consumer, TopicPartition
 from consumer.shell.metrics import Metrics
 
 
-def ordering_time(decision: Decision, record: Record, read_at: float) -> float:
+def ordering_time(envelope: Envelope) -> float:
     """Epoch seconds that order this record among the other partitions' (module docstring)."""
-    if decision.event_time is not None:
-        return decision.event_time
-    if record.timestamp_ms is not None:
-        return record.timestamp_ms / 1000
-    return read_at
+    if envelope.event_time is not None:
+        return envelope.event_time
+    if envelope.appended_at is not None:
+        return envelope.appended_at
+    return envelope.read_at
 
 
 class TimeOrder:
     """Holds decided records until their turn in event-time order has come."""
 
     def __init__(self, window_s: float, metrics: Metrics) -> None:
-        self._merge: EventTimeMerge[Decided] = EventTimeMerge(window_s)
+        self._merge: EventTimeMerge[Envelope] = EventTimeMerge(window_s)
         self._metrics = metrics
 
     def __len__(self) -> int:
         return len(self._merge)
 
-    def take(self, decided: Decided, now: float, step: int) -> bool:
+    def take(self, decided: Envelope, now: float, step: int) -> bool:
         """Hold a record that some destination delivers (True); the others only move their
         partition's time on (False: hand them on now)."""
-        work, decision = decided
-        record = work.record
+        decision, record = decided.decision, decided.record
         partition = (record.topic, record.partition)
-        moment = ordering_time(decision, record, work.read_at)
+        moment = ordering_time(decided)
         if decision.action != "deliver":
             self._merge.read_to(partition, moment)
             return False
@@ -67,7 +65,7 @@ class TimeOrder:
         idle: set[TopicPartition],
         now: float,
         step: int,
-    ) -> list[Decided]:
+    ) -> list[Envelope]:
         """What may go now, given which partitions are being read (asked of the consumer: at
         its end when its position has reached the high watermark of its last fetch)."""
         if not len(self._merge):
@@ -76,23 +74,23 @@ class TimeOrder:
         state = Partitions(frozenset(reading), frozenset(idle), at_end)
         return self._settle(self._merge.release(now, step, state))
 
-    def release_all(self, now: float, reason: ReleaseReason) -> list[Decided]:
+    def release_all(self, now: float, reason: ReleaseReason) -> list[Envelope]:
         return self._settle(self._merge.release_all(now, reason))
 
     def release_partitions(
         self, partitions: Iterable[TopicPartition], now: float, reason: ReleaseReason
-    ) -> list[Decided]:
+    ) -> list[Envelope]:
         return self._settle(self._merge.release_partitions(partitions, now, reason))
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         self._merge.forget(partitions)
 
-    def _settle(self, released: list[Released[Decided]]) -> list[Decided]:
+    def _settle(self, released: list[Released[Envelope]]) -> list[Envelope]:
         """The records handed on, each destination's hold times observed at once."""
         holds: dict[str, list[float]] = {}
         early: Counter[tuple[str, str]] = Counter()
         for one in released:
-            for verdict in one.item[1].verdicts:
+            for verdict in one.item.decision.verdicts:
                 if verdict.action == "deliver":
                     holds.setdefault(verdict.destination, []).append(one.held_s)
                     if one.reason is not None:
