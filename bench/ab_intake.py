@@ -4,7 +4,16 @@ working tree: librdkafka messages -> `Consumer.consume` -> `KafkaSource._step` (
 
 Run: .venv/bin/python bench/ab_intake.py [REV (default HEAD)] [--rounds N (default 10)]
      .venv/bin/python bench/ab_intake.py [REV] --instructions   (needs valgrind, ~3 minutes)
+     .venv/bin/python bench/ab_intake.py --gate [--rounds N] [--instructions]
      (`--once STAGE` runs one pass of STAGE; `--time` prints each stage's best pass, us/record)
+
+`--gate` compares, in the working tree, the intake with the identity-link gate `off` against
+`enforce` (`[ordering] gate`), on the gate's workload: 100 people, so that 2.5 % of the records
+are identifies, and every tenth other event server-side (its `userId` only, no anonymousId).
+The gate is steady: this pod reads two of the four partitions, the other pod's are read far
+ahead, so no event waits and what is measured is the checking, the links published (pending
+and done: a stand-in producer that keeps their sizes, so librdkafka's produce call is not in
+it) and the progress kept. It also prints the links' records and bytes against the input's.
 
 No broker: real `confluent_kafka.Message`s of the bench workload's events (Confluent Avro,
 four partitions in runs of 100) come from a stand-in for librdkafka's client; the loop's side
@@ -25,11 +34,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -43,8 +54,10 @@ from workload import events
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
 from consumer.core.offsets import OffsetTracker
-from consumer.settings import DeliverySettings
+from consumer.settings import DeliverySettings, KafkaSettings, OrderingSettings
+from consumer.shell.kafka import identity_links
 from consumer.shell.kafka.client import Consumer
+from consumer.shell.kafka.identity_links import IdentityLinks
 from consumer.shell.kafka.readers import GroupReader
 from consumer.shell.kafka.source import KafkaSource
 from consumer.shell.metrics import Metrics
@@ -74,6 +87,12 @@ class _Client:
     def commit(self, offsets: Any, asynchronous: bool) -> None:
         return None
 
+    def get_watermark_offsets(self, partition: Any, **_: Any) -> tuple[int, int]:
+        return 0, 0
+
+    def position(self, partitions: list[Any]) -> list[Any]:
+        return [confluent_kafka.TopicPartition(p.topic, p.partition, -1001) for p in partitions]
+
 
 class _Loop:
     """The delivery loop's side: runs what is handed over at once."""
@@ -94,7 +113,7 @@ def _finish_all(tracker: OffsetTracker) -> Callable[[list[Any]], None]:
     return accept
 
 
-def _messages(values: list[bytes]) -> list[confluent_kafka.Message]:
+def _messages(values: list[bytes], keys: list[bytes]) -> list[confluent_kafka.Message]:
     found = []
     for i, value in enumerate(values):
         run, at = divmod(i, RUN)
@@ -105,7 +124,7 @@ def _messages(values: list[bytes]) -> list[confluent_kafka.Message]:
                 topic=TOPIC,
                 partition=partition,
                 offset=offset,
-                key=f"anon-{i % 1000:06d}".encode(),
+                key=keys[i],
                 value=value,
                 headers=None,
                 timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, 1_795_000_000_000 + i),
@@ -114,10 +133,52 @@ def _messages(values: list[bytes]) -> list[confluent_kafka.Message]:
     return found
 
 
-def stages() -> dict[str, Callable[[], object]]:
-    """One pass of each stage over the same `COUNT` records."""
-    values = [avro_codec.frame(1, avro_codec.encode(m)) for m in events(COUNT, people=1_000)]
-    messages = _messages(values)
+class _Links:
+    """The links topic's producer: keeps the size of each record sent (nothing is sent)."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def send(self, topic: str, key: Any, value: bytes, headers: Any, *_: Any, **__: Any) -> bool:
+        self.sizes.append(len(value))
+        return True
+
+    def poll(self, timeout_s: float = 0.0) -> None:
+        return None
+
+
+def gate_events() -> list[dict[str, Any]]:
+    """The gate's workload: 2.5 % identifies; every tenth other event carries its userId only."""
+    found = events(COUNT, people=100)
+    for i, message in enumerate(found):
+        if message["type"] != "identify" and i % 10 == 0:
+            del message["anonymousId"]
+    return found
+
+
+def _gate(mode: str, meter: _Links) -> IdentityLinks:
+    """A pod's gate reading two of the four partitions, the other pod far ahead on the rest."""
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1", topics=(TOPIC,), group_id="bench")
+    ordering = OrderingSettings(gate=mode)  # type: ignore[arg-type]
+    with mock.patch.object(identity_links, "Producer", lambda _: meter):
+        links = IdentityLinks(kafka, ordering, Metrics(CollectorRegistry()))
+    links._gate.set_partitions((TOPIC, p) for p in range(PARTITIONS))
+    links._gate.set_mine([(TOPIC, 0), (TOPIC, 1)], 0.0)
+    links._gate.available = True
+    for p in range(2, PARTITIONS):
+        links._gate.progress((TOPIC, p), float("inf"), None)
+    return links
+
+
+def stages(gate: str | None = None) -> dict[str, Callable[[], object]]:
+    """One pass of each stage over the same `COUNT` records (`gate`: with the identity gate
+    in that mode, on the gate's workload)."""
+    workload = events(COUNT, people=1_000) if gate is None else gate_events()
+    values = [avro_codec.frame(1, avro_codec.encode(m)) for m in workload]
+    meter = _Links()
+    links = None if gate is None or gate == "off" else _gate(gate, meter)
+    keys = [str(m.get("anonymousId") or m["userId"]).encode() for m in workload]
+    messages = _messages(values, keys)
     decoder = Decoder()
     destination = default_destination()
     decide_record(values[0], decoder, (destination,))  # the reader is built before any pass
@@ -134,7 +195,11 @@ def stages() -> dict[str, Callable[[], object]]:
         consumer._consumer = cast(confluent_kafka.Consumer, client)  # a stand-in for librdkafka
         consumer._static = False
         consumer.brokers_reachable = True
+        consumer._sent, consumer._confirmed, consumer._unanswered = {}, {}, 0
         tracker = OffsetTracker()
+        if links is not None:
+            tracker.on_finish = links.finished
+            links._heard = time.time()  # its own progress comes back: the topic is read
         settings: Any = SimpleNamespace(destinations=(destination,))
         outcomes: Any = SimpleNamespace(accept=_finish_all(tracker), ahead=lambda: 0)
         loop: Any = _Loop()
@@ -150,7 +215,9 @@ def stages() -> dict[str, Callable[[], object]]:
             sink=sink,
             stop=threading.Event(),
             health=Health(),
+            links=links,
         )
+        source.assigned = {(TOPIC, 0), (TOPIC, 1)}
         while client.at < len(messages):
             source._step()
 
@@ -173,6 +240,16 @@ def stages() -> dict[str, Callable[[], object]]:
         DECODE: each(lambda v, p, o: decoder.decode(v)),
         READ: each(lambda v, p, o: read(v, 5, orjson.loads)),
         NONE: lambda: None,
+        "links": lambda: print(
+            orjson.dumps(
+                {
+                    "input records": len(values),
+                    "input bytes": sum(map(len, values)),
+                    "links records": len(meter.sizes),
+                    "links bytes": sum(meter.sizes),
+                }
+            ).decode()
+        ),
     }
 
 
@@ -193,8 +270,34 @@ def _run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _instructions(path: Path, stage: str) -> int:
-    return instructions(path, str(Path(__file__).resolve()), "--once", stage)
+def _instructions(path: Path, stage: str, *more: str) -> int:
+    return instructions(path, str(Path(__file__).resolve()), "--once", stage, *more)
+
+
+GATE_MODES = ("off", "enforce")
+
+
+def _gate_cost(rounds: int, count: bool) -> None:
+    """The intake with the gate off against enforce, and the links' traffic."""
+    for mode in GATE_MODES:
+        _run(ROOT, "--gate-mode", mode, "--once", INTAKE)  # warm: bytecode compiled
+    if count:
+        print(f"instructions per record, intake ({COUNT} records a pass)")
+        empty = _instructions(ROOT, NONE, "--gate-mode", "off")
+        for mode in GATE_MODES:
+            got = (_instructions(ROOT, INTAKE, "--gate-mode", mode) - empty) / COUNT
+            print(f"  gate {mode:8} {got:8,.0f}")
+    else:
+        found: dict[str, list[float]] = {mode: [] for mode in GATE_MODES}
+        for number in range(rounds):
+            for mode in GATE_MODES if number % 2 == 0 else GATE_MODES[::-1]:
+                row = orjson.loads(_run(ROOT, "--time", "--gate-mode", mode).stdout)
+                found[mode].append(row[INTAKE])
+        print(f"{rounds} rounds, intake us/record: median of each side's best passes")
+        for mode, rows in found.items():
+            print(f"  gate {mode:8} {statistics.median(rows):6.2f}")
+    print("links topic, one pass, enforce:")
+    print("  " + _run(ROOT, "--gate-mode", "enforce", "--once", INTAKE, "--links").stdout.strip())
 
 
 def _count(paths: dict[str, Path]) -> None:
@@ -232,12 +335,21 @@ def main() -> None:
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--once")
     parser.add_argument("--time", action="store_true")
+    parser.add_argument("--gate", action="store_true", help="the identity gate off vs enforce")
+    parser.add_argument("--gate-mode", choices=("off", "observe", "enforce"))
+    parser.add_argument("--links", action="store_true", help="after --once: the links' traffic")
     args = parser.parse_args()
+    if args.gate:
+        _gate_cost(args.rounds, args.instructions)
+        return
     if args.once:
-        stages()[args.once]()
+        rows = stages(args.gate_mode)
+        rows[args.once]()
+        if args.links:
+            rows["links"]()
         return
     if args.time:
-        rows = stages()
+        rows = stages(args.gate_mode)
         best = {
             stage: min(timeit.repeat(rows[stage], number=1, repeat=3)) / COUNT * 1e6
             for stage in (INTAKE, DECIDE, DECODE, READ)

@@ -122,6 +122,10 @@ class FakeConsumer:
             os.kill(os.getpid(), signal.SIGTERM)
         return offsets
 
+    def poll(self, timeout: float = -1) -> None:
+        """Served at shutdown for commit answers; the fake's commits are answered by none."""
+        time.sleep(max(0.0, timeout))
+
     def assignment(self) -> list[Any]:
         return self.assigned
 

@@ -9,18 +9,27 @@ have read each partition; an event whose identity keys are exactly `(userId,)` (
 producers' clocks, or one batch stamped partition by partition, put a later record a little
 earlier),
 
-* another pod holds a *pending* link for its userId whose time is at or before `h`, or
+* another pod holds a *pending* link for its userId whose time is at or before
+  `t + max(skew, hold_max)`: a link seen is waited for even if stamped well after the event
+  (one producer's batch is stamped partition by partition, so under load an identify can carry
+  a later time than the server event written after it; the wait is bounded by `hold_max`
+  anyway, and ends as soon as the link is done), or
 * a partition this pod does not read has not been read up to `h` by its owner (its pending
   links up to `h` may still be on their way: a pod publishes a link before the progress that
   passes it, to one partition of the links topic, so once the progress is seen the link is).
-  A partition at its end counts as read up to when its owner saw it there.
+  A partition counts as read up to `h` only once a record stamped at or after `h` has been
+  read from it, or its owner has read it to an end offset the broker gave when asked at or
+  after `h` (`EndProbes`): being "at the end" of the last fetch is no such claim, since
+  records appended since that fetch are not counted in it.
 
 Never longer than `hold_max`: a dead links topic, a crashed pod or a lagging partition cost
 the guarantee, never delivery (the release is counted by its reason). Later events sharing an
 identity key with a held one wait behind it (they *follow*), so the gate itself reorders no one.
 
 Links are identified by the source record's position: after a takeover the new owner re-reads
-the identify and publishes the same link again, which is a no-op once its *done* is known. Of
+the identify and publishes the same link again, which is a no-op once its *done* is known. An
+event held when its identify's partition is taken over by its own pod cannot wait for it any
+more (the re-read identify follows it): it goes at once, counted as released by `takeover`. Of
 the progress of a partition the largest seen wins, so a zombie cannot move it back. A pod's own
 links and partitions are not waited for: inside one process the hand-over is in event-time
 order (`event_time_order`) and the per-person scheduler orders the rest.
@@ -41,7 +50,7 @@ Partition = tuple[str, int]
 LinkId = tuple[str, int, int]  # the linking record's topic, partition and offset
 GateMode = Literal["off", "observe", "enforce"]
 # Why an event was handed on while it might still overtake an identify on another pod.
-GateReason = Literal["hold_max", "links_unavailable", "full", "revoked", "shutdown"]
+GateReason = Literal["hold_max", "links_unavailable", "full", "revoked", "shutdown", "takeover"]
 # What a waiting event was waiting for when first checked (observe counts these).
 WaitCause = Literal["link", "progress"]
 
@@ -68,6 +77,7 @@ class _Link:
     time: float
     by: str  # the pod that published it last
     seen: float
+    taken: float = -math.inf  # when this pod re-read it after another pod had published it
 
 
 @dataclass(slots=True)
@@ -118,7 +128,9 @@ class IdentityGate(Generic[Item]):
         self._done: dict[LinkId, float] = {}  # done links, when seen (idempotent re-reads)
         self._progress: dict[Partition, _Progress] = {}
         self._partitions: frozenset[Partition] = frozenset()  # every input partition
-        self.mine: frozenset[Partition] = frozenset()  # the partitions this pod reads
+        self._mine: frozenset[Partition] = frozenset()  # the partitions this pod reads
+        self._others: frozenset[Partition] = frozenset()  # the rest
+        self._mine_since: dict[Partition, float] = {}  # when each became this pod's
         self.available = False  # the links topic is read (our own progress comes back)
         self._queues: dict[str, deque[_Held[Item]]] = {}  # per identity key, arrival order
         self._held: list[_Held[Item]] = []  # arrival order
@@ -131,6 +143,8 @@ class IdentityGate(Generic[Item]):
             return
         known = self._links.get(link)
         if known is not None:
+            if by == self.me and known.by != self.me:
+                known.taken = now
             known.by = by  # a re-read after a takeover: the new owner holds it now
             return
         self._links[link] = _Link(user, (link[0], link[1]), time, by, now)
@@ -155,8 +169,29 @@ class IdentityGate(Generic[Item]):
         if caught_up_at is not None:
             known.caught_up_at = max(known.caught_up_at, caught_up_at)
 
+    @property
+    def mine(self) -> frozenset[Partition]:
+        return self._mine
+
+    @mine.setter
+    def mine(self, partitions: frozenset[Partition]) -> None:
+        self._mine = partitions
+        self._others = self._partitions - partitions
+
+    def set_mine(self, partitions: Iterable[Partition], now: float) -> None:
+        """The partitions this pod reads now (those newly assigned: since `now`)."""
+        mine = frozenset(partitions)
+        if mine == self._mine:
+            return
+        for partition in mine - self.mine:
+            self._mine_since[partition] = now
+        for partition in self.mine - mine:
+            self._mine_since.pop(partition, None)
+        self.mine = mine
+
     def set_partitions(self, partitions: Iterable[Partition]) -> None:
         self._partitions = frozenset(partitions)
+        self._others = self._partitions - self._mine
 
     def expire(self, now: float) -> None:
         """Forget links and done marks older than the horizon (the topic no longer has them)."""
@@ -174,7 +209,7 @@ class IdentityGate(Generic[Item]):
         """How far behind `now` the least-read partition another pod owns is (0 if none)."""
         if not self._partitions:
             return math.inf  # not even the input partitions are known yet
-        others = self._partitions - self.mine
+        others = self._others
         if not others:
             return 0.0
         slowest = min(self._read_to(p) for p in others)
@@ -187,7 +222,8 @@ class IdentityGate(Generic[Item]):
 
     def follows(self, keys: tuple[str, ...]) -> bool:
         """Whether an event with these keys must wait behind a held one."""
-        return any(key in self._queues for key in keys)
+        queues = self._queues
+        return bool(queues) and any(key in queues for key in keys)
 
     def waits(self, user: str, partition: Partition, time: float) -> WaitCause | None:
         """What a userId-only event would wait for now (None: nothing). While the links
@@ -195,11 +231,12 @@ class IdentityGate(Generic[Item]):
         if not self.available:
             return "progress"
         horizon = time + self.skew
+        linked = time + max(self.skew, self.hold_max)
         for link_id in self._by_user.get(user, ()):
             link = self._links[link_id]
-            if link.by != self.me and link.time <= horizon and link.partition != partition:
+            if link.by != self.me and link.time <= linked and link.partition != partition:
                 return "link"
-        for other in self._partitions - self.mine:
+        for other in self._others:
             if other != partition and self._read_to(other) < horizon:
                 return "progress"
         return None
@@ -239,7 +276,9 @@ class IdentityGate(Generic[Item]):
         for held in self._held:
             if not all(self._queues[key][0] is held for key in held.keys):
                 continue
-            if held.user is not None and self.waits(held.user, held.partition, held.time):
+            if held.user is not None and self._taken_over(held):
+                self._pop(held, now, "takeover", out)
+            elif held.user is not None and self.waits(held.user, held.partition, held.time):
                 if now - held.since < self.hold_max:
                     continue
                 self._pop(held, now, "hold_max" if self.available else "links_unavailable", out)
@@ -295,6 +334,18 @@ class IdentityGate(Generic[Item]):
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _taken_over(self, held: _Held[Item]) -> bool:
+        """Whether an identify it waited for is now this pod's, read again after it was held
+        (a takeover): that identify follows it here, so it goes first, without the guarantee."""
+        linked = held.time + max(self.skew, self.hold_max)
+        for link_id in self._by_user.get(held.user or "", ()):
+            link = self._links[link_id]
+            if link.by != self.me or link.partition == held.partition or link.time > linked:
+                continue
+            if max(link.taken, self._mine_since.get(link.partition, -math.inf)) >= held.since:
+                return True
+        return False
+
     def _read_to(self, partition: Partition) -> float:
         """How far a partition is known to have been read, in record time; a caught-up
         partition up to when its owner saw its end."""
@@ -317,3 +368,40 @@ class IdentityGate(Generic[Item]):
             queue.remove(held)
             if not queue:
                 del self._queues[key]
+
+
+class EndProbes:
+    """When a pod may say "I have read partition p to its end": only up to an end offset the
+    broker gave, and only as of the moment it was asked (records appended later may carry an
+    earlier time, but no earlier than that moment minus the skew).
+
+    The links thread asks the broker the end offsets of the partitions this pod reads
+    (`asked`); the Kafka thread, publishing progress, passes each partition's position (the
+    next offset it will hand on) and learns the latest moment whose end it has read
+    (`caught_up_at`). A position that is unknown (nothing read since the assignment) is
+    passed as the committed offset, if known."""
+
+    def __init__(self, most: int = 64) -> None:
+        self._most = most  # asks kept per partition (older ones are dropped)
+        self._asked: dict[Partition, deque[tuple[float, int]]] = {}
+        self._reached: dict[Partition, float] = {}
+
+    def asked(self, partition: Partition, at: float, end: int) -> None:
+        """The broker said the end offset of `partition` was `end` when asked at `at`."""
+        queue = self._asked.setdefault(partition, deque(maxlen=self._most))
+        queue.append((at, end))
+
+    def caught_up_at(self, partition: Partition, position: int | None) -> float | None:
+        """The latest moment at which the broker's end of `partition` was at or below
+        `position` (None: never known to be read to its end)."""
+        queue = self._asked.get(partition)
+        if position is not None and queue:
+            while queue and queue[0][1] <= position:
+                at, _ = queue.popleft()
+                self._reached[partition] = max(self._reached.get(partition, at), at)
+        return self._reached.get(partition)
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        for partition in partitions:
+            self._asked.pop(partition, None)
+            self._reached.pop(partition, None)

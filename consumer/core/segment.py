@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,9 +28,7 @@ _FITTING_TYPES = {
     name: frozenset({type(None), *kinds}) for name, (kinds, _) in _FIELD_TYPES.items()
 }
 
-# `_fields_fit` per message shape: the message's keys, then the types of their values.
-_SHAPES: dict[tuple[Any, ...], bool] = {}
-MAX_SHAPES = 256  # then forgotten all at once: a hostile stream's shapes only cost a walk each
+MAX_SHAPES = 256  # past this, the least recently seen shapes are forgotten
 
 
 def _id(value: Any) -> str | None:
@@ -49,18 +48,9 @@ def _field_error(message: dict[str, Any]) -> str | None:
 
     A field given as `null` counts as absent. Checked before anything reads the fields, so
     triggers, Signals and mappings only ever see the types Segment's spec gives them. Almost
-    every message passes `_fields_fit`, a cheaper test; only the others are walked for the reason.
-    A stream's messages come in few shapes (keys and the exact types of their values), on which
-    alone `_fields_fit` depends: its answer is kept per shape (one tuple built and looked up in
-    C, rather than a Python loop over the keys).
+    every message passes `_shape_fits`, a cheaper test; only the others are walked for the reason.
     """
-    shape = (*message, *map(type, message.values()))
-    fits = _SHAPES.get(shape)
-    if fits is None:
-        if len(_SHAPES) >= MAX_SHAPES:
-            _SHAPES.clear()
-        fits = _SHAPES[shape] = _fields_fit(message)
-    if fits:
+    if _shape_fits((*message, *map(type, message.values()))):
         return None
     for name, (kinds, described) in _FIELD_TYPES.items():
         value = message.get(name)
@@ -69,12 +59,16 @@ def _field_error(message: dict[str, Any]) -> str | None:
     return None
 
 
-def _fields_fit(message: dict[str, Any]) -> bool:
-    """Whether every Segment field is absent or of a plain type its spec gives it (one look
-    at each key the message has, rather than one lookup per Segment field)."""
-    for name, value in message.items():
+@functools.lru_cache(maxsize=MAX_SHAPES)
+def _shape_fits(shape: tuple[Any, ...]) -> bool:
+    """Whether every Segment field of a message of this shape (its keys, then the exact types
+    of their values) is absent or of a plain type its spec gives it. Kept per shape because a
+    stream's messages come in few shapes: one tuple built and looked up in C per message,
+    rather than a Python loop over its keys."""
+    half = len(shape) // 2
+    for name, kind in zip(shape[:half], shape[half:], strict=True):
         fitting = _FITTING_TYPES.get(name)
-        if fitting is not None and type(value) not in fitting:
+        if fitting is not None and kind not in fitting:
             return False
     return True
 

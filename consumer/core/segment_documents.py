@@ -10,8 +10,9 @@ is missing or of the wrong type is kept as found, for `segment_import` to refuse
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from consumer.core.errors import ConfigError
@@ -119,17 +120,30 @@ def _actions(listed: Any) -> dict[str, str]:
     }
 
 
+# The Terraform provider's attribute names for the Public API's fields.
+_TERRAFORM_NAMES = {"actionId": "action_id", "actionSlug": "action_slug", "modelId": "model_id"}
+
+
 def _public_subscription(item: Any, index: int) -> SegmentSubscription:
     item = item if isinstance(item, dict) else {}
+    return _subscription(item.get, index, item.get("settings", {}))
+
+
+def _terraform_field(attributes: dict[str, Any], name: str) -> Any:
+    return attributes.get(_TERRAFORM_NAMES.get(name, name))
+
+
+def _subscription(field: Callable[[str], Any], index: int, settings: Any) -> SegmentSubscription:
+    """A subscription from its fields, read by their Public API names."""
     return SegmentSubscription(
-        id=_text(item.get("id")) or f"#{index + 1}",
-        name=_text(item.get("name")),
-        action_id=_text(item.get("actionId")),
-        action_slug=_optional_text(item.get("actionSlug")),
-        enabled=item.get("enabled") is True,
-        trigger=item.get("trigger"),
-        settings=item.get("settings", {}),
-        model_id=item.get("modelId") or None,
+        id=_text(field("id")) or f"#{index + 1}",
+        name=_text(field("name")),
+        action_id=_text(field("actionId")),
+        action_slug=_optional_text(field("actionSlug")),
+        enabled=field("enabled") is True,
+        trigger=field("trigger"),
+        settings=settings,
+        model_id=field("modelId") or None,
     )
 
 
@@ -164,16 +178,7 @@ def from_terraform(
     return (
         _destination(found, _json_setting(found.get("settings"))),
         [
-            SegmentSubscription(
-                id=_text(v.get("id")) or f"#{i + 1}",
-                name=_text(v.get("name")),
-                action_id=_text(v.get("action_id")),
-                action_slug=_optional_text(v.get("action_slug")),
-                enabled=v.get("enabled") is True,
-                trigger=v.get("trigger"),
-                settings=_json_setting(v.get("settings")),
-                model_id=v.get("model_id") or None,
-            )
+            _subscription(partial(_terraform_field, v), i, _json_setting(v.get("settings")))
             for i, v in enumerate(subscriptions)
         ],
     )

@@ -146,7 +146,7 @@ class Metrics:
         self.identity_gate_unguaranteed = Counter(
             f"{PREFIX}_identity_gate_unguaranteed",
             "Events the gate handed on while an identify held by another pod might still come "
-            "first, by reason: hold_max, links_unavailable, full, revoked, shutdown.",
+            "first, by reason: hold_max, links_unavailable, full, revoked, shutdown, takeover.",
             ["reason"],
             registry=registry,
         )

@@ -23,12 +23,7 @@ if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "install-nginx: fetching Debian's nginx package"
-if ! (cd "$work" && apt-get download -qq nginx 2>/dev/null); then
-    apt-get update -qq || fail "apt-get update failed (it needs root)."
-    (cd "$work" && apt-get download -qq nginx) || fail "apt-get download nginx failed."
-fi
-dpkg-deb -x "$work"/nginx_*.deb "$work/unpacked"
+"$root/deploy/tools/debian-package.sh" nginx "$work/unpacked" install-nginx
 install -m 0755 "$work/unpacked/usr/sbin/nginx" "$bin/nginx.partial"
 mv "$bin/nginx.partial" "$bin/nginx"
 echo "install-nginx: $("$bin/nginx" -v 2>&1) in $bin"

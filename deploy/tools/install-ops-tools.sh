@@ -81,12 +81,7 @@ if [ ! -x "$bin/promtool" ] || [ ! -x "$bin/prometheus" ]; then
     fi
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
-    echo "install-ops-tools: fetching Debian's prometheus package (promtool, prometheus)"
-    if ! (cd "$work" && apt-get download -qq prometheus 2>/dev/null); then
-        apt-get update -qq || fail "apt-get update failed (it needs root)."
-        (cd "$work" && apt-get download -qq prometheus) || fail "apt-get download prometheus failed."
-    fi
-    dpkg-deb -x "$work"/prometheus_*.deb "$work/unpacked"
+    "$(dirname "${BASH_SOURCE[0]}")/debian-package.sh" prometheus "$work/unpacked" install-ops-tools
     install -m 0755 "$work/unpacked/usr/bin/promtool" "$work/unpacked/usr/bin/prometheus" "$bin/"
 fi
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from consumer.core.identity_gate import IdentityGate, Released, linked_user, user_only
+from consumer.core.identity_gate import EndProbes, IdentityGate, Released, linked_user, user_only
 
 HOLD_MAX = 5.0
 P0, P1, P2 = ("t", 0), ("t", 1), ("t", 2)
@@ -71,6 +71,49 @@ def test_a_link_stamped_a_little_after_the_event_still_holds_it() -> None:
     assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
 
 
+def test_a_pending_link_stamped_after_the_event_by_more_than_the_skew_holds_it() -> None:
+    """One producer's batch is stamped partition by partition: under load the identify can
+    carry a time well after the server event written after it. A pending link seen is
+    waited for up to hold_max after the event's time (the wait itself is bounded anyway)."""
+    g = gate()
+    g.progress(P1, 200.0, None)
+    g.progress(P2, 200.0, None)
+    g.pending(("t", 1, 1), "u", 60.3, "other", now=0.0)  # 0.3 s after, skew 0.1
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+    assert g.due(1.0 + HOLD_MAX - 0.01) == []
+    assert [(r.item, r.reason) for r in g.due(1.0 + HOLD_MAX)] == [("e", "hold_max")]
+    g.pending(("t", 1, 2), "v", 60.0 + HOLD_MAX + 0.01, "other", now=0.0)  # beyond: a later one
+    assert g.hold("f", ("v",), "v", P0, 60.0, now=1.0) is None
+
+
+def test_at_its_end_counts_only_as_of_when_the_broker_was_asked_the_end() -> None:
+    """A pod that has handed on everything up to the end of its last fetch has not read the
+    records appended since: "at the end" is claimed only as of the moment the broker was asked
+    an end offset the pod's position has reached, never the moment the claim is published."""
+    probes = EndProbes()
+    assert probes.caught_up_at(P1, 5) is None  # never asked: no claim, whatever the position
+    probes.asked(P1, at=100.0, end=5)
+    probes.asked(P1, at=100.3, end=7)  # the identify appended meanwhile
+    assert probes.caught_up_at(P1, 4) is None
+    assert probes.caught_up_at(P1, 5) == 100.0  # published at, say, 100.4: still 100.0
+    assert probes.caught_up_at(P1, None) == 100.0  # a claim made stays made
+    g = gate()
+    g.progress(P2, 200.0, None)
+    g.progress(P1, 0.0, probes.caught_up_at(P1, 5))
+    assert g.hold("e", ("u",), "u", P0, 100.25, now=0.0) == "progress"  # the identify may be
+    g.pending(("t", 1, 6), "u", 100.2, "other", now=0.1)  # ... it was
+    assert g.due(0.1) == []
+    assert probes.caught_up_at(P1, 7) == 100.3
+    g.done(("t", 1, 6), now=0.2)
+    g.progress(P1, 100.2, probes.caught_up_at(P1, 7))
+    assert g.due(0.2) == []  # 100.3 is not past 100.25 + the skew
+    probes.asked(P1, at=100.5, end=7)
+    g.progress(P1, 100.2, probes.caught_up_at(P1, 7))
+    assert [r.item for r in g.due(0.3)] == ["e"]
+    probes.forget([P1])
+    assert probes.caught_up_at(P1, 7) is None
+
+
 def test_progress_never_goes_back() -> None:
     g = gate()
     g.progress(P1, 200.0, None)
@@ -98,6 +141,29 @@ def test_a_done_link_re_read_after_a_takeover_stays_done() -> None:
     g.pending(("t", 1, 7), "u", 50.0, "b", now=2.0)  # the new owner re-reads the identify
     assert g.links_pending() == 0
     assert g.hold("e", ("u",), "u", P0, 60.0, now=3.0) is None
+
+
+def test_an_event_whose_identify_this_pod_takes_over_goes_at_once_counted() -> None:
+    """The pod holding the identify dies; this pod takes its partition over and reads the
+    identify again. It follows the held event here, so waiting longer would only delay both:
+    the event goes at once, counted as released without the guarantee (takeover)."""
+    g = gate()
+    g.set_mine([P0], now=0.0)
+    g.pending(("t", 1, 7), "u", 50.0, "dead", now=0.0)
+    g.pending(("t", 2, 3), "v", 50.0, "dead", now=0.0)  # v's identify: on P2, not taken over
+    assert g.hold("e", ("u",), "u", P0, 60.0, now=1.0) == "link"
+    assert g.hold("f", ("v",), "v", P0, 60.0, now=1.0) == "link"
+    g.set_mine([P0, P1], now=2.0)  # the takeover
+    g.pending(("t", 1, 7), "u", 50.0, "me", now=2.1)  # read again, here
+    assert g.hold("identify", ("a", "u"), None, P1, 50.0, now=2.1) == "follow"
+    assert [(r.item, r.reason) for r in g.due(2.2)] == [("e", "takeover"), ("identify", None)]
+    assert len(g) == 1  # f still waits for v's identify on the other pod
+    g2 = gate()  # a link this pod held before the event came: its scheduler orders them
+    g2.set_mine([P0, P1], now=0.0)
+    g2.pending(("t", 1, 7), "u", 140.0, "me", now=0.5)
+    assert g2.hold("e", ("u",), "u", P0, 150.0, now=1.0) == "progress"  # P2 at 100
+    g2.progress(P2, 200.0, None)
+    assert [(r.item, r.reason) for r in g2.due(1.5)] == [("e", None)]
 
 
 def test_later_events_of_a_held_person_follow_it() -> None:
@@ -162,11 +228,22 @@ step = st.one_of(
     st.tuples(st.just("follower"), st.sampled_from(USERS)),
     st.tuples(st.just("progress"), st.sampled_from([P1, P2]), st.booleans()),
     st.tuples(st.just("tick"), st.floats(0.0, 3.0)),
+    st.tuples(st.just("takeover")),
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(step, max_size=60))
+@example(  # held for P1's identify, which this pod then takes over; P2 read past it after
+    [
+        ("identify", "u", P1),
+        ("tick", 0.5),
+        ("event", "u", P0),
+        ("takeover",),
+        ("tick", 0.1),
+        ("progress", P2, True),
+    ]
+)
 def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     steps: list[tuple[Any, ...]],
 ) -> None:
@@ -174,7 +251,8 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     P0 (and P1 after a takeover, whose progress it then also knows). Whatever the
     interleaving: each held event is handed on exactly once, within hold_max of being held,
     each identity key's events in arrival order, and an event handed on with the guarantee had
-    no earlier pending link of another pod for its userId on another partition."""
+    no earlier pending link of another pod for its userId on another partition, nor one this
+    pod took over (re-read) after it was held; a takeover of P1 may come at any point."""
     g: IdentityGate[int] = IdentityGate("me", HOLD_MAX, skew=0.0)
     g.set_partitions([P0, P1, P2])
     g.mine = frozenset({P0})
@@ -182,6 +260,8 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     now = clock = 0.0  # wall clock; record time of the other pod's reads
     read: dict[tuple[str, int], float] = {P1: -1.0, P2: -1.0}
     pending: dict[tuple[str, int, int], tuple[str, float, tuple[str, int]]] = {}
+    taken: dict[tuple[str, int, int], float] = {}  # links this pod re-read, when
+    mine = {P0}
     offset = 0
     events: dict[int, tuple[tuple[str, ...], float, str | None, tuple[str, int], float]] = {}
     handed: list[int] = []
@@ -195,8 +275,14 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
             assert last_due - since < HOLD_MAX, "held past hold_max at the previous check"
             if one.reason is None and user is not None:
                 assert not any(
-                    u == user and lt <= t and lp != part for u, lt, lp in pending.values()
+                    u == user and lt <= t and lp != part and lp not in mine
+                    for u, lt, lp in pending.values()
                 ), "released with a pending earlier link"
+                assert not any(
+                    pending[k][0] == user and pending[k][1] <= t and at >= since
+                    for k, at in taken.items()
+                    if k in pending and pending[k][2] != part
+                ), "released before an identify this pod took over after it was held"
             handed.append(item)
 
     for kind, *args in steps:
@@ -207,14 +293,21 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
             link = (part[0], part[1], offset)
             pending[link] = (user, clock, part)
             read[part] = clock
-            g.pending(link, user, clock, "other", now)
+            g.pending(link, user, clock, "me" if part in mine else "other", now)
         elif kind == "finish" and pending:
             link = sorted(pending)[args[0] % len(pending)]
             del pending[link]
             g.done(link, now)
-        elif kind == "progress":
+        elif kind == "progress" and args[0] not in mine:
             part, at_end = args
             g.progress(part, read[part], now if at_end else None)
+        elif kind == "takeover" and P1 not in mine:
+            mine.add(P1)
+            g.set_mine(mine, now)
+            for link, (user, t, part) in sorted(pending.items()):
+                if part == P1:  # the new owner reads them again
+                    taken[link] = now
+                    g.pending(link, user, t, "me", now)
         elif kind in ("event", "follower"):
             user = args[0]
             part = args[1] if kind == "event" else P0
@@ -233,5 +326,5 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     settle(g.due(now))
     assert sorted(handed) == list(range(next_id)) and len(g) == 0
     for key in {k for keys, *_ in events.values() for k in keys}:
-        mine = [i for i in handed if key in events[i][0]]
-        assert mine == sorted(mine), f"{key} out of arrival order"
+        of_key = [i for i in handed if key in events[i][0]]
+        assert of_key == sorted(of_key), f"{key} out of arrival order"

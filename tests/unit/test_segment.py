@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from typing import Any
-from unittest.mock import patch
 
 import pytest
 from hypothesis import given
@@ -70,7 +69,7 @@ def _fields_fit(message: dict[str, Any]) -> bool:
 @given(_MESSAGES)
 def test_the_one_pass_field_check_agrees_with_the_field_walk(message: dict[str, Any]) -> None:
     expected = _fields_fit(message)
-    assert segment._fields_fit(message) is expected
+    assert segment._shape_fits((*message, *map(type, message.values()))) is expected
     assert (segment._field_error(message) is None) is expected
 
 
@@ -86,11 +85,11 @@ _SHAPED = st.dictionaries(
 def test_the_answer_kept_per_message_shape_is_each_messages_own(
     messages: list[dict[str, Any]],
 ) -> None:
-    """Kept per shape (keys, exact value types), and forgotten past MAX_SHAPES (here 3)."""
-    with patch.object(segment, "MAX_SHAPES", 3), patch.dict(segment._SHAPES, clear=True):
-        for message in messages:
-            assert (segment._field_error(message) is None) is _fields_fit(message)
-            assert len(segment._SHAPES) <= 3
+    """Kept per shape (keys, exact value types), at most MAX_SHAPES of them."""
+    segment._shape_fits.cache_clear()
+    for message in messages:
+        assert (segment._field_error(message) is None) is _fields_fit(message)
+    assert segment._shape_fits.cache_info().currsize <= segment.MAX_SHAPES
 
 
 @given(st.sampled_from(["track", "alias"]), _IDS | json_values, _IDS | json_values)

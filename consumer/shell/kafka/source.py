@@ -20,7 +20,7 @@ from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Decided, Record, Work
 from consumer.settings import DeliverySettings, OrderingSettings
 from consumer.shell.kafka.client import Consumer, Producer, TopicPartition
-from consumer.shell.kafka.identity_links import IdentityLinks, caught_up
+from consumer.shell.kafka.identity_links import IdentityLinks
 from consumer.shell.kafka.readers import Reader
 from consumer.shell.kafka.time_order import TimeOrder
 from consumer.shell.keying import KeyingMonitor, Observed
@@ -146,8 +146,8 @@ class KafkaSource:
             self._commit()
             self._next_commit = now + self._settings.commit_interval
             if self._links is not None:
-                ends = {tp for tp in self.assigned if caught_up(self._consumer, tp)}
-                self._links.publish_progress(ends, self.assigned)
+                position = self._consumer.position
+                self._links.publish_progress({tp: position(*tp) for tp in self.assigned})
         if now >= self._next_snapshot:
             self._positions = self._snapshot_positions()
             self._next_snapshot = now + SNAPSHOT_EVERY_S
@@ -188,7 +188,7 @@ class KafkaSource:
                 links.read(decided)
             if order is not None and order.take(decided, now, step):
                 continue
-            if links is not None and decision.action == "deliver" and links.check(decided):
+            if links is not None and links.check(decided):
                 continue
             batch.append(decided)
             if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
@@ -225,7 +225,7 @@ class KafkaSource:
         """To the sink; unless `gated` is off, through the identity gate (which may keep some)."""
         if gated and self._links is not None:
             check = self._links.check
-            decided = [d for d in decided if d[1].action != "deliver" or not check(d)]
+            decided = [d for d in decided if not check(d)]
         for start in range(0, len(decided), HANDOVER):
             self._sink.accept(decided[start : start + HANDOVER])
 
@@ -367,6 +367,8 @@ class KafkaSource:
         wait = 0.0 if self._stop.is_set() else self._settings.revoke_timeout
         self._serve_until(lambda: self._tracker.pending(revoked) == 0, wait)
         self._commit(revoked)
+        if self._links is not None:  # what it knew of their ends is no longer its to claim
+            self._links.forget(revoked)
         self._release(revoked)
 
     def on_lost(self, partitions: list[TopicPartition]) -> None:
