@@ -106,9 +106,12 @@ def parse_filter(text: str | None) -> Trigger | None:
         raise ConfigError(f"--filter is not a valid trigger: {exc}") from exc
 
 
-def plan(consumer: Consumer, request: ReplayRequest) -> Ranges:
-    """Start and end offset (exclusive) of every partition of the topic."""
+def plan(consumer: Consumer, request: ReplayRequest) -> tuple[Ranges, dict[TopicPartition, int]]:
+    """Start and end offset (exclusive) of every partition of the topic, and per partition the
+    records asked for that the topic no longer holds (below its log start: deleted by its
+    retention, or by a deletion of records)."""
     ranges: Ranges = {}
+    gone: dict[TopicPartition, int] = {}
     partitions = consumer.partitions(request.topic)
     starts = (
         consumer.offsets_at(request.topic, partitions, request.since_ms)
@@ -125,7 +128,9 @@ def plan(consumer: Consumer, request: ReplayRequest) -> Ranges:
         start = (request.start_offsets or {}).get(p, starts.get(p, low))
         end = (request.end_offsets or {}).get(p, ends.get(p, high))
         ranges[(request.topic, p)] = (max(start, low), min(end, high))
-    return ranges
+        if start < low:
+            gone[(request.topic, p)] = min(low, end) - start
+    return ranges, gone
 
 
 @dataclass(frozen=True)
@@ -232,8 +237,13 @@ class Replay:
         stop = threading.Event()
         lifecycle.stop_on_signals(stop)
         pipeline = Pipeline.build(self.settings, self.metrics, replay=True)
-        consumer = Consumer(self.settings.kafka, group_id=f"{self.settings.kafka.group_id}-replay")
-        ranges = await asyncio.to_thread(plan, consumer, self.request)
+        consumer = Consumer(
+            self.settings.kafka,
+            group_id=f"{self.settings.kafka.group_id}-replay",
+            # Records deleted under the replay: go on from the log start, never skip to the end.
+            overrides={"auto.offset.reset": "earliest"},
+        )
+        ranges, gone = await asyncio.to_thread(plan, consumer, self.request)
         total = sum(end - start for start, end in ranges.values() if end > start)
         accept: Submit
         if self.request.dry_run:
@@ -242,7 +252,7 @@ class Replay:
             accept = self._republish_submit(pipeline.tracker, pipeline.producer)
         else:
             accept = pipeline.accept
-        reader = RangeReader(ranges)
+        reader = RangeReader(ranges, gone)
         source = KafkaSource(
             reader,
             self.settings.delivery,
@@ -265,6 +275,7 @@ class Replay:
         interrupted = stop.is_set()
         seconds = time.monotonic() - started
         counts = self._outcome_counts(pipeline.outcomes)
+        self._report_deleted(reader.deleted(), counts)
         return self._summary(reader, counts, pipeline.tracker.finished, total, seconds, interrupted)
 
     async def _progress(self, tracker: OffsetTracker, total: int, started: float) -> None:
@@ -302,6 +313,17 @@ class Replay:
                 counts[f"  {reason}"] += n
         return counts
 
+    def _report_deleted(self, deleted: dict[TopicPartition, int], counts: Counter[str]) -> None:
+        """Records of the range the topic no longer held when they were to be read."""
+        for (topic, partition), count in sorted(deleted.items()):
+            if count > 0:
+                counts["deleted_before_read"] += count
+                log.error(
+                    "records of the range were deleted before they were read (by the topic's "
+                    "retention.ms, or a deletion of records); the replay goes on without them",
+                    extra={"topic": topic, "partition": partition, "records": count},
+                )
+
     def _summary(
         self,
         reader: RangeReader,
@@ -318,6 +340,8 @@ class Replay:
             ("records finished", finished),
         ]
         rows += [(name, counts[name]) for name in ("delivered", "filtered", "dead_lettered")]
+        if counts["deleted_before_read"]:
+            rows += [("deleted before read", counts["deleted_before_read"])]
         rows += sorted((k, v) for k, v in counts.items() if k.startswith("  "))
         rows += [
             (n, counts[n])
@@ -333,7 +357,8 @@ class Replay:
             print("interrupted; resume with:", file=sys.stderr)
             print(self._resume_command(offsets, ends), file=sys.stderr)
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if counts["dead_lettered"] or counts["republish_failed"] else 0
+        failed = ("dead_lettered", "republish_failed", "deleted_before_read")
+        return EXIT_FAILED if any(counts[name] for name in failed) else 0
 
     def _resume_command(self, starts: str, ends: str) -> str:
         args = ["python", "-m", "consumer", "replay", "--config", self.request.config_path]

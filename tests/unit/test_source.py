@@ -44,6 +44,7 @@ class FakeConsumer:
         self.asked: list[tuple[int, float]] = []  # (max_records, timeout_s) of each consume
         self.answering = True
         self.answered: dict[TopicPartition, int] = {}
+        self.lows: dict[TopicPartition, int] = {}  # log starts: records below were deleted
 
     def put(self, tp: TopicPartition, *offsets: int) -> None:
         with self.lock:
@@ -99,7 +100,7 @@ class FakeConsumer:
         self.paused.difference_update(partitions)
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
-        return 0, 0
+        return self.lows.get((topic, partition), 0), 0
 
     def position(self, topic: str, partition: int) -> int | None:
         return self.positions.get((topic, partition))
@@ -390,6 +391,24 @@ def test_a_range_reader_ends_by_itself_and_keeps_what_it_reached() -> None:
     assert (P0, 3) not in run.sink.works
     assert run.consumer.commits == []  # no group: nothing committed
     assert reader.resume_offsets() == {0: 3, 1: 5}
+
+
+def test_a_range_reader_ends_when_the_rest_of_its_range_was_deleted_unread() -> None:
+    """Retention deleted records 2-4 before they were read: waiting for them would never end."""
+    reader = RangeReader({P0: (0, 5), P1: (3, 3)}, {P1: 3})  # P1's 3 were gone at the start
+    run = Running(reader=reader)
+    try:
+        run.read(P0, 0, 1)
+        run.sink.finish(P0, 0, 1)
+        time.sleep(0.1)
+        assert run.thread.is_alive()  # records 2-4 of P0 are still to come
+        run.consumer.lows[P0] = 7  # the log start passed them: they never will
+        run.thread.join(5)
+        assert not run.thread.is_alive()
+        assert reader.deleted() == {P0: 3, P1: 3}
+    finally:
+        run.stop.set()
+        run.thread.join(5)
 
 
 # -- order across partitions ([ordering] window) --------------------------------------------

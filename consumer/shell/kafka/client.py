@@ -165,10 +165,17 @@ def _check_event(err: Any) -> None:
 class Consumer:
     """confluent_kafka.Consumer with our settings; offsets are only ever committed explicitly."""
 
-    def __init__(self, settings: KafkaSettings, group_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        group_id: str | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        """`overrides`: properties a caller needs whatever `[kafka.properties]` says."""
         conf = {
             **CONSUMER_DEFAULTS,
             **settings.properties,
+            **(overrides or {}),
             "bootstrap.servers": settings.bootstrap_servers,
             "group.id": group_id or settings.group_id,
             "error_cb": self._on_error,

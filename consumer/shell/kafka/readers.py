@@ -77,12 +77,21 @@ class GroupReader:
 
 class RangeReader:
     """Fixed offset ranges, assigned without a group: nothing is committed (the offsets reached
-    are kept, to resume an interrupted replay), and reading ends at the ends of the ranges."""
+    are kept, to resume an interrupted replay), and reading ends at the ends of the ranges.
 
-    def __init__(self, ranges: Ranges) -> None:
+    Records the topic's retention (or a deletion) removed before they were read can never be
+    read: a partition whose log start has passed its position counts as read up to the log
+    start, and those records are counted in `deleted` (else the replay would wait for them for
+    ever, its rate falling). `deleted` starts with what `plan` found gone already."""
+
+    def __init__(self, ranges: Ranges, deleted: dict[TopicPartition, int] | None = None) -> None:
         self.ranges = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
         self.next_offsets = {tp: start for tp, (start, _) in ranges.items()}
         self._saved: dict[TopicPartition, int] = {}
+        # (partition, first offset not read) -> records deleted from there before being read
+        self._gaps: dict[tuple[TopicPartition, int], int] = {
+            (tp, -1): n for tp, n in (deleted or {}).items() if n > 0
+        }
 
     def start(self, consumer: Consumer, source: Rebalance) -> None:
         consumer.assign({tp: start for tp, (start, _) in self.ranges.items()})
@@ -92,13 +101,29 @@ class RangeReader:
         return record.offset < self.ranges[(record.topic, record.partition)][1]
 
     def done(self, consumer: Consumer) -> bool:
-        return all(
-            (consumer.position(*tp) or start) >= end for tp, (start, end) in self.ranges.items()
-        )
+        return all(self._reached(consumer, tp) >= end for tp, (_, end) in self.ranges.items())
 
     def exhausted(self, consumer: Consumer, tp: TopicPartition) -> bool:
-        start, end = self.ranges.get(tp, (0, 0))
-        return (consumer.position(*tp) or start) >= end
+        return tp not in self.ranges or self._reached(consumer, tp) >= self.ranges[tp][1]
+
+    def _reached(self, consumer: Consumer, tp: TopicPartition) -> int:
+        """How far a partition has been read: its position, or the log start (from the last
+        fetch) when the records between them were deleted unread, which are counted."""
+        start, end = self.ranges[tp]
+        position = consumer.position(*tp) or start
+        low, _ = consumer.watermarks(*tp)
+        if low <= position:
+            return position
+        gap = (tp, position)
+        self._gaps[gap] = max(self._gaps.get(gap, 0), min(low, end) - position)
+        return low
+
+    def deleted(self) -> dict[TopicPartition, int]:
+        """Per partition, the records of the range deleted before they could be read."""
+        found: dict[TopicPartition, int] = {}
+        for (tp, _), count in self._gaps.items():
+            found[tp] = found.get(tp, 0) + count
+        return found
 
     def save(self, consumer: Consumer, offsets: dict[TopicPartition, int]) -> None:
         self.next_offsets.update(offsets)
