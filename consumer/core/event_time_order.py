@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from consumer.core.released import Released
+
 Item = TypeVar("Item")
 Partition = tuple[str, int]
 # Why a record was handed on before every partition it waited for had been read past its time.
@@ -53,15 +55,6 @@ class _Held(Generic[Item]):
     read_at: float = field(compare=False)
     step: int = field(compare=False)
     item: Item = field(compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Released(Generic[Item]):
-    """A record handed on: how long it was held, and why early if it was (None: in order)."""
-
-    item: Item
-    held_s: float
-    reason: ReleaseReason | None
 
 
 @dataclass(frozen=True)
@@ -114,9 +107,11 @@ class EventTimeMerge(Generic[Item]):
             heapq.heappush(self._heads, held)
         self._count += 1
 
-    def release(self, now: float, step: int, partitions: Partitions) -> list[Released[Item]]:
+    def release(
+        self, now: float, step: int, partitions: Partitions
+    ) -> list[Released[Item, ReleaseReason]]:
         """Hand on every record whose turn has come, in merge order."""
-        out: list[Released[Item]] = []
+        out: list[Released[Item, ReleaseReason]] = []
         lows = _Lows(self, partitions)
         while self._heads:
             head = self._heads[0]
@@ -132,19 +127,19 @@ class EventTimeMerge(Generic[Item]):
                 lows.emptied(self._pop(expired, now, "window", out))
         return out
 
-    def release_all(self, now: float, reason: ReleaseReason) -> list[Released[Item]]:
+    def release_all(self, now: float, reason: ReleaseReason) -> list[Released[Item, ReleaseReason]]:
         """Hand on everything held, in merge order (a full buffer, a shutdown)."""
-        out: list[Released[Item]] = []
+        out: list[Released[Item, ReleaseReason]] = []
         while self._heads:
             self._pop(self._heads[0], now, reason, out)
         return out
 
     def release_partitions(
         self, partitions: Iterable[Partition], now: float, reason: ReleaseReason
-    ) -> list[Released[Item]]:
+    ) -> list[Released[Item, ReleaseReason]]:
         """Hand on what is held of these partitions (revoked: finish it before letting go),
         each partition's in log order."""
-        out: list[Released[Item]] = []
+        out: list[Released[Item, ReleaseReason]] = []
         for partition in partitions:
             queue = self._queues.get(partition)
             while queue:  # the partition's queue goes once it is empty
@@ -186,7 +181,7 @@ class EventTimeMerge(Generic[Item]):
         head: _Held[Item],
         now: float,
         reason: ReleaseReason | None,
-        out: list[Released[Item]],
+        out: list[Released[Item, ReleaseReason]],
     ) -> Partition | None:
         """Hand on a head; the partition it leaves empty, if it does."""
         queue = self._queues[head.partition]

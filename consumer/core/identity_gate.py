@@ -45,6 +45,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from consumer.core.released import Released
+
 Item = TypeVar("Item")
 Partition = tuple[str, int]
 LinkId = tuple[str, int, int]  # the linking record's topic, partition and offset
@@ -96,15 +98,6 @@ class _Held(Generic[Item]):
     since: float
     cause: WaitCause | None = None
     done: bool = field(default=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Released(Generic[Item]):
-    """An event handed on: how long it waited, and why without the guarantee (None: with)."""
-
-    item: Item
-    held_s: float
-    reason: GateReason | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +263,9 @@ class IdentityGate(Generic[Item]):
             self._watched.append(_Held(None, (), user, partition, time, now, cause))
         return cause
 
-    def due(self, now: float) -> list[Released[Item]]:
+    def due(self, now: float) -> list[Released[Item, GateReason]]:
         """The held events whose turn has come, in arrival order."""
-        out: list[Released[Item]] = []
+        out: list[Released[Item, GateReason]] = []
         for held in self._held:
             if not all(self._queues[key][0] is held for key in held.keys):
                 continue
@@ -303,9 +296,9 @@ class IdentityGate(Generic[Item]):
         self._watched = keep
         return out
 
-    def release_all(self, now: float, reason: GateReason) -> list[Released[Item]]:
+    def release_all(self, now: float, reason: GateReason) -> list[Released[Item, GateReason]]:
         """Everything held, in arrival order (a full buffer, a shutdown)."""
-        out: list[Released[Item]] = []
+        out: list[Released[Item, GateReason]] = []
         for held in self._held:
             self._pop(held, now, reason if held.user is not None else None, out)
         self._held = []
@@ -313,11 +306,11 @@ class IdentityGate(Generic[Item]):
 
     def release_partitions(
         self, partitions: Iterable[Partition], now: float, reason: GateReason
-    ) -> list[Released[Item]]:
+    ) -> list[Released[Item, GateReason]]:
         """What is held of these partitions (revoked: finished before they go); what followed
         it goes at the next `due`."""
         gone = set(partitions)
-        out: list[Released[Item]] = []
+        out: list[Released[Item, GateReason]] = []
         for held in self._held:
             if held.partition in gone:
                 self._pop(held, now, reason if held.user is not None else None, out)
@@ -355,7 +348,11 @@ class IdentityGate(Generic[Item]):
         return max(known.read_to, known.caught_up_at)
 
     def _pop(
-        self, held: _Held[Item], now: float, reason: GateReason | None, out: list[Released[Item]]
+        self,
+        held: _Held[Item],
+        now: float,
+        reason: GateReason | None,
+        out: list[Released[Item, GateReason]],
     ) -> None:
         self._unqueue(held)
         assert held.item is not None

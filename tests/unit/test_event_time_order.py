@@ -9,13 +9,14 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumer.core.event_time_order import EventTimeMerge, Partitions, Released, rank
+from consumer.core.event_time_order import EventTimeMerge, Partitions, ReleaseReason, rank
+from consumer.core.released import Released
 
 P0, P1, P2 = ("t", 0), ("t", 1), ("t", 2)
 ALL = frozenset({P0, P1, P2})
 
 
-def items(released: list[Released[str]]) -> list[str]:
+def items(released: list[Released[str, ReleaseReason]]) -> list[str]:
     return [r.item for r in released]
 
 
@@ -162,14 +163,14 @@ def productions(draw: st.DrawFn) -> tuple[list[Event], dict[int, list[Event]], i
 
 def consume(
     placed: dict[int, list[Event]], seed: int, window_s: float, dt: float
-) -> list[Released[Event]]:
+) -> list[Released[Event, ReleaseReason]]:
     """Read the partitions in random chunks, one step at a time, releasing after each."""
     rng = random.Random(seed)
     merge: EventTimeMerge[Event] = EventTimeMerge(window_s)
     left = {("t", p): list(events) for p, events in placed.items()}
     offsets = {tp: 0 for tp in left}
     reading = frozenset(left)
-    out: list[Released[Event]] = []
+    out: list[Released[Event, ReleaseReason]] = []
     now, step = 0.0, 0
     while any(left.values()) or len(merge):
         step += 1

@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from consumer.core.identity_gate import EndProbes, IdentityGate, Released, linked_user, user_only
+from consumer.core.identity_gate import EndProbes, GateReason, IdentityGate, linked_user, user_only
+from consumer.core.released import Released
 
 HOLD_MAX = 5.0
 P0, P1, P2 = ("t", 0), ("t", 1), ("t", 2)
@@ -268,7 +269,7 @@ def test_generated_interleavings_bounded_in_order_and_guaranteed_unless_counted(
     next_id = 0
     last_due = 0.0
 
-    def settle(released: list[Released[int]]) -> None:
+    def settle(released: list[Released[int, GateReason]]) -> None:
         for one in released:
             item = one.item
             _, t, user, part, since = events[item]

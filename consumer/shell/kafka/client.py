@@ -23,6 +23,7 @@ import confluent_kafka
 
 from consumer.core.errors import BrokerError, ConfigError
 from consumer.core.records import Headers, Record
+from consumer.core.tuples import record
 from consumer.settings import KafkaSettings
 from consumer.shell.logs import RepeatFilter
 
@@ -141,9 +142,6 @@ def _raise_on_error(err: Any, doing: str) -> None:
         raise BrokerError(f"Kafka failed to {doing}: {err.str()}.")
 
 
-_new_record = tuple.__new__  # a Record from its fields, skipping NamedTuple's Python `__new__`
-
-
 def _headers(raw: Any) -> Headers:
     """A message's headers as (name, bytes) pairs."""
     pairs = raw.items() if isinstance(raw, dict) else raw
@@ -247,7 +245,7 @@ class Consumer:
             return []
         self.brokers_reachable = True
         records = [
-            _new_record(
+            record(
                 Record,
                 (
                     m.topic(),

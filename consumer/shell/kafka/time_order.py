@@ -17,10 +17,10 @@ from consumer.core.envelope import Envelope
 from consumer.core.event_time_order import (
     EventTimeMerge,
     Partitions,
-    Released,
     ReleaseReason,
     rank,
 )
+from consumer.core.released import Released
 from consumer.shell.kafka.client import Consumer, TopicPartition
 from consumer.shell.metrics import Metrics
 
@@ -85,7 +85,7 @@ class TimeOrder:
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         self._merge.forget(partitions)
 
-    def _settle(self, released: list[Released[Envelope]]) -> list[Envelope]:
+    def _settle(self, released: list[Released[Envelope, ReleaseReason]]) -> list[Envelope]:
         """The records handed on, each destination's hold times observed at once."""
         holds: dict[str, list[float]] = {}
         early: Counter[tuple[str, str]] = Counter()
