@@ -39,7 +39,19 @@ SCENARIOS: dict[str, Callable[[faults.Scenario], None]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+# Seen once in four fresh-clone runs of the suite (not alone, not in `make chaos`): after the
+# SIGKILL of the leader that was also the group coordinator, the stream was not delivered and
+# committed within the test's 300 s, the consumer logging nothing after the failover. Issue 28
+# stays open on it; kept running, not required, until it is diagnosed.
+_UNDIAGNOSED = pytest.mark.xfail(
+    strict=False, reason="issue 28: a stall seen once after the leader-and-coordinator SIGKILL"
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=_UNDIAGNOSED) if n == "leader-kill" else n for n in SCENARIOS],
+)
 def test_a_cluster_fault_loses_and_reorders_nothing(
     name: str, cluster: Cluster, standin: StandIn, tmp_path: Path
 ) -> None:
