@@ -181,13 +181,13 @@ def test_to_topic_republishes_keys_values_and_headers(
     assert standin.received() == []
 
 
-def test_interrupt_then_resume_delivers_every_event_once(
-    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
-) -> None:
-    topic, config = topic_and_config
-    # A small buffer, so that an interrupt finds most of the range not yet read.
+def _replay_under_way(
+    bootstrap: str, topic: str, config: Path, standin: StandIn, tag: str, delivered: int
+) -> tuple[list[dict[str, Any]], subprocess.Popen[str]]:
+    """A replay of a slowly answered range, with a small buffer (so that most of the range is
+    not read yet), once `delivered` of its events have arrived."""
     config.write_text(config.read_text().replace("[delivery]", "[delivery]\nmax_buffered = 20"))
-    events = slow_range(kafka_bootstrap, topic, standin, 20, "int")
+    events = slow_range(bootstrap, topic, standin, 20, tag)
     proc = subprocess.Popen(
         [sys.executable, "-m", "consumer", "replay", "--config", str(config), "--topic", topic],
         stdout=subprocess.PIPE,
@@ -195,7 +195,15 @@ def test_interrupt_then_resume_delivers_every_event_once(
         text=True,
         env={**os.environ, **CREDENTIALS},
     )
-    wait_for(lambda: len(standin.received()) >= 30, 60, "the replay to be under way")
+    wait_for(lambda: len(standin.received()) >= delivered, 60, "the replay to be under way")
+    return events, proc
+
+
+def test_interrupt_then_resume_delivers_every_event_once(
+    kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
+) -> None:
+    topic, config = topic_and_config
+    events, proc = _replay_under_way(kafka_bootstrap, topic, config, standin, "int", 30)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -224,16 +232,7 @@ def test_records_deleted_under_a_replay_end_it_and_are_counted(
     """Retention deleting the rest of the range while it is read: the replay used to wait for
     those records for ever, its rate falling."""
     topic, config = topic_and_config
-    config.write_text(config.read_text().replace("[delivery]", "[delivery]\nmax_buffered = 20"))
-    events = slow_range(kafka_bootstrap, topic, standin, 20, "gone")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "consumer", "replay", "--config", str(config), "--topic", topic],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **CREDENTIALS},
-    )
-    wait_for(lambda: len(standin.received()) >= 10, 60, "the replay to be under way")
+    events, proc = _replay_under_way(kafka_bootstrap, topic, config, standin, "gone", 10)
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     everything = [
         confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_END) for p in range(3)
