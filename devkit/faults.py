@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from devkit import harness, processes
 from devkit.cluster import Cluster
 from devkit.harness import ConsumerProcess, Destination
@@ -32,6 +34,12 @@ from devkit.standin import StandIn, duplicates, lost, order_violations
 
 INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
 SAMPLE_S = 0.5
+_WATCHED = (  # what a member says of a stream that did not finish
+    "movableink_consumer_records_consumed_total",
+    "movableink_consumer_events_total",
+    "movableink_consumer_lag_messages",
+    "movableink_consumer_in_flight_requests",
+)
 
 
 def stream(tag: str, events: int, people: int) -> list[dict[str, Any]]:
@@ -96,6 +104,7 @@ class Scenario:
     rate: float = 200.0
     partitions: int = 6
     static: bool = True
+    finish_s: float = 600.0  # after the fault, for the stream to be delivered and committed
     topic: str = ""
     group: str = ""
     members: list[ConsumerProcess] = field(default_factory=list)
@@ -210,7 +219,7 @@ class Scenario:
         fault(self)
         self.note("fault: over")
         fault_over = time.time()
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + self.finish_s
         while time.monotonic() < deadline:
             if (
                 done.is_set()
@@ -219,6 +228,10 @@ class Scenario:
             ):
                 break
             time.sleep(0.5)
+        else:
+            self.note(
+                f"not finished {self.finish_s:.0f} s after the fault: {self._state(done.is_set())}"
+            )
         stop_sampling.set()
         sampler.join(5)
         for member in list(self.members):
@@ -226,6 +239,26 @@ class Scenario:
         if failure:
             raise failure[0]
         return self._judge(messages, fault_at, fault_over, started)
+
+    def _state(self, produced: bool) -> str:
+        """Where a stream that did not finish stands: what was produced, delivered and
+        committed, and what each member's metrics say it read and finished."""
+        ends = harness.end_offsets(self.cluster.direct, self.topic)
+        try:
+            done = harness.committed(self.cluster.direct, self.group, self.topic, len(ends))
+        except KafkaException as exc:
+            done = {-1: -1}
+            self.note(f"committed offsets unreadable: {exc}")
+        parts = [f"producer {'done' if produced else 'NOT done'}"]
+        parts.append(f"delivered {len(self._unique())}/{self.events}")
+        parts.append(f"ends {ends} committed {done}")
+        for member in self.members:
+            read = member.metrics(*_WATCHED)
+            seen = ", ".join(
+                f"{n.removeprefix('movableink_consumer_')}={read.total(n):.0f}" for n in _WATCHED
+            )
+            parts.append(f"{member.log.name}: {seen or 'no answer'}")
+        return "; ".join(parts)
 
     def _unique(self) -> set[str]:
         return {r.message_id for r in self.standin.received() if r.message_id}

@@ -2,7 +2,8 @@
 
 Records arrive in offset order per partition and finish in any order. The committable offset
 is the first unfinished one (Kafka commits "the next offset to read"), or one past the last
-seen when all are finished. It never goes backwards.
+seen when all are finished. It never goes below what is finished; what the broker holds can
+(see `PartitionOffsets.mark_committed`).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class PartitionOffsets:
         return position
 
     def mark_committed(self, offset: int) -> None:
-        if self._committed is None or offset > self._committed:
-            self._committed = offset
+        """What the broker holds now, even if lower than before: a commit librdkafka retried
+        can land after a newer one and undo it, and the newer one must then be sent again."""
+        self._committed = offset
 
 
 class OffsetTracker:

@@ -32,6 +32,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         proxy.stop()
 
 
+# Within pytest's timeout, so that a stream that does not finish is judged and its state shown.
+FINISH_S = 150.0
+
 SCENARIOS: dict[str, Callable[[faults.Scenario], None]] = {
     "rolling-restart": faults.rolling_restart(times=1),
     "leader-kill": faults.kill_and_restart(faults.busiest_leader, down_s=5.0),
@@ -55,7 +58,9 @@ _UNDIAGNOSED = pytest.mark.xfail(
 def test_a_cluster_fault_loses_and_reorders_nothing(
     name: str, cluster: Cluster, standin: StandIn, tmp_path: Path
 ) -> None:
-    scenario = faults.Scenario(name, cluster, standin, tmp_path, events=3000, people=300)
+    scenario = faults.Scenario(
+        name, cluster, standin, tmp_path, events=3000, people=300, finish_s=FINISH_S
+    )
     outcome = scenario.run(SCENARIOS[name])
     print(outcome.line())
     assert outcome.lost == 0, outcome

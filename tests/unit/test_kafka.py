@@ -50,6 +50,22 @@ def test_a_commit_returns_at_once_though_no_broker_answers() -> None:
     consumer.close()
 
 
+def test_the_last_commit_answer_is_what_the_broker_holds_though_older() -> None:
+    """Answers come in the order the coordinator wrote the commits; one librdkafka retried
+    after the coordinator moved was written after a newer one (seen: 127 after 420)."""
+    consumer = Consumer(settings(log_level=0))
+    answer = consumer._on_commit  # librdkafka's callback, served in `consume`
+    consumer.commit({("t", 0): 127, ("t", 1): 9})
+    consumer.commit({("t", 0): 420})
+    answer(None, [confluent_kafka.TopicPartition("t", 0, 420)])
+    answer(
+        None,
+        [confluent_kafka.TopicPartition("t", 0, 127), confluent_kafka.TopicPartition("t", 1, 9)],
+    )
+    assert consumer.confirmed() == {("t", 0): 127, ("t", 1): 9}
+    consumer.close()
+
+
 _EVENT_CODES = (
     confluent_kafka.KafkaError._PARTITION_EOF,
     confluent_kafka.KafkaError._TRANSPORT,

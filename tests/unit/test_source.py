@@ -44,6 +44,10 @@ class FakeConsumer:
         self.asked: list[tuple[int, float]] = []  # (max_records, timeout_s) of each consume
         self.answering = True
         self.answered: dict[TopicPartition, int] = {}
+        self.held: dict[TopicPartition, int] = {}  # what the broker holds, as it was written
+        # Older commits to be written (and answered) last, at the next `confirmed` or `settle`.
+        self.late: dict[TopicPartition, int] = {}
+        self.late_on_settle: dict[TopicPartition, int] = {}
         self.lows: dict[TopicPartition, int] = {}  # log starts: records below were deleted
 
     def put(self, tp: TopicPartition, *offsets: int) -> None:
@@ -82,12 +86,23 @@ class FakeConsumer:
         self.commits.append(dict(offsets))
         if self.answering:
             self.answered.update(offsets)
+            self.held.update(offsets)
+
+    def write_late(self, offsets: dict[TopicPartition, int]) -> None:
+        """A commit librdkafka retried is written after the newer ones, and answered."""
+        self.answered.update(offsets)
+        self.held.update(offsets)
 
     def confirmed(self) -> dict[TopicPartition, int]:
+        with self.lock:
+            self.write_late(self.late)
+            self.late = {}
         found, self.answered = self.answered, {}
         return found
 
     def settle(self, timeout_s: float) -> bool:
+        self.write_late(self.late_on_settle)
+        self.late_on_settle = {}
         return True
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
@@ -249,6 +264,35 @@ def test_a_commit_the_broker_did_not_confirm_is_sent_again_until_it_is() -> None
         run.until(lambda: run.consumer.committed(P0) == 3)
     finally:
         run.end()
+
+
+def test_an_older_commit_written_after_a_newer_one_is_undone_by_sending_the_newer_again() -> None:
+    """After the group coordinator was killed, a commit librdkafka had retried was written
+    after a newer one (offset 127 after 420 on the three-broker cluster): the group's offset
+    went back while the consumer took 420 as committed, and never sent it again."""
+    run = Running()
+    try:
+        run.read(P0, 0, 1, 2, 3, 4)
+        run.sink.finish(P0, 0, 1, 2, 3, 4)
+        run.until(lambda: run.consumer.held.get(P0) == 5)
+        time.sleep(0.05)
+        with run.consumer.lock:
+            run.consumer.late = {P0: 2}
+        run.until(lambda: not run.consumer.late)  # written: the broker held 2 for a moment
+        run.until(lambda: run.consumer.held.get(P0) == 5)
+    finally:
+        run.end()
+
+
+def test_an_older_commit_answered_while_leaving_is_undone_before_closing() -> None:
+    run = Running(shutdown_grace=5.0)
+    run.read(P0, 0, 1, 2)
+    run.sink.finish(P0, 0, 1, 2)
+    run.until(lambda: run.consumer.held.get(P0) == 3)
+    run.consumer.late_on_settle = {P0: 1}
+    run.end()
+    assert run.consumer.held[P0] == 3
+    assert run.consumer.closed
 
 
 def test_a_revoke_waits_for_work_under_way_then_commits_and_lets_go() -> None:

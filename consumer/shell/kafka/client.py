@@ -190,6 +190,7 @@ class Consumer:
         self.brokers_reachable = True
         self._sent: dict[TopicPartition, tuple[int, float]] = {}  # offset, when; unanswered
         self._confirmed: dict[TopicPartition, int] = {}
+        self._newest: dict[TopicPartition, int] = {}  # the highest offset ever confirmed
         self._unanswered = 0
         self._consumer = build_client(confluent_kafka.Consumer, conf, settings.properties)
 
@@ -300,7 +301,7 @@ class Consumer:
             if sent is not None and sent[0] <= part.offset:
                 del self._sent[tp]  # answered; a failure is sent again by the next commit
             if err is None and part.error is None:
-                self._confirmed[tp] = max(part.offset, self._confirmed.get(tp, part.offset))
+                self._confirm(tp, part.offset)
             else:
                 failed.append(f"{part.topic}[{part.partition}]")
         if err is not None or failed:
@@ -310,6 +311,20 @@ class Consumer:
             )
         else:
             self.brokers_reachable = True
+
+    def _confirm(self, tp: TopicPartition, offset: int) -> None:
+        """The broker now holds `offset`: answers come in the order the coordinator wrote the
+        commits, and a commit librdkafka retried after the coordinator moved can be written
+        after a newer one, taking the partition's offset back. The last answer wins, so that
+        the newer offset is sent again instead of being taken as committed."""
+        newest = self._newest.get(tp)
+        if newest is not None and offset < newest:
+            log.info(
+                "an older commit was written after a newer one; the newer is sent again",
+                extra={"topic": tp[0], "partition": tp[1], "offset": offset, "newer": newest},
+            )
+        self._newest[tp] = max(offset, newest if newest is not None else offset)
+        self._confirmed[tp] = offset
 
     def confirmed(self) -> dict[TopicPartition, int]:
         """The offsets the broker confirmed as committed since the last call."""

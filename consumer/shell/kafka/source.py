@@ -277,19 +277,21 @@ class KafkaSource:
             self._consumer.pause(list(self.assigned))
         self._assignment_changed = False
 
-    def _commit(self, only: set[TopicPartition] | None = None) -> None:
+    def _commit(self, only: set[TopicPartition] | None = None) -> bool:
         """Save what is finished without waiting; what the broker confirmed is marked
-        (a commit not confirmed is sent again)."""
+        (a commit not confirmed is sent again). False when there was nothing to save or
+        saving failed."""
         self._mark_saved()
         offsets = self._tracker.committable(only)
         if not offsets:
-            return
+            return False
         try:
             self._reader.save(self._consumer, offsets)
         except BrokerError as exc:
             log.warning("commit failed; it is tried again: %s", exc)
-            return
+            return False
         self._mark_saved()  # a reader that saves at once (a replay's) confirms at once
+        return True
 
     def _mark_saved(self) -> None:
         saved = {
@@ -327,12 +329,26 @@ class KafkaSource:
         drained = self._serve_until(
             lambda: self._tracker.pending() == 0, self._settings.shutdown_grace
         )
-        self._commit()
-        self._consumer.settle(COMMIT_SETTLE_S)  # the last commit answered before leaving
+        self._commit_before_leaving()
         log.info(
             "drained" if drained else "shutdown grace period over; the rest is redelivered",
             extra={"unfinished_records": self._tracker.pending()},
         )
+
+    def _commit_before_leaving(self) -> None:
+        """Commit and serve the answers until the broker holds every finished offset, within
+        `COMMIT_SETTLE_S`: an older commit answered last has taken an offset back (see
+        `Consumer.commit`'s answers), and the newer one is sent again."""
+        deadline, rounds = time.monotonic() + COMMIT_SETTLE_S, 0
+        while True:
+            sent = self._commit()
+            answered = self._consumer.settle(max(0.0, deadline - time.monotonic()))
+            self._mark_saved()
+            rounds += 1
+            if not answered or not self._tracker.committable() or time.monotonic() >= deadline:
+                return
+            if not sent and rounds > 1:  # saving fails: no use trying until the deadline
+                return
 
     def positions(self) -> list[PartitionPosition]:
         """For the lag metrics: the latest snapshot (librdkafka calls from another thread
