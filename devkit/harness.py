@@ -390,10 +390,10 @@ def drained(
     bootstrap: str, group: str, topic: str, settings: Mapping[str, Any] | None = None
 ) -> bool:
     """The group has committed the end of every partition of `topic`: every record finished."""
-    ends = end_offsets(bootstrap, topic, settings)
     try:
+        ends = end_offsets(bootstrap, topic, settings)
         done = committed(bootstrap, group, topic, len(ends), settings)
-    except KafkaException:  # the group coordinator is still loading: not yet
+    except KafkaException:  # a leader or the group coordinator is moving: not yet
         return False
     return all(max(done[p], 0) >= end for p, end in ends.items())
 
