@@ -54,6 +54,7 @@ from workload import events
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
 from consumer.core.offsets import OffsetTracker
+from consumer.core.segment import Place
 from consumer.settings import DeliverySettings, KafkaSettings, OrderingSettings
 from consumer.shell.kafka import identity_links
 from consumer.shell.kafka.client import Consumer
@@ -232,11 +233,7 @@ def stages(gate: str | None = None) -> dict[str, Callable[[], object]]:
 
     return {
         INTAKE: intake,
-        DECIDE: each(
-            lambda v, p, o: decide_record(
-                v, decoder, (destination,), topic=TOPIC, partition=p, offset=o
-            )
-        ),
+        DECIDE: each(lambda v, p, o: decide_record(v, decoder, (destination,), Place(TOPIC, p, o))),
         DECODE: each(lambda v, p, o: decoder.decode(v)),
         READ: each(lambda v, p, o: read(v, 5, orjson.loads)),
         NONE: lambda: None,

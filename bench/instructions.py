@@ -55,6 +55,7 @@ from consumer import cli
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
 from consumer.core.movableink import Request, body_bytes
+from consumer.core.segment import Place
 from consumer.settings import DeliverySettings
 from consumer.shell.http import open_transport
 from devkit import harness
@@ -89,7 +90,7 @@ def once_decode(count: int) -> None:
 def once_decide(count: int) -> None:
     values, decoder, destinations = _values(), Decoder(), (default_destination(),)
     for i in range(count):
-        decide_record(values[i % POOL], decoder, destinations, topic="t", partition=0, offset=i)
+        decide_record(values[i % POOL], decoder, destinations, Place("t", 0, i))
 
 
 def once_client(count: int, url: str) -> None:
