@@ -51,10 +51,10 @@ from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
 
+from consumer.core import segment
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
 from consumer.core.offsets import OffsetTracker
-from consumer.core.segment import Place
 from consumer.settings import DeliverySettings, KafkaSettings, OrderingSettings
 from consumer.shell.kafka import identity_links
 from consumer.shell.kafka.client import Consumer
@@ -171,6 +171,15 @@ def _gate(mode: str, meter: _Links) -> IdentityLinks:
     return links
 
 
+def _decide(decoder: Decoder, destination: Any) -> Callable[[bytes, int, int], object]:
+    """`decide_record` as `Pipeline.decide` calls it: the record's place a `segment.Place`, or
+    three keywords in revisions before 2026-12-08."""
+    if hasattr(segment, "Place"):
+        return lambda v, p, o: decide_record(v, decoder, (destination,), segment.Place(TOPIC, p, o))
+    before: Any = decide_record
+    return lambda v, p, o: before(v, decoder, (destination,), topic=TOPIC, partition=p, offset=o)
+
+
 def stages(gate: str | None = None) -> dict[str, Callable[[], object]]:
     """One pass of each stage over the same `COUNT` records (`gate`: with the identity gate
     in that mode, on the gate's workload)."""
@@ -233,7 +242,7 @@ def stages(gate: str | None = None) -> dict[str, Callable[[], object]]:
 
     return {
         INTAKE: intake,
-        DECIDE: each(lambda v, p, o: decide_record(v, decoder, (destination,), Place(TOPIC, p, o))),
+        DECIDE: each(_decide(decoder, destination)),
         DECODE: each(lambda v, p, o: decoder.decode(v)),
         READ: each(lambda v, p, o: read(v, 5, orjson.loads)),
         NONE: lambda: None,
