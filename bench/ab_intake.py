@@ -45,6 +45,7 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import confluent_kafka
+import kit
 import orjson
 from ab_decision import _archive, instructions
 from bench_decision import default_destination
@@ -121,15 +122,7 @@ def _messages(values: list[bytes], keys: list[bytes]) -> list[confluent_kafka.Me
         partition = run % PARTITIONS
         offset = (run // PARTITIONS) * RUN + at
         found.append(
-            confluent_kafka.Message(
-                topic=TOPIC,
-                partition=partition,
-                offset=offset,
-                key=keys[i],
-                value=value,
-                headers=None,
-                timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, 1_795_000_000_000 + i),
-            )
+            kit.kafka_message(TOPIC, partition, offset, keys[i], value, 1_795_000_000_000 + i)
         )
     return found
 

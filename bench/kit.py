@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import confluent_kafka
+
 from devkit import harness
 from devkit.harness import PASSWORD, ROOT, USERNAME, Record
 
@@ -76,6 +78,21 @@ class Progress:
 def say(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def kafka_message(
+    topic: str, partition: int, offset: int, key: bytes, value: bytes, timestamp_ms: int
+) -> confluent_kafka.Message:
+    """A record as librdkafka's consumer hands it over, made without a broker (for the
+    benchmarks that feed the consumer from a stand-in client)."""
+    return confluent_kafka.Message(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        value=value,
+        timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, timestamp_ms),
+    )
 
 
 # -- producing --------------------------------------------------------------------------------
