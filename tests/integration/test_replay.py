@@ -21,7 +21,6 @@ from confluent_kafka.admin import AdminClient
 from consumer.core import deadletter
 from devkit.harness import CREDENTIALS, encode, produce, read_topic, wait_for
 from devkit.standin import Faults, Rule, StandIn, duplicates, lost, order_violations
-from tests.pipeline import write_config
 
 # Record timestamps of the produced events, in ms: an hour ago. A fixed date drifts out of the
 # broker's retention (7 days by default), and its retention check, every 5 minutes, then deletes
@@ -46,34 +45,35 @@ def produce_at(bootstrap: str, topic: str, events: list[dict[str, Any]], ms: int
     produce(bootstrap, topic, events, headers=[("origin", b"test")], timestamp=ms)
 
 
-def replay(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_with_credentials(argv: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """`argv` run to its end (in two minutes at most) with the credentials in its environment;
+    what it printed kept as text."""
     return subprocess.run(
-        [sys.executable, "-m", "consumer", "replay", "--config", str(config), *args],
+        argv,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=120,
         env={**os.environ, **CREDENTIALS},
         check=False,
+        **options,
+    )
+
+
+def replay(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_with_credentials(
+        [sys.executable, "-m", "consumer", "replay", "--config", str(config), *args]
     )
 
 
 @pytest.fixture
 def topic_and_config(
-    tmp_path: Path,
-    kafka_bootstrap: str,
+    configured_topic: Callable[..., tuple[str, Path]],
     new_topic: Callable[..., str],
     unique_name: Callable[[str], str],
-    standin: StandIn,
 ) -> tuple[str, Path]:
-    topic = new_topic(3)
+    """A topic of three partitions and its dead-letter topic; the config of its live group."""
+    topic, config = configured_topic(group=unique_name("live-group"))
     new_topic(3, name=f"{topic}.dlq")
-    config = write_config(
-        tmp_path / "config.toml",
-        bootstrap=kafka_bootstrap,
-        topic=topic,
-        group=unique_name("live-group"),
-        url=standin.url,
-    )
     return topic, config
 
 
@@ -213,14 +213,7 @@ def test_interrupt_then_resume_delivers_every_event_once(
 
     standin.set_faults(Faults())
     argv = shlex.split(command)[1:]
-    resumed = subprocess.run(
-        [sys.executable, *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **CREDENTIALS},
-        check=False,
-    )
+    resumed = run_with_credentials([sys.executable, *argv])
     assert resumed.returncode == 0, resumed.stderr
     assert not lost(standin.received(), ids(events))
     assert duplicates(standin.received()) == {}
@@ -260,7 +253,7 @@ def test_make_replay_topic_wraps_the_command(
     topic, config = topic_and_config
     produce_at(kafka_bootstrap, topic, person("m", 2, "make"), T0)
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
+    done = run_with_credentials(
         [
             "make",
             "-s",
@@ -271,11 +264,6 @@ def test_make_replay_topic_wraps_the_command(
             "FILTER=properties.n = 1",
         ],
         cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **CREDENTIALS},
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["messageId"] for line in done.stdout.splitlines()] == ["make-m-1"]
