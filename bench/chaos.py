@@ -121,15 +121,7 @@ class Arrivals:
         with self._lock:
             page, self._next = self._standin.received(self._next)
             for data in page:
-                item = Received(
-                    seq=data["seq"],
-                    time=data["time"],
-                    request=data["request"],
-                    api_key=data["api_key"],
-                    message_id=data["message_id"],
-                    person_keys=tuple(data["person_keys"]),
-                    event={},
-                )
+                item = Received.from_json({**data, "event": {}})  # the ids are enough
                 self.items.append(item)
                 if item.message_id is not None:
                     self.unique.add(item.message_id)
