@@ -37,13 +37,7 @@ SAMPLE_S = 0.5
 def stream(tag: str, events: int, people: int) -> list[dict[str, Any]]:
     """`events` track events over `people` people, in each person's order."""
     return [
-        {
-            "type": "track",
-            "messageId": f"{tag}-{i:07d}",
-            "userId": f"user-{i % people:05d}",
-            "event": "Viewed",
-            "properties": {"n": i},
-        }
+        harness.track(f"{tag}-{i:07d}", i, "Viewed", userId=f"user-{i % people:05d}")
         for i in range(events)
     ]
 

@@ -260,6 +260,11 @@ class ConsumerProcess:
 # Every helper takes `settings`: librdkafka settings added to its client's (the demo's are quiet).
 
 
+def track(message_id: str, n: int, event: str, **ids: str) -> dict[str, Any]:
+    """A track event, `n` in its properties (a person's count), `ids` its identity fields."""
+    return {"type": "track", "messageId": message_id, **ids, "event": event, "properties": {"n": n}}
+
+
 def encode(message: Mapping[str, Any], schema_id: int = 1) -> bytes:
     """A Segment message as Confluent-framed Avro."""
     return avro_codec.frame(schema_id, avro_codec.encode(dict(message)))

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from consumer.core import deadletter
-from devkit.harness import CREDENTIALS, encode, produce, read_topic, wait_for
+from devkit.harness import CREDENTIALS, encode, produce, read_topic, track, wait_for
 from devkit.standin import Faults, Rule, StandIn, duplicates, lost, order_violations
 
 # Record timestamps of the produced events, in ms: an hour ago. A fixed date drifts out of the
@@ -30,13 +30,7 @@ T0 = (int(time.time()) - 3600) * 1000
 
 def person(name: str, count: int, phase: str) -> list[dict[str, Any]]:
     return [
-        {
-            "type": "track",
-            "messageId": f"{phase}-{name}-{i}",
-            "anonymousId": f"anon-{name}",
-            "event": "Item Clicked",
-            "properties": {"n": i},
-        }
+        track(f"{phase}-{name}-{i}", i, "Item Clicked", anonymousId=f"anon-{name}")
         for i in range(count)
     ]
 
