@@ -72,11 +72,9 @@ INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="about 20,000 events, 10 s outage")
-    parser.add_argument("--events", type=int, help="valid events (default 200,000)")
-    parser.add_argument("--people", type=int, help="distinct people (default 20,000)")
-    parser.add_argument("--partitions", type=int, default=12)
+    parser = kit.workload_parser(
+        __doc__, "about 20,000 events, 10 s outage", "valid events (default 200,000)"
+    )
     parser.add_argument("--rate", type=float, help="events produced per second (default 500)")
     parser.add_argument("--outage-s", type=float, help="stand-in down (default 60 s)")
     parser.add_argument("--poison-per-kind", type=int, help="poison records of each kind")

@@ -7,6 +7,7 @@ Every script here imports it first (pyproject's isort `force-to-top`).
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -73,6 +74,17 @@ class Progress:
         elapsed = time.monotonic() - self.started
         sys.stderr.write(f"  {self.label}: done in {elapsed:.1f}s {message}\n")
         sys.stderr.flush()
+
+
+def workload_parser(doc: str | None, quick: str, events: str) -> argparse.ArgumentParser:
+    """A script's parser, described by its docstring's first line, with the options of the
+    bench workload: --quick (`quick` its help), --events (`events`), --people, --partitions."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--events", type=int, help=events)
+    parser.add_argument("--people", type=int, help="distinct people (default 20,000)")
+    parser.add_argument("--partitions", type=int, default=12)
+    return parser
 
 
 def say(text: str) -> None:
