@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devkit import harness, processes
+from devkit import harness
 from devkit.cluster import Cluster
-from devkit.harness import ConsumerProcess, Destination
+from devkit.harness import ConsumerProcess
 from devkit.standin import StandIn, duplicates, lost, order_violations
 
 INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
@@ -108,20 +108,16 @@ class Scenario:
 
     def add_member(self, instance_id: str | None = None) -> ConsumerProcess:
         self._started += 1
-        port = processes.free_port()
-        config = harness.write_config(
-            self.work_dir / f"{self.name}-consumer-{self._started}.toml",
+        instance = instance_id or f"{self.name}-member-{self._started}"
+        member = harness.start_consumer(
+            self.work_dir / f"{self.name}-consumer-{self._started}",
             bootstrap=self.cluster.bootstrap,
             topic=self.topic,
             group=self.group,
-            destinations=[Destination("mi", self.standin.url)],
-            metrics_port=port,
+            url=self.standin.url,
+            env={INSTANCE_ID_ENV: instance} if self.static else {},
             delivery={"max_probe_interval": "2s"},
         )
-        instance = instance_id or f"{self.name}-member-{self._started}"
-        env = {INSTANCE_ID_ENV: instance} if self.static else {}
-        log = self.work_dir / f"{self.name}-consumer-{self._started}.log"
-        member = ConsumerProcess(config, log, metrics_port=port, env=env)
         self.members.append(member)
         return member
 
