@@ -39,6 +39,12 @@ def produce_at(bootstrap: str, topic: str, events: list[dict[str, Any]], ms: int
     produce(bootstrap, topic, events, headers=[("origin", b"test")], timestamp=ms)
 
 
+def produced(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`events`, produced at `T0`."""
+    produce_at(bootstrap, topic, events, T0)
+    return events
+
+
 def run_with_credentials(argv: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
     """`argv` run to its end (in two minutes at most) with the credentials in its environment;
     what it printed kept as text."""
@@ -76,9 +82,8 @@ def slow_range(
 ) -> list[dict[str, Any]]:
     """Ten events per person, produced, and a stand-in answering in 100 ms: a replay that lasts."""
     events = [e for n in range(people) for e in person(f"{phase}{n}", 10, phase)]
-    produce_at(bootstrap, topic, events, T0)
     standin.set_faults(Faults(latency_ms=100))
-    return events
+    return produced(bootstrap, topic, events)
 
 
 def ids(events: list[dict[str, Any]]) -> list[str]:
@@ -109,8 +114,7 @@ def test_dead_letters_replayed_after_the_fix_are_delivered_and_never_loop(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    events = person("d", 4, "dl")
-    produce_at(kafka_bootstrap, topic, events, T0)
+    events = produced(kafka_bootstrap, topic, person("d", 4, "dl"))
     refused = Faults(rules=(Rule(match={"anonymousId": "anon-d"}, status=422),))
     standin.set_faults(refused)
     first = replay(config, "--topic", topic)
@@ -142,8 +146,7 @@ def test_a_dry_run_sends_nothing_and_shows_what_would_be_sent(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    events = person("x", 3, "dry")
-    produce_at(kafka_bootstrap, topic, events, T0)
+    events = produced(kafka_bootstrap, topic, person("x", 3, "dry"))
     done = replay(config, "--topic", topic, "--dry-run", "--filter", "properties.n != 1")
     assert done.returncode == 0, done.stderr
     assert standin.received() == [] and standin.rejected() == []
@@ -161,8 +164,7 @@ def test_to_topic_republishes_keys_values_and_headers(
 ) -> None:
     topic, config = topic_and_config
     target = new_topic(3)
-    events = person("r", 3, "re")
-    produce_at(kafka_bootstrap, topic, events, T0)
+    events = produced(kafka_bootstrap, topic, person("r", 3, "re"))
     done = replay(config, "--topic", topic, "--to-topic", target)
     assert done.returncode == 0, done.stderr
     copies = read_topic(kafka_bootstrap, target, 3)
@@ -245,7 +247,7 @@ def test_make_replay_topic_wraps_the_command(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    produce_at(kafka_bootstrap, topic, person("m", 2, "make"), T0)
+    produced(kafka_bootstrap, topic, person("m", 2, "make"))
     root = Path(__file__).resolve().parents[2]
     done = run_with_credentials(
         [
