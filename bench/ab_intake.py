@@ -45,12 +45,14 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import confluent_kafka
+import kit
 import orjson
 from ab_decision import _archive, instructions
 from bench_decision import default_destination
 from prometheus_client import CollectorRegistry
 from workload import events
 
+from consumer.core import segment
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
 from consumer.core.offsets import OffsetTracker
@@ -120,15 +122,7 @@ def _messages(values: list[bytes], keys: list[bytes]) -> list[confluent_kafka.Me
         partition = run % PARTITIONS
         offset = (run // PARTITIONS) * RUN + at
         found.append(
-            confluent_kafka.Message(
-                topic=TOPIC,
-                partition=partition,
-                offset=offset,
-                key=keys[i],
-                value=value,
-                headers=None,
-                timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, 1_795_000_000_000 + i),
-            )
+            kit.kafka_message(TOPIC, partition, offset, keys[i], value, 1_795_000_000_000 + i)
         )
     return found
 
@@ -168,6 +162,15 @@ def _gate(mode: str, meter: _Links) -> IdentityLinks:
     for p in range(2, PARTITIONS):
         links._gate.progress((TOPIC, p), float("inf"), None)
     return links
+
+
+def _decide(decoder: Decoder, destination: Any) -> Callable[[bytes, int, int], object]:
+    """`decide_record` as `Pipeline.decide` calls it: the record's place a `segment.Place`, or
+    three keywords in revisions before 2026-12-08."""
+    if hasattr(segment, "Place"):
+        return lambda v, p, o: decide_record(v, decoder, (destination,), segment.Place(TOPIC, p, o))
+    before: Any = decide_record
+    return lambda v, p, o: before(v, decoder, (destination,), topic=TOPIC, partition=p, offset=o)
 
 
 def stages(gate: str | None = None) -> dict[str, Callable[[], object]]:
@@ -232,11 +235,7 @@ def stages(gate: str | None = None) -> dict[str, Callable[[], object]]:
 
     return {
         INTAKE: intake,
-        DECIDE: each(
-            lambda v, p, o: decide_record(
-                v, decoder, (destination,), topic=TOPIC, partition=p, offset=o
-            )
-        ),
+        DECIDE: each(_decide(decoder, destination)),
         DECODE: each(lambda v, p, o: decoder.decode(v)),
         READ: each(lambda v, p, o: read(v, 5, orjson.loads)),
         NONE: lambda: None,

@@ -57,11 +57,9 @@ def _property(text: str) -> tuple[str, Any]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a small run (about 3 minutes)")
-    parser.add_argument("--events", type=int, help="workload size (default 200,000)")
-    parser.add_argument("--people", type=int, help="distinct people (default 20,000)")
-    parser.add_argument("--partitions", type=int, default=12)
+    parser = kit.workload_parser(
+        __doc__, "a small run (about 3 minutes)", "workload size (default 200,000)"
+    )
     parser.add_argument("--catchup-events", type=int, help="(f) backlog (default 1,000,000)")
     parser.add_argument(
         "--phase-seconds", type=float, help="cap on each end-to-end measurement (default 45)"

@@ -72,11 +72,9 @@ INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="about 20,000 events, 10 s outage")
-    parser.add_argument("--events", type=int, help="valid events (default 200,000)")
-    parser.add_argument("--people", type=int, help="distinct people (default 20,000)")
-    parser.add_argument("--partitions", type=int, default=12)
+    parser = kit.workload_parser(
+        __doc__, "about 20,000 events, 10 s outage", "valid events (default 200,000)"
+    )
     parser.add_argument("--rate", type=float, help="events produced per second (default 500)")
     parser.add_argument("--outage-s", type=float, help="stand-in down (default 60 s)")
     parser.add_argument("--poison-per-kind", type=int, help="poison records of each kind")
@@ -121,15 +119,7 @@ class Arrivals:
         with self._lock:
             page, self._next = self._standin.received(self._next)
             for data in page:
-                item = Received(
-                    seq=data["seq"],
-                    time=data["time"],
-                    request=data["request"],
-                    api_key=data["api_key"],
-                    message_id=data["message_id"],
-                    person_keys=tuple(data["person_keys"]),
-                    event={},
-                )
+                item = Received.from_json({**data, "event": {}})  # the ids are enough
                 self.items.append(item)
                 if item.message_id is not None:
                     self.unique.add(item.message_id)

@@ -29,8 +29,8 @@ from confluent_kafka.admin import AdminClient
 from kit import STATE, machine_cpu_seconds, produce_all, produce_paced
 from workload import events
 
-from devkit import harness, processes
-from devkit.harness import PASSWORD, USERNAME, ConsumerProcess, wait_for
+from devkit import harness
+from devkit.harness import PASSWORD, USERNAME, wait_for
 from devkit.standin import StandIn
 
 PARTITIONS = 12
@@ -87,19 +87,17 @@ def phase(bootstrap: str, gate: str, rate: float | None, count: int, people: int
     where = STATE / "gate_latency"
     where.mkdir(parents=True, exist_ok=True)
     with StandIn(USERNAME, PASSWORD) as si:
-        pods = []
-        for i in range(2):
-            port = processes.free_port()
-            config = harness.write_config(
-                where / f"{tag}-{i}.toml",
+        pods = [
+            harness.start_consumer(
+                where / f"{tag}-{i}",
                 bootstrap=bootstrap,
                 topic=topic,
                 group=tag,
-                destinations=[harness.Destination("mi", si.url, {})],
-                metrics_port=port,
+                url=si.url,
                 ordering={"gate": gate},
             )
-            pods.append(ConsumerProcess(config, where / f"{tag}-{i}.log", metrics_port=port))
+            for i in range(2)
+        ]
         try:
             for pod in pods:
                 wait_for(pod.ready, 60, "the consumers to join")

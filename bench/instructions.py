@@ -55,6 +55,7 @@ from consumer import cli
 from consumer.core.decision import decide_record
 from consumer.core.decode import Decoder, avro_codec
 from consumer.core.movableink import Request, body_bytes
+from consumer.core.segment import Place
 from consumer.settings import DeliverySettings
 from consumer.shell.http import open_transport
 from devkit import harness
@@ -89,7 +90,7 @@ def once_decode(count: int) -> None:
 def once_decide(count: int) -> None:
     values, decoder, destinations = _values(), Decoder(), (default_destination(),)
     for i in range(count):
-        decide_record(values[i % POOL], decoder, destinations, topic="t", partition=0, offset=i)
+        decide_record(values[i % POOL], decoder, destinations, Place("t", 0, i))
 
 
 def once_client(count: int, url: str) -> None:
@@ -125,46 +126,44 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}
 
 
+def _under(tool: str, wrapper: list[str], command: tuple[str, ...]) -> str:
+    """The stdout of `python COMMAND...` run by `wrapper`; its failure raised with its stderr."""
+    run = subprocess.run(
+        [*wrapper, sys.executable, *command],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed under {tool}:\n{run.stderr[-3000:]}")
+    return run.stdout
+
+
 def callgrind(*command: str) -> tuple[dict[int, int], str]:
     """Instructions per valgrind thread number of `python COMMAND...`, and its stdout."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "cg.out"
-        run = subprocess.run(
-            [*CALLGRIND, f"--callgrind-out-file={out}", sys.executable, *command],
-            env=_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if run.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed under valgrind:\n{run.stderr[-3000:]}")
+        stdout = _under("valgrind", [*CALLGRIND, f"--callgrind-out-file={out}"], command)
         threads = {}
         for path in Path(folder).glob("cg.out-*"):
             found = re.search(r"^summary:\s+(\d+)", path.read_text(errors="replace"), re.M)
             assert found is not None, path
             threads[int(path.name.rsplit("-", 1)[1])] = int(found.group(1))
-    return threads, run.stdout
+    return threads, stdout
 
 
 def strace(*command: str) -> tuple[dict[str, int], str]:
     """System calls by name of `python COMMAND...` and all its threads, and its stdout."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "strace.txt"
-        run = subprocess.run(
-            ["strace", "-c", "-f", "-o", str(out), sys.executable, *command],
-            env=_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if run.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed under strace:\n{run.stderr[-3000:]}")
+        stdout = _under("strace", ["strace", "-c", "-f", "-o", str(out)], command)
         calls = {}
         for line in out.read_text().splitlines():
             row = SYSCALL_ROW.match(line)
             if row is not None and row.group(2) != "total":
                 calls[row.group(2)] = int(row.group(1))
-    return calls, run.stdout
+    return calls, stdout
 
 
 def _per(few: float, many: float, span: int) -> float:

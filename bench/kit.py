@@ -7,6 +7,7 @@ Every script here imports it first (pyproject's isort `force-to-top`).
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import confluent_kafka
 
 from devkit import harness
 from devkit.harness import PASSWORD, ROOT, USERNAME, Record
@@ -73,9 +76,35 @@ class Progress:
         sys.stderr.flush()
 
 
+def workload_parser(doc: str | None, quick: str, events: str) -> argparse.ArgumentParser:
+    """A script's parser, described by its docstring's first line, with the options of the
+    bench workload: --quick (`quick` its help), --events (`events`), --people, --partitions."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--events", type=int, help=events)
+    parser.add_argument("--people", type=int, help="distinct people (default 20,000)")
+    parser.add_argument("--partitions", type=int, default=12)
+    return parser
+
+
 def say(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def kafka_message(
+    topic: str, partition: int, offset: int, key: bytes, value: bytes, timestamp_ms: int
+) -> confluent_kafka.Message:
+    """A record as librdkafka's consumer hands it over, made without a broker (for the
+    benchmarks that feed the consumer from a stand-in client)."""
+    return confluent_kafka.Message(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key,
+        value=value,
+        timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, timestamp_ms),
+    )
 
 
 # -- producing --------------------------------------------------------------------------------

@@ -232,9 +232,7 @@ def decision_core(ctx: Context) -> dict[str, Any]:
     t0 = time.perf_counter()
     outcomes: dict[str, int] = {}
     for offset, value in enumerate(values):
-        decision = decide_record(
-            value, decoder, destinations, topic=ctx.topic, partition=0, offset=offset
-        )
+        decision = decide_record(value, decoder, destinations, segment.Place(ctx.topic, 0, offset))
         outcomes[decision.action] = outcomes.get(decision.action, 0) + 1
     elapsed = time.perf_counter() - t0
     rate = len(values) / elapsed

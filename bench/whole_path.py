@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import confluent_kafka
+import kit
 import orjson
 from prometheus_client import REGISTRY
 from workload import events
@@ -69,15 +70,7 @@ def messages(count: int) -> list[confluent_kafka.Message]:
         offset = next_offset[partition]
         next_offset[partition] += 1
         made.append(
-            confluent_kafka.Message(
-                topic=TOPIC,
-                partition=partition,
-                offset=offset,
-                key=key,
-                value=value,
-                headers=None,
-                timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, int(time.time() * 1000)),
-            )
+            kit.kafka_message(TOPIC, partition, offset, key, value, int(time.time() * 1000))
         )
     return made
 

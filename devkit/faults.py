@@ -27,9 +27,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from devkit import harness, processes
+from devkit import harness
 from devkit.cluster import Cluster
-from devkit.harness import ConsumerProcess, Destination
+from devkit.harness import ConsumerProcess
 from devkit.standin import StandIn, duplicates, lost, order_violations
 
 INSTANCE_ID_ENV = "MIK__KAFKA__GROUP_INSTANCE_ID"
@@ -45,13 +45,7 @@ _WATCHED = (  # what a member says of a stream that did not finish
 def stream(tag: str, events: int, people: int) -> list[dict[str, Any]]:
     """`events` track events over `people` people, in each person's order."""
     return [
-        {
-            "type": "track",
-            "messageId": f"{tag}-{i:07d}",
-            "userId": f"user-{i % people:05d}",
-            "event": "Viewed",
-            "properties": {"n": i},
-        }
+        harness.track(f"{tag}-{i:07d}", i, "Viewed", userId=f"user-{i % people:05d}")
         for i in range(events)
     ]
 
@@ -123,20 +117,16 @@ class Scenario:
 
     def add_member(self, instance_id: str | None = None) -> ConsumerProcess:
         self._started += 1
-        port = processes.free_port()
-        config = harness.write_config(
-            self.work_dir / f"{self.name}-consumer-{self._started}.toml",
+        instance = instance_id or f"{self.name}-member-{self._started}"
+        member = harness.start_consumer(
+            self.work_dir / f"{self.name}-consumer-{self._started}",
             bootstrap=self.cluster.bootstrap,
             topic=self.topic,
             group=self.group,
-            destinations=[Destination("mi", self.standin.url)],
-            metrics_port=port,
+            url=self.standin.url,
+            env={INSTANCE_ID_ENV: instance} if self.static else {},
             delivery={"max_probe_interval": "2s"},
         )
-        instance = instance_id or f"{self.name}-member-{self._started}"
-        env = {INSTANCE_ID_ENV: instance} if self.static else {}
-        log = self.work_dir / f"{self.name}-consumer-{self._started}.log"
-        member = ConsumerProcess(config, log, metrics_port=port, env=env)
         self.members.append(member)
         return member
 

@@ -28,6 +28,7 @@ from prometheus_client.samples import Sample
 
 from consumer.core import segment
 from consumer.core.decode import avro_codec
+from devkit import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 USERNAME, PASSWORD = "mi-access-id", "mi-secret-Zq9"
@@ -256,8 +257,39 @@ class ConsumerProcess:
         return int(self.metrics(name).total(name))
 
 
+def start_consumer(
+    where: Path,
+    *,
+    bootstrap: str,
+    topic: str,
+    group: str,
+    url: str,
+    env: Mapping[str, str] | None = None,
+    **settings: Any,
+) -> ConsumerProcess:
+    """A consumer process reading `topic` in `group` into one destination, "mi" at `url`, its
+    status server on a free port; its config and log are `where` with `.toml` and `.log`.
+    `settings`: `write_config`'s."""
+    port = processes.free_port()
+    config = write_config(
+        where.with_name(f"{where.name}.toml"),
+        bootstrap=bootstrap,
+        topic=topic,
+        group=group,
+        destinations=[Destination("mi", url)],
+        metrics_port=port,
+        **settings,
+    )
+    return ConsumerProcess(config, where.with_name(f"{where.name}.log"), metrics_port=port, env=env)
+
+
 # -- Kafka --------------------------------------------------------------------------------------
 # Every helper takes `settings`: librdkafka settings added to its client's (the demo's are quiet).
+
+
+def track(message_id: str, n: int, event: str, **ids: str) -> dict[str, Any]:
+    """A track event, `n` in its properties (a person's count), `ids` its identity fields."""
+    return {"type": "track", "messageId": message_id, **ids, "event": event, "properties": {"n": n}}
 
 
 def encode(message: Mapping[str, Any], schema_id: int = 1) -> bytes:

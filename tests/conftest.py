@@ -91,6 +91,34 @@ def standin() -> Iterator[Any]:
         yield server
 
 
+@pytest.fixture
+def configured_topic(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    standin: Any,
+) -> Callable[..., tuple[str, Path]]:
+    """Make a fresh topic and a config (`tmp_path / "config.toml"`) that consumes it into the
+    stand-in, in a group of its own unless `group` is given; returns (topic, config path).
+    `options` are `tests.pipeline.write_config`'s."""
+    from tests.pipeline import write_config
+
+    def make(partitions: int = 3, *, group: str | None = None, **options: Any) -> tuple[str, Path]:
+        topic = new_topic(partitions)
+        config = write_config(
+            tmp_path / "config.toml",
+            bootstrap=kafka_bootstrap,
+            topic=topic,
+            group=group or unique_name("group"),
+            url=standin.url,
+            **options,
+        )
+        return topic, config
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Confluent-API schema registry: `SCHEMA_REGISTRY_URL`, else Apicurio from Maven Central."""

@@ -18,6 +18,20 @@ FAST_DELIVERY = {
 }
 FAST_FETCH = {"fetch.wait.max.ms": 50}
 
+# The smallest whole config file, one topic and one destination, its credentials from `MI_USER`
+# and `MI_PASSWORD`: where the unit tests of the config and of the commands start.
+BASE_CONFIG = """
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+topics = ["segment-events"]
+
+[[destinations]]
+name = "movable-ink"
+movable_ink_url = "https://collector.movableink-dmz.com/behavioral/KEY123"
+username = "${MI_USER}"
+password = "${MI_PASSWORD}"
+"""
+
 
 def write_config(
     path: Path,

@@ -11,6 +11,7 @@ from consumer.core.errors import Rejected
 from consumer.core.explanation import json_line
 from consumer.core.jsvalues import escape_lone_surrogates
 from consumer.core.movableink import Destination
+from consumer.core.segment import Place
 
 
 def read_messages(text: str) -> Iterator[Any]:
@@ -41,7 +42,7 @@ def explain(sources: Iterable[TextIO], destinations: tuple[Destination, ...], ou
             if isinstance(item, Rejected):
                 decision = Decision(f"input-{index}", None, (), item.reason)
             else:
-                decision = decide_message(item, destinations, topic="input", offset=index)
+                decision = decide_message(item, destinations, Place("input", offset=index))
             out.write(escape_lone_surrogates(json_line(decision)) + "\n")
             count += 1
     return count

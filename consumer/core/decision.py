@@ -37,6 +37,7 @@ from consumer.core.movableink import (
     body_bytes,
     send_entire_event,
 )
+from consumer.core.segment import NOWHERE, Place
 from consumer.core.tuples import record
 
 
@@ -224,14 +225,12 @@ def route(
 def decide_message(
     message: Any,
     destinations: tuple[Destination, ...],
+    place: Place = NOWHERE,
     *,
-    topic: str = "",
-    partition: int = -1,
-    offset: int = -1,
     now: datetime | None = None,
 ) -> Decision:
     """The decision for an already-decoded message (total, like `decide_record`)."""
-    message_id = segment.message_id(message, topic, partition, offset)
+    message_id = segment.message_id(message, *place)
     try:
         checked = segment.check(message)
         if checked.get("messageId") != message_id:
@@ -255,10 +254,8 @@ def decide_record(
     value: bytes | None,
     decoder: Decoder,
     destinations: tuple[Destination, ...],
+    place: Place = NOWHERE,
     *,
-    topic: str = "",
-    partition: int = -1,
-    offset: int = -1,
     now: datetime | None = None,
 ) -> Decision:
     """The decision for one Kafka record value. May raise `Unavailable` (registry down): the
@@ -272,7 +269,5 @@ def decide_record(
     except Exception as exc:  # a bug must cost one record, not the process
         reason, detail = INTERNAL_ERROR, describe(exc)
     else:
-        return decide_message(
-            message, destinations, topic=topic, partition=partition, offset=offset, now=now
-        )
-    return Decision(segment.fallback_id(topic, partition, offset), None, (), reason, detail)
+        return decide_message(message, destinations, place, now=now)
+    return Decision(segment.fallback_id(*place), None, (), reason, detail)

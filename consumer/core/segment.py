@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from consumer.core.errors import InvalidMessage
 
@@ -120,6 +120,18 @@ def identity_keys(message: Mapping[str, Any]) -> tuple[str, ...]:
 def person_key(message: Mapping[str, Any]) -> str:
     """The stable partitioning key Kafka producers should use: `anonymousId`, else `userId`."""
     return identity_keys(message)[0]
+
+
+class Place(NamedTuple):
+    """Where a record is stored; its `fallback_id` is made from it. `NOWHERE`: a message not
+    read from Kafka."""
+
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+
+
+NOWHERE = Place()
 
 
 def fallback_id(topic: str, partition: int, offset: int) -> str:

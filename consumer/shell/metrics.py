@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Generic, TypeVar, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -40,134 +40,119 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.records_consumed = Counter(
-            f"{PREFIX}_records_consumed", "Records read from Kafka.", ["topic"], registry=registry
-        )
-        self.events = LoopCounter(
-            f"{PREFIX}_events",
+        counter, gauge = _Declare(Counter, registry), _Declare(Gauge, registry)
+        histogram = _Declare(Histogram, registry)
+        loop_counter = _Declare(LoopCounter, registry)
+        loop_histogram = _Declare(LoopHistogram, registry)
+        self.records_consumed = counter("records_consumed", ("topic",), "Records read from Kafka.")
+        self.events = loop_counter(
+            "events",
+            ("destination", "outcome", "reason"),
             "Records by final outcome per destination (delivered, filtered, dead_lettered) and "
             "reason code.",
-            ["destination", "outcome", "reason"],
-            registry,
         )
-        self.mapping_events = LoopCounter(
-            f"{PREFIX}_mapping_events",
+        self.mapping_events = loop_counter(
+            "mapping_events",
+            ("destination", "mapping", "outcome", "reason"),
             "Requests of matching mappings by final outcome (delivered, dead_lettered) and "
             "reason code: one per record and mapping that matched it.",
-            ["destination", "mapping", "outcome", "reason"],
-            registry,
         )
-        self.http_responses = LoopCounter(
-            f"{PREFIX}_http_responses",
+        self.http_responses = loop_counter(
+            "http_responses",
+            ("destination", "code"),
             "Answers from Movable Ink by status code (or timeout/connect/protocol/network).",
-            ["destination", "code"],
-            registry,
         )
-        self.retries = Counter(
-            f"{PREFIX}_retries",
-            "Attempts that will be retried.",
-            ["destination"],
-            registry=registry,
-        )
-        self.request_seconds = LoopHistogram(
-            f"{PREFIX}_request_duration_seconds",
+        self.retries = counter("retries", ("destination",), "Attempts that will be retried.")
+        self.request_seconds = loop_histogram(
+            "request_duration_seconds",
+            ("destination",),
             "Duration of one HTTP request to Movable Ink.",
-            ["destination"],
-            LATENCY_BUCKETS,
-            registry,
+            buckets=LATENCY_BUCKETS,
         )
-        self.end_to_end_seconds = LoopHistogram(
-            f"{PREFIX}_end_to_end_latency_seconds",
+        self.end_to_end_seconds = loop_histogram(
+            "end_to_end_latency_seconds",
+            ("destination",),
             "From the event's timestamp to Movable Ink's 2xx.",
-            ["destination"],
-            LATENCY_BUCKETS,
-            registry,
+            buckets=LATENCY_BUCKETS,
         )
-        self.stage_seconds = LoopHistogram(
-            f"{PREFIX}_stage_seconds",
+        self.stage_seconds = loop_histogram(
+            "stage_seconds",
+            ("destination", "stage"),
             "Where each delivered request's time went, by stage: kafka (from the record's "
             "timestamp until the consumer read it), intake (deciding its poll batch and handing "
             "it to the delivery loop), ordering (waiting for the person's earlier events), slot "
             "(waiting for a concurrency slot, the circuit, a hold, the rate ceiling, a batch), "
             "retrying (from the first attempt to the last) and request (the last attempt).",
-            ["destination", "stage"],
-            STAGE_BUCKETS,
-            registry,
+            buckets=STAGE_BUCKETS,
         )
-        self.order_hold_seconds = LoopHistogram(
-            f"{PREFIX}_order_hold_seconds",
+        self.order_hold_seconds = loop_histogram(
+            "order_hold_seconds",
+            ("destination",),
             "How long each record to deliver waited for the other partitions this process reads "
             "to be read past its event time (order across partitions; see [ordering] window).",
-            ["destination"],
-            STAGE_BUCKETS,
-            registry,
+            buckets=STAGE_BUCKETS,
         )
-        self.order_released_early = LoopCounter(
-            f"{PREFIX}_order_released_early",
+        self.order_released_early = loop_counter(
+            "order_released_early",
+            ("destination", "reason"),
             "Records handed on before every partition they waited for had been read past their "
             "event time, by reason: window (waited the whole window), paused (the partition "
             "waited for is paused or blocked), full (the buffer is full), revoked, shutdown. "
             "A person's events may then start out of event-time order.",
-            ["destination", "reason"],
-            registry,
         )
-        self.identity_links_published = Counter(
-            f"{PREFIX}_identity_links_published",
+        self.identity_links_published = counter(
+            "identity_links_published",
+            ("kind",),
             "Records the pod wrote to the identity-links topic, by kind: pending (an identify or "
             "alias it will deliver), done (that record is final), progress (how far it has "
             "read its partitions).",
-            ["kind"],
-            registry=registry,
         )
-        self.identity_links_failed = Counter(
-            f"{PREFIX}_identity_links_failed",
+        self.identity_links_failed = counter(
+            "identity_links_failed",
+            (),
             "Identity-links records Kafka refused or that could not be queued (not retried: the "
             "gate then waits at most ordering.hold_max).",
-            registry=registry,
         )
-        self.identity_links_pending = Gauge(
-            f"{PREFIX}_identity_links_pending",
+        self.identity_links_pending = gauge(
+            "identity_links_pending",
+            (),
             "Identifies and aliases read by some pod and not yet final, as this pod knows them.",
-            registry=registry,
         )
-        self.identity_gated = Gauge(
-            f"{PREFIX}_identity_gated_events",
+        self.identity_gated = gauge(
+            "identity_gated_events",
+            (),
             "Events waiting at the identity gate now (observe: watched, already handed on).",
-            registry=registry,
         )
-        self.identity_gate_checks = Counter(
-            f"{PREFIX}_identity_gate_checks",
+        self.identity_gate_checks = counter(
+            "identity_gate_checks",
+            ("result",),
             "UserId-only events checked at the identity gate, by result: pass, wait (for a link "
             "or a partition another pod reads), follow (behind a waiting event of the same "
             "person), would_wait (observe).",
-            ["result"],
-            registry=registry,
         )
-        self.identity_gate_unguaranteed = Counter(
-            f"{PREFIX}_identity_gate_unguaranteed",
+        self.identity_gate_unguaranteed = counter(
+            "identity_gate_unguaranteed",
+            ("reason",),
             "Events the gate handed on while an identify held by another pod might still come "
             "first, by reason: hold_max, links_unavailable, full, revoked, shutdown, takeover.",
-            ["reason"],
-            registry=registry,
         )
-        self.identity_gate_would_wait = Counter(
-            f"{PREFIX}_identity_gate_would_wait",
+        self.identity_gate_would_wait = counter(
+            "identity_gate_would_wait",
+            ("cause",),
             "Observe: events handed on at once that enforce would have held, by what for: link "
             "(an identify of that userId unfinished on another pod: it may have been overtaken) "
             "or progress (a partition another pod reads was behind).",
-            ["cause"],
-            registry=registry,
         )
-        self.identity_gate_hold_seconds = Histogram(
-            f"{PREFIX}_identity_gate_hold_seconds",
+        self.identity_gate_hold_seconds = histogram(
+            "identity_gate_hold_seconds",
+            (),
             "How long each event held at the identity gate waited.",
             buckets=STAGE_BUCKETS,
-            registry=registry,
         )
-        self.identity_progress_age = Gauge(
-            f"{PREFIX}_identity_progress_age_seconds",
+        self.identity_progress_age = gauge(
+            "identity_progress_age_seconds",
+            (),
             "How far behind now the least-read partition another pod owns is known to be read.",
-            registry=registry,
         )
         for kind in ("pending", "done", "progress"):  # exported at 0 from the start
             self.identity_links_published.labels(kind)
@@ -177,87 +162,86 @@ class Metrics:
             self.identity_gate_would_wait.labels(cause)
         for result in ("pass", "wait", "follow", "would_wait"):
             self.identity_gate_checks.labels(result)
-        self.in_flight = Gauge(
-            f"{PREFIX}_in_flight_requests",
-            "Requests under way.",
-            ["destination"],
-            registry=registry,
-        )
-        self.held_back = Gauge(
-            f"{PREFIX}_held_back_events",
+        self.in_flight = gauge("in_flight_requests", ("destination",), "Requests under way.")
+        self.held_back = gauge(
+            "held_back_events",
+            ("destination",),
             "Events waiting behind an unfinished earlier event of the same person.",
-            ["destination"],
-            registry=registry,
         )
-        self.oldest_held_age = Gauge(
-            f"{PREFIX}_oldest_held_event_age_seconds",
+        self.oldest_held_age = gauge(
+            "oldest_held_event_age_seconds",
+            ("destination",),
             "How long the longest-waiting held-back event has waited (0 if none).",
-            ["destination"],
-            registry=registry,
         )
-        self.concurrency_limit = Gauge(
-            f"{PREFIX}_concurrency_limit",
+        self.concurrency_limit = gauge(
+            "concurrency_limit",
+            ("destination",),
             "Current adaptive limit of concurrent requests (halved on 429, regrown slowly).",
-            ["destination"],
-            registry=registry,
         )
-        self.rate_ceiling = Gauge(
-            f"{PREFIX}_max_requests_per_second",
+        self.rate_ceiling = gauge(
+            "max_requests_per_second",
+            ("destination",),
             "The configured request-rate ceiling (0: none).",
-            ["destination"],
-            registry=registry,
         )
-        self.rate_waits = Counter(
-            f"{PREFIX}_rate_limit_wait_seconds",
+        self.rate_waits = counter(
+            "rate_limit_wait_seconds",
+            ("destination",),
             "Time requests waited for the request-rate ceiling.",
-            ["destination"],
-            registry=registry,
         )
-        self.buffered = Gauge(
-            f"{PREFIX}_buffered_records", "Records read and not yet finished.", registry=registry
-        )
-        self.circuit_open = Gauge(
-            f"{PREFIX}_circuit_open",
+        self.buffered = gauge("buffered_records", (), "Records read and not yet finished.")
+        self.circuit_open = gauge(
+            "circuit_open",
+            ("destination",),
             "1 while the destination is considered down (requests wait; probes only).",
-            ["destination"],
-            registry=registry,
         )
-        self.hold_seconds = Gauge(
-            f"{PREFIX}_hold_seconds",
+        self.hold_seconds = gauge(
+            "hold_seconds",
+            ("destination",),
             "Seconds left of a Retry-After hold on every request of the destination (0: none).",
-            ["destination"],
-            registry=registry,
         )
-        self.dead_letter_failures = Counter(
-            f"{PREFIX}_dead_letter_produce_failures",
+        self.dead_letter_failures = counter(
+            "dead_letter_produce_failures",
+            (),
             "Dead-letter records Kafka refused other than for their size (produced again).",
-            registry=registry,
         )
-        self.rebalances = Counter(
-            f"{PREFIX}_rebalances",
+        self.rebalances = counter(
+            "rebalances",
+            ("kind",),
             "Partition assignment changes by kind (assigned, revoked, lost).",
-            ["kind"],
-            registry=registry,
         )
-        self.records_key_checked = Counter(
-            f"{PREFIX}_records_key_checked",
+        self.records_key_checked = counter(
+            "records_key_checked",
+            ("topic",),
             "Decoded records whose key was checked against the keying contract (anonymousId, "
             "else userId).",
-            ["topic"],
-            registry=registry,
         )
-        self.records_miskeyed = Counter(
-            f"{PREFIX}_records_miskeyed",
+        self.records_miskeyed = counter(
+            "records_miskeyed",
+            ("topic", "kind"),
             "Checked records whose key breaks the keying contract, by kind: none (no key), "
             "foreign (neither id), user_first (the userId while an anonymousId is present).",
-            ["topic", "kind"],
-            registry=registry,
         )
-        self.committed_offset = Gauge(
-            f"{PREFIX}_committed_offset",
-            "Last committed offset per partition.",
-            ["topic", "partition"],
-            registry=registry,
+        self.committed_offset = gauge(
+            "committed_offset", ("topic", "partition"), "Last committed offset per partition."
+        )
+
+
+Declared = TypeVar("Declared")  # the kind of metric a `_Declare` makes
+
+
+class _Declare(Generic[Declared]):
+    """Makes metrics of one kind on one registry under `PREFIX`, so that each declaration in
+    `Metrics` says only what is the metric's own: its name, labels, help text and options."""
+
+    def __init__(self, kind: Callable[..., Declared], registry: CollectorRegistry) -> None:
+        self._kind = kind
+        self._registry = registry
+
+    def __call__(
+        self, name: str, labels: Sequence[str], documentation: str, **options: Any
+    ) -> Declared:
+        return self._kind(
+            f"{PREFIX}_{name}", documentation, labels, registry=self._registry, **options
         )
 
 

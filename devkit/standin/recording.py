@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -26,6 +26,12 @@ def person_keys(event: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _json(record: Received | Rejected) -> dict[str, Any]:
+    """A record's fields as JSON values (its tuples as lists), as the control API sends them."""
+    found = {f.name: getattr(record, f.name) for f in fields(record)}
+    return {name: list(v) if isinstance(v, tuple) else v for name, v in found.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """One accepted event. `seq` counts accepted events, `request` counts all answered requests."""
@@ -39,27 +45,14 @@ class Received:
     event: Mapping[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": self.time,
-            "request": self.request,
-            "api_key": self.api_key,
-            "message_id": self.message_id,
-            "person_keys": list(self.person_keys),
-            "event": self.event,
-        }
+        return _json(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Received:
         """Rebuild a record fetched from `GET /_standin/received`, so the checks run on it too."""
         return cls(
-            seq=data["seq"],
-            time=data["time"],
-            request=data["request"],
-            api_key=data["api_key"],
-            message_id=data["message_id"],
-            person_keys=tuple(data["person_keys"]),
-            event=data["event"],
+            **{f.name: data[f.name] for f in fields(cls)}
+            | {"person_keys": tuple(data["person_keys"])}
         )
 
 
@@ -75,14 +68,7 @@ class Rejected:
     message_ids: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "request": self.request,
-            "time": self.time,
-            "api_key": self.api_key,
-            "status": self.status,
-            "reason": self.reason,
-            "message_ids": list(self.message_ids),
-        }
+        return _json(self)
 
 
 def message_ids(events: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

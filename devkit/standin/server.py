@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,31 +33,27 @@ _Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None
 _OK_ONE = json_response(200, {"status": "ok", "accepted": 1})
 
 
+@dataclass(eq=False)
 class Server:
-    """Serves one contract; recording and faults are shared objects the caller also holds."""
+    """Serves one contract; recording and faults are shared objects the caller also holds.
 
-    def __init__(
-        self,
-        contract: Contract,
-        recorder: Recorder,
-        plan: FaultPlan,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        control_port: int = 0,
-    ) -> None:
-        self.contract = contract
-        self.recorder = recorder
-        self.plan = plan
-        self.host = host
-        self.port = port
-        self.control_port = control_port
-        self._main: asyncio.Server | None = None
-        self._control: asyncio.Server | None = None
-        # Every open connection, its handler task, and whether it came through the main listener.
-        self._connections: dict[asyncio.StreamWriter, tuple[asyncio.Task[Any], bool]] = {}
-        self._open_main = 0  # a plain count, so other threads can read it safely
-        self._revive: asyncio.Task[None] | None = None
+    `port` and `control_port` 0 pick free ports; `start` writes the ones bound back."""
+
+    contract: Contract
+    recorder: Recorder
+    plan: FaultPlan
+    _: KW_ONLY
+    host: str = "127.0.0.1"
+    port: int = 0
+    control_port: int = 0
+    _main: asyncio.Server | None = field(default=None, init=False)
+    _control: asyncio.Server | None = field(default=None, init=False)
+    # Every open connection, its handler task, and whether it came through the main listener.
+    _connections: dict[asyncio.StreamWriter, tuple[asyncio.Task[Any], bool]] = field(
+        default_factory=dict, init=False
+    )
+    _open_main: int = field(default=0, init=False)  # a plain count, other threads read it
+    _revive: asyncio.Task[None] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:

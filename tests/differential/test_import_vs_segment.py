@@ -10,7 +10,6 @@ subscription carried.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from functools import partial
 from typing import Any
@@ -27,17 +26,15 @@ from consumer.core.movableink import (
     Destination,
     InvalidRequest,
     Subscription,
-    body_bytes,
     send_entire_event,
 )
 from consumer.core.triggers import TriggerSyntaxError, parse
 from tests.differential.grammar import DATA, HEADERS, events, triggers
-from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle
+from tests.differential.oracle_client import COMPARED, DIFFERENCES, Oracle, assert_same_request
 
 URL = "https://collector.movableink-dmz.com/behavioral/KEY"
 SETTINGS = {"movable_ink_url": URL, "username": "id", "password": "pw"}
 EVENTS = 8
-SEGMENT_USER_AGENT = "Segment (Actions)"
 _NAMES = st.text(alphabet="aZ 9→\"'\\$${}#[]\n\t", max_size=8)
 # Our verdicts on an event that Segment's action never reaches the same way: the consumer
 # checks the message first (spec sections 4, 5), and gives up the whole event when one of its
@@ -224,22 +221,8 @@ def _compare(
             assert not answer["sent"], f"we do not send {subscription.name!r} ({exc}); Segment does"
         else:
             assert answer["sent"], f"we send {subscription.name!r}; Segment does not: {answer}"
-            _same_request(request, answer["request"])
+            assert_same_request(request, answer["request"])
     COMPARED["imported decisions"] += 1
-
-
-def _same_request(request: Any, sent: dict[str, Any]) -> None:
-    assert sent["url"] == request.url and sent["method"] == "POST"
-    if request.body is None:
-        assert sent["body"] is None
-    else:
-        assert json.loads(sent["body"]) == json.loads(body_bytes(request.body))
-    headers = dict(sent["headers"])
-    if headers.get("user-agent") == SEGMENT_USER_AGENT:
-        del headers["user-agent"]  # ours is the HTTP client's (documented)
-    if request.body is None:
-        headers.pop("content-type", None)  # Segment keeps a mapped one without a body
-    assert {k.lower(): v for k, v in request.headers.items()} == headers
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

@@ -29,7 +29,6 @@ from tests.avro_cases import (
     rudderstack_page,
     typed_track,
 )
-from tests.pipeline import write_config
 
 PER_SCHEMA = 40  # events of each fixed schema
 
@@ -66,14 +65,30 @@ def generated_events(drawn: list[Case]) -> Written:
     return written
 
 
-def run(
+@pytest.fixture
+def delivered_as_sent(
+    kafka_bootstrap: str,
+    schema_registry_url: str,
+    configured_topic: Callable[..., tuple[str, Path]],
+    standin: StandIn,
+) -> Callable[[Written], None]:
+    """Checks that what it is given arrives as it was meant (see `_deliver`)."""
+
+    def check(written: Written) -> None:
+        topic, config = configured_topic(
+            schema_registry=schema_registry_url, destination={"signals": "enforce"}
+        )
+        _deliver(written, kafka_bootstrap, schema_registry_url, topic, config, standin)
+
+    return check
+
+
+def _deliver(
     written: Written,
-    *,
-    tmp_path: Path,
     kafka_bootstrap: str,
     registry: str,
     topic: str,
-    group: str,
+    config: Path,
     standin: StandIn,
 ) -> None:
     """Produce `written` with AvroSerializer (one subject per record name), consume it with a
@@ -95,16 +110,7 @@ def run(
         assert producer.flush(30) == 0
     assert len(expected) == len(written)  # message ids are unique
 
-    config = write_config(
-        tmp_path / "config.toml",
-        bootstrap=kafka_bootstrap,
-        topic=topic,
-        group=group,
-        url=standin.url,
-        schema_registry=registry,
-        destination={"signals": "enforce"},
-    )
-    consumer = ConsumerProcess(config, tmp_path / "consumer.log")
+    consumer = ConsumerProcess(config, config.parent / "consumer.log")  # in the test's tmp_path
     try:
         wait_for(
             lambda: len({r.message_id for r in standin.received()}) >= len(expected),
@@ -120,33 +126,14 @@ def run(
 
 
 def test_the_issue_schemas_deliver_every_event_as_segment_json(
-    tmp_path: Path,
-    kafka_bootstrap: str,
-    schema_registry_url: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    standin: StandIn,
+    delivered_as_sent: Callable[[Written], None],
 ) -> None:
-    run(
-        fixed_events(),
-        tmp_path=tmp_path,
-        kafka_bootstrap=kafka_bootstrap,
-        registry=schema_registry_url,
-        topic=new_topic(partitions=3),
-        group=unique_name("group"),
-        standin=standin,
-    )
+    delivered_as_sent(fixed_events())
 
 
 @pytest.mark.parametrize("number", [0, 1])
 def test_generated_schemas_deliver_every_event_as_segment_json(
-    number: int,
-    tmp_path: Path,
-    kafka_bootstrap: str,
-    schema_registry_url: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    standin: StandIn,
+    number: int, delivered_as_sent: Callable[[Written], None]
 ) -> None:
     drawn: list[Case] = []
 
@@ -165,12 +152,4 @@ def test_generated_schemas_deliver_every_event_as_segment_json(
     draw()
     written = generated_events(drawn)
     assert len({json.dumps(schema) for schema, _, _ in written}) >= 5 and len(written) >= 20
-    run(
-        written,
-        tmp_path=tmp_path,
-        kafka_bootstrap=kafka_bootstrap,
-        registry=schema_registry_url,
-        topic=new_topic(partitions=3),
-        group=unique_name("group"),
-        standin=standin,
-    )
+    delivered_as_sent(written)

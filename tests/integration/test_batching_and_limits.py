@@ -23,7 +23,6 @@ from devkit.harness import (
     wait_for,
 )
 from devkit.standin import Faults, RateLimit, Rule, StandIn, lost, order_violations
-from tests.pipeline import write_config
 
 BATCH = {"enabled": True, "max_events": 50, "linger": "20ms"}
 
@@ -42,24 +41,12 @@ def stream(people: int, each: int) -> tuple[list[dict[str, Any]], dict[str, list
 
 @pytest.fixture
 def run_consumer(
-    tmp_path: Path,
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    standin: StandIn,
+    tmp_path: Path, kafka_bootstrap: str, configured_topic: Callable[..., tuple[str, Path]]
 ) -> Any:
     started: list[ConsumerProcess] = []
 
     def start(events: list[dict[str, Any]], **options: Any) -> tuple[str, ConsumerProcess]:
-        topic = new_topic(3)
-        config = write_config(
-            tmp_path / "config.toml",
-            bootstrap=kafka_bootstrap,
-            topic=topic,
-            group=unique_name("group"),
-            url=standin.url,
-            **options,
-        )
+        topic, config = configured_topic(**options)
         produce(kafka_bootstrap, topic, events)
         process = ConsumerProcess(config, tmp_path / "consumer.log")
         started.append(process)

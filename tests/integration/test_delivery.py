@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from consumer.core import deadletter
 from devkit import processes
 from devkit.harness import ConsumerProcess, committed, encode, produce, read_topic, wait_for
 from devkit.standin import Faults, Rule, StandIn, duplicates, lost, order_violations
-from tests.pipeline import write_config
 
 
 def person(name: str, count: int, *, start: int = 0) -> list[dict[str, Any]]:
@@ -38,31 +36,6 @@ def ids(events: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture
-def setup(
-    tmp_path: Path,
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    standin: StandIn,
-) -> Callable[..., tuple[str, Path]]:
-    """Make a topic and a config for it; returns (topic, config path)."""
-
-    def make(partitions: int = 3, **options: Any) -> tuple[str, Path]:
-        topic = new_topic(partitions)
-        config = write_config(
-            tmp_path / "config.toml",
-            bootstrap=kafka_bootstrap,
-            topic=topic,
-            group=unique_name("group"),
-            url=standin.url,
-            **options,
-        )
-        return topic, config
-
-    return make
-
-
-@pytest.fixture
 def consumers(tmp_path: Path) -> Any:
     started: list[ConsumerProcess] = []
 
@@ -77,9 +50,9 @@ def consumers(tmp_path: Path) -> Any:
 
 
 def test_a_retried_identify_holds_back_only_its_own_person(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
-    topic, config = setup()
+    topic, config = configured_topic()
     flaky, stuck = person("flaky", 6), person("stuck", 6)
     others = [e for i in range(20) for e in person(f"other{i}", 3)]
     standin.set_faults(
@@ -108,9 +81,9 @@ def test_a_retried_identify_holds_back_only_its_own_person(
 
 
 def test_an_identify_joining_two_ids_is_ordered_after_both_and_before_later_events(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
-    topic, config = setup(partitions=1)
+    topic, config = configured_topic(partitions=1)
     a, u = "anon-J", "user-J"
     events = [
         {"type": "page", "messageId": "a1", "anonymousId": a},
@@ -130,10 +103,10 @@ def test_an_identify_joining_two_ids_is_ordered_after_both_and_before_later_even
 
 
 def test_an_outage_dead_letters_nothing_and_delivery_resumes_in_order(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
     # A short retry window and few attempts: only the outage detector keeps these alive.
-    topic, config = setup(
+    topic, config = configured_topic(
         delivery={"retry_window": "1s", "max_attempts": 4, "circuit_threshold": 3}
     )
     people = {f"p{i}": person(f"p{i}", 8) for i in range(10)}
@@ -152,12 +125,12 @@ def test_an_outage_dead_letters_nothing_and_delivery_resumes_in_order(
 
 
 def test_events_read_while_the_destination_is_down_wait_and_go_in_order_once_it_is_back(
-    kafka_bootstrap: str, setup: Any, tmp_path: Path, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, tmp_path: Path, standin: StandIn
 ) -> None:
     # Read after the circuit opened, these wait parked in the worker (one job probes); none
     # may be lost, dead-lettered, or delivered out of its person's order.
     port = processes.free_port()
-    topic, config = setup(delivery={"circuit_threshold": 3}, metrics_port=port)
+    topic, config = configured_topic(delivery={"circuit_threshold": 3}, metrics_port=port)
     standin.down()
     first = [e for p in range(3) for e in person(f"early{p}", 2)]
     produce(kafka_bootstrap, topic, first)
@@ -184,11 +157,11 @@ def test_events_read_while_the_destination_is_down_wait_and_go_in_order_once_it_
 
 
 def test_requests_queued_for_a_slot_wait_for_a_probe_once_the_circuit_opens(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
     # Four slots for a hundred people: all hundred pass the closed circuit and queue for a
     # slot; once the circuit opens, those still queued must not go out, only its probes.
-    topic, config = setup(delivery={"max_in_flight": 4, "circuit_threshold": 3})
+    topic, config = configured_topic(delivery={"max_in_flight": 4, "circuit_threshold": 3})
     events = [
         {"type": "track", "messageId": f"q{i}", "anonymousId": f"anon-q{i}", "event": "E"}
         for i in range(100)
@@ -208,9 +181,9 @@ def test_requests_queued_for_a_slot_wait_for_a_probe_once_the_circuit_opens(
 
 
 def test_a_permanent_4xx_and_poison_records_go_to_the_dead_letter_topic(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
-    topic, config = setup(partitions=1)
+    topic, config = configured_topic(partitions=1)
     bad = {"type": "track", "messageId": "bad", "userId": "u-bad", "event": "Refused"}
     good = {"type": "track", "messageId": "good", "userId": "u-bad", "event": "Fine"}
     standin.set_faults(Faults(rules=(Rule(match={"messageId": "bad"}, status=400),)))
@@ -242,12 +215,12 @@ def test_a_permanent_4xx_and_poison_records_go_to_the_dead_letter_topic(
 
 
 def test_a_mapping_that_fails_on_an_event_is_dead_lettered_alone(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
     """Segment sends each subscription on its own: the preset still delivers the event while
     the mapping whose data is text for it is dead-lettered with its name."""
     text = {"name": "Text data", "subscribe": 'type = "track"', "data": {"@path": "$.event"}}
-    topic, config = setup(
+    topic, config = configured_topic(
         partitions=1, destination={"mappings": [{"name": "Send Entire Event"}, text]}
     )
     event = {"type": "track", "messageId": "two", "userId": "u-two", "event": "Fine"}
@@ -262,15 +235,34 @@ def test_a_mapping_that_fails_on_an_event_is_dead_lettered_alone(
     wait_for(lambda: "two" in {r.message_id for r in standin.received()}, 30, "the preset's event")
 
 
-def test_sigkill_mid_stream_loses_nothing(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
-) -> None:
-    topic, config = setup()
-    people = {f"k{i}": person(f"k{i}", 10) for i in range(30)}
-    standin.set_faults(Faults(latency_ms=20))
-    produce(kafka_bootstrap, topic, [e for events in people.values() for e in events])
+def _stream_under_way(
+    kafka_bootstrap: str,
+    topic: str,
+    config: Path,
+    consumers: Any,
+    standin: StandIn,
+    tag: str,
+    shape: tuple[int, int] = (30, 10),
+    *,
+    latency_ms: int = 20,
+    seen: int = 60,
+) -> tuple[dict[str, list[dict[str, Any]]], ConsumerProcess]:
+    """`shape` (people, events each) produced, and a consumer delivering them at `latency_ms` a
+    request, once `seen` have arrived: the people's events by name, and the consumer."""
+    people, each = shape
+    stream = {f"{tag}{i}": person(f"{tag}{i}", each) for i in range(people)}
+    standin.set_faults(Faults(latency_ms=latency_ms))
+    produce(kafka_bootstrap, topic, [e for events in stream.values() for e in events])
     first = consumers(config)
-    wait_for(lambda: len(standin.received()) >= 60, 60, "a third of the stream")
+    wait_for(lambda: len(standin.received()) >= seen, 60, f"{seen} events at the stand-in")
+    return stream, first
+
+
+def test_sigkill_mid_stream_loses_nothing(
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
+) -> None:
+    topic, config = configured_topic()
+    people, first = _stream_under_way(kafka_bootstrap, topic, config, consumers, standin, "k")
     first.signal(signal.SIGKILL)
     first.wait()
     consumers(config)
@@ -281,14 +273,12 @@ def test_sigkill_mid_stream_loses_nothing(
 
 
 def test_sigterm_drains_commits_and_exits_zero(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn, unique_name: Any
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn, unique_name: Any
 ) -> None:
-    topic, config = setup(delivery={"max_buffered": 40})
-    people = {f"t{i}": person(f"t{i}", 5) for i in range(40)}
-    standin.set_faults(Faults(latency_ms=300))
-    produce(kafka_bootstrap, topic, [e for events in people.values() for e in events])
-    first = consumers(config)
-    wait_for(lambda: len(standin.received()) >= 40, 60, "the first requests")
+    topic, config = configured_topic(delivery={"max_buffered": 40})
+    people, first = _stream_under_way(
+        kafka_bootstrap, topic, config, consumers, standin, "t", (40, 5), latency_ms=300, seen=40
+    )
     first.signal(signal.SIGTERM)
     assert first.wait(30) == 0
     before = {r.message_id for r in standin.received()}
@@ -305,9 +295,9 @@ def test_sigterm_drains_commits_and_exits_zero(
 
 
 def test_a_second_consumer_joining_mid_stream_keeps_order_and_loses_nothing(
-    kafka_bootstrap: str, setup: Any, consumers: Any, standin: StandIn
+    kafka_bootstrap: str, configured_topic: Any, consumers: Any, standin: StandIn
 ) -> None:
-    topic, config = setup(partitions=6)
+    topic, config = configured_topic(partitions=6)
     people = {f"r{i}": person(f"r{i}", 10) for i in range(40)}
     standin.set_faults(Faults(latency_ms=20))
     produce(kafka_bootstrap, topic, [e for events in people.values() for e in events])

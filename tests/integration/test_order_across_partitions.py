@@ -20,9 +20,8 @@ from typing import Any
 import pytest
 
 from devkit import processes, segment_kafka
-from devkit.harness import PASSWORD, USERNAME, ConsumerProcess, wait_for
+from devkit.harness import ConsumerProcess, wait_for
 from devkit.standin import Faults, StandIn, lost, order_violations
-from tests.pipeline import write_config
 
 PARTITIONS = 12
 PEOPLE = 101  # not a multiple of PARTITIONS: kafkajs' round robin spreads each person
@@ -88,45 +87,36 @@ MISKEYED = "movableink_consumer_records_miskeyed_total"
 def run(
     tmp_path: Path,
     kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
+    configured_topic: Callable[..., tuple[str, Path]],
+    standin: StandIn,
 ) -> Callable[..., Run]:
     """Produce the people's events with a keying, live or already there, and deliver them with
     one consumer; what it showed once every event has arrived."""
 
     def go(keying: segment_kafka.Keying, live: bool, window: str = "2s") -> Run:
-        topic = new_topic(PARTITIONS)
         port = processes.free_port()
-        with StandIn(USERNAME, PASSWORD, faults=Faults(latency_ms=10, jitter_ms=10)) as si:
-            config = write_config(
-                tmp_path / f"{keying}-{live}.toml",
-                bootstrap=kafka_bootstrap,
-                topic=topic,
-                group=unique_name("group"),
-                url=si.url,
-                metrics_port=port,
-                ordering={"window": window},
+        standin.set_faults(Faults(latency_ms=10, jitter_ms=10))
+        topic, config = configured_topic(PARTITIONS, metrics_port=port, ordering={"window": window})
+        everything = waves(PEOPLE)
+        if not live:
+            segment_kafka.produce(
+                kafka_bootstrap, topic, [e for w in everything for e in w], keying
             )
-            everything = waves(PEOPLE)
-            if not live:
-                segment_kafka.produce(
-                    kafka_bootstrap, topic, [e for w in everything for e in w], keying
-                )
-            consumer = ConsumerProcess(config, tmp_path / f"{keying}-{live}.log", metrics_port=port)
-            try:
-                wait_for(consumer.ready, 60, "the consumer to join")
-                if live:
-                    for wave in everything:  # one kafkajs send each, as events come
-                        segment_kafka.produce(kafka_bootstrap, topic, wave, keying)
-                ids = [e["messageId"] for wave in everything for e in wave]
-                wait_for(lambda: not lost(si.received(), ids), 120, "every event")
-                return Run(
-                    order_violations(si.received(), expected(PEOPLE)),
-                    int(consumer.metrics(MISKEYED).total(MISKEYED)),
-                    "records are mis-keyed" in consumer.logs(),
-                )
-            finally:
-                consumer.kill()
+        consumer = ConsumerProcess(config, tmp_path / f"{keying}-{live}.log", metrics_port=port)
+        try:
+            wait_for(consumer.ready, 60, "the consumer to join")
+            if live:
+                for wave in everything:  # one kafkajs send each, as events come
+                    segment_kafka.produce(kafka_bootstrap, topic, wave, keying)
+            ids = [e["messageId"] for wave in everything for e in wave]
+            wait_for(lambda: not lost(standin.received(), ids), 120, "every event")
+            return Run(
+                order_violations(standin.received(), expected(PEOPLE)),
+                int(consumer.metrics(MISKEYED).total(MISKEYED)),
+                "records are mis-keyed" in consumer.logs(),
+            )
+        finally:
+            consumer.kill()
 
     return go
 

@@ -108,30 +108,6 @@ def links_count(bootstrap: str, topic: str) -> int:
         reader.close()
 
 
-def start_pods(
-    where: Path, bootstrap: str, topic: str, group: str, url: str, **settings: Any
-) -> list[ConsumerProcess]:
-    """Two `run` processes in one group, client ids `pod-0` and `pod-1`."""
-    pods = []
-    properties = settings.pop("properties", {})
-    for i in range(2):
-        port = processes.free_port()
-        config = write_config(
-            where.with_name(f"{where.name}-{i}.toml"),
-            bootstrap=bootstrap,
-            topic=topic,
-            group=group,
-            url=url,
-            metrics_port=port,
-            delivery={"backoff_base": "300ms", "circuit_threshold": 100_000},
-            properties={**properties, "client.id": f"pod-{i}"},
-            **settings,
-        )
-        log = where.with_name(f"{where.name}-{i}.log")
-        pods.append(ConsumerProcess(config, log, metrics_port=port))
-    return pods
-
-
 def shared(bootstrap: str, group: str, topic: str, pods: list[ConsumerProcess]) -> dict[int, str]:
     """Once both have joined and share the partitions: partition -> `pod-<n>`."""
     for pod in pods:
@@ -147,29 +123,51 @@ def shared(bootstrap: str, group: str, topic: str, pods: list[ConsumerProcess]) 
     return owned
 
 
+Started = tuple[str, str, list[ConsumerProcess]]  # topic, group, the two pods
+
+
 @pytest.fixture
-def run(
+def two_pods(
     tmp_path: Path,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     unique_name: Callable[[str], str],
-) -> Callable[[str], Run]:
+) -> Callable[..., Started]:
+    """Two `run` processes in a group of their own on a fresh topic, client ids `pod-0` and
+    `pod-1`, their configs and logs `name-<n>` in tmp_path; `settings` go to the config."""
+
+    def start(name: str, url: str, **settings: Any) -> Started:
+        topic, group = new_topic(PARTITIONS), unique_name("group")
+        pods = []
+        properties = settings.pop("properties", {})
+        for i in range(2):
+            port = processes.free_port()
+            config = write_config(
+                tmp_path / f"{name}-{i}.toml",
+                bootstrap=kafka_bootstrap,
+                topic=topic,
+                group=group,
+                url=url,
+                metrics_port=port,
+                delivery={"backoff_base": "300ms", "circuit_threshold": 100_000},
+                properties={**properties, "client.id": f"pod-{i}"},
+                **settings,
+            )
+            pods.append(ConsumerProcess(config, tmp_path / f"{name}-{i}.log", metrics_port=port))
+        return topic, group, pods
+
+    return start
+
+
+@pytest.fixture
+def run(kafka_bootstrap: str, two_pods: Callable[..., Started]) -> Callable[[str], Run]:
     def go(gate: str) -> Run:
-        topic = new_topic(PARTITIONS)
-        group = unique_name("group")
         # Each identify is refused once: it is retried after a backoff, and meanwhile the server
         # event, on the other process, is free to go first unless the gate holds it.
         rules = tuple(Rule({"messageId": f"id-{n}"}, times=1) for n in range(4 * PEOPLE))
         faults = Faults(latency_ms=5, jitter_ms=10, rules=rules)
         with StandIn(USERNAME, PASSWORD, faults=faults) as si:
-            pods = start_pods(
-                tmp_path / gate,
-                kafka_bootstrap,
-                topic,
-                group,
-                si.url,
-                ordering={"gate": gate, "hold_max": "30s"},
-            )
+            topic, group, pods = two_pods(gate, si.url, ordering={"gate": gate, "hold_max": "30s"})
             try:
                 owned = shared(kafka_bootstrap, group, topic, pods)
                 chosen = people(owned)
@@ -245,25 +243,17 @@ CRASH_PEOPLE = 100
 
 
 def test_a_pod_killed_holding_unfinished_identifies_loses_nothing_and_counts_what_it_costs(
-    tmp_path: Path,
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
+    kafka_bootstrap: str, two_pods: Callable[..., Started]
 ) -> None:
     """pod-0 reads every chosen person's identify and cannot deliver it (refused until it is
     killed); pod-1 holds their server events at the gate. pod-0 is SIGKILLed; pod-1 takes its
     partitions over (a session timeout shorter than hold_max) and delivers the identifies.
     Every event arrives, and each server event handed on before its identify is counted as
     released without the guarantee."""
-    topic = new_topic(PARTITIONS)
-    group = unique_name("group")
     refused = Faults(latency_ms=5, jitter_ms=10, rules=(Rule({"type": "identify"}),))
     with StandIn(USERNAME, PASSWORD, faults=refused) as si:
-        pods = start_pods(
-            tmp_path / "crash",
-            kafka_bootstrap,
-            topic,
-            group,
+        topic, group, pods = two_pods(
+            "crash",
             si.url,
             ordering={"gate": "enforce", "hold_max": "20s"},
             properties={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},

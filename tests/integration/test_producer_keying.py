@@ -99,18 +99,26 @@ def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def _check(tmp_path: Path, bootstrap: str, topic: str, capsys: pytest.CaptureFixture[str]) -> str:
-    config = harness.write_config(
-        tmp_path / "config.toml",
-        bootstrap=bootstrap,
-        topic=topic,
-        group=f"group-{topic}",
-        destinations=[harness.Destination("mi", "http://127.0.0.1:9/behavioral/k")],
-        kafka={"value_format": "json"},
-    )
-    capsys.readouterr()
-    assert cli.main(["check-topic", "--config", str(config), "--topic", topic]) == 0
-    return capsys.readouterr().out
+@pytest.fixture
+def check_topic(
+    tmp_path: Path, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> Callable[[str], str]:
+    """`check-topic` of a topic (JSON values, a group named after it), `args` added: its report."""
+
+    def check(topic: str, *args: str) -> str:
+        config = harness.write_config(
+            tmp_path / "config.toml",
+            bootstrap=kafka_bootstrap,
+            topic=topic,
+            group=f"group-{topic}",
+            destinations=[harness.Destination("mi", "http://127.0.0.1:9/behavioral/k")],
+            kafka={"value_format": "json"},
+        )
+        capsys.readouterr()
+        assert cli.main(["check-topic", "--config", str(config), "--topic", topic, *args]) == 0
+        return capsys.readouterr().out
+
+    return check
 
 
 def _share(report: str, name: str) -> str:
@@ -122,13 +130,12 @@ def _share(report: str, name: str) -> str:
 def test_check_topic_reports_each_keying_of_segments_destination(
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    check_topic: Callable[..., str],
     keying: segment_kafka.Keying,
 ) -> None:
     topic = new_topic(PARTITIONS)
     segment_kafka.produce(kafka_bootstrap, topic, segment_kafka.journeys(PEOPLE), keying)
-    report = _check(tmp_path, kafka_bootstrap, topic, capsys)
+    report = check_topic(topic)
     assert f"records checked: {9 * PEOPLE} over {PARTITIONS} partitions" in report
     if keying == "none":
         assert _share(report, "none") == "100.0"
@@ -149,49 +156,36 @@ def test_check_topic_reports_each_keying_of_segments_destination(
 
 
 def test_check_topic_reports_librdkafkas_default_partitioner(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    kafka_bootstrap: str, new_topic: Callable[..., str], check_topic: Callable[..., str]
 ) -> None:
     topic = new_topic(PARTITIONS)
     _librdkafka(kafka_bootstrap, topic, segment_kafka.journeys(PEOPLE), "consistent_random")
-    report = _check(tmp_path, kafka_bootstrap, topic, capsys)
+    report = check_topic(topic)
     assert _share(report, "ok") == "100.0"
     assert "verdict: CRC32 (librdkafka's default consistent_random)" in report
     assert FIX_PARTITIONER in report
 
 
 def test_check_topic_sees_producers_that_disagree(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    kafka_bootstrap: str, new_topic: Callable[..., str], check_topic: Callable[..., str]
 ) -> None:
     """Segment's destination and a librdkafka producer keying alike still split people."""
     topic = new_topic(PARTITIONS)
     events = segment_kafka.journeys(PEOPLE)
     segment_kafka.produce(kafka_bootstrap, topic, events[: len(events) // 2], "anonymous_first")
     _librdkafka(kafka_bootstrap, topic, events[len(events) // 2 :], "consistent_random")
-    report = _check(tmp_path, kafka_bootstrap, topic, capsys)
+    report = check_topic(topic)
     assert "verdict: producers disagree" in report
     assert FIX_PARTITIONER in report
 
 
 def test_check_topic_reads_the_last_records_of_each_partition_and_commits_nothing(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    kafka_bootstrap: str, new_topic: Callable[..., str], check_topic: Callable[..., str]
 ) -> None:
     topic = new_topic(4)
     segment_kafka.produce(kafka_bootstrap, topic, segment_kafka.journeys(20), "anonymous_first")
-    config = tmp_path / "config.toml"
-    _check(tmp_path, kafka_bootstrap, topic, capsys)
-    assert (
-        cli.main(["check-topic", "--config", str(config), "--topic", topic, "--sample", "5"]) == 0
-    )
-    assert "records checked: 20 over 4 partitions" in capsys.readouterr().out
+    check_topic(topic)
+    assert "records checked: 20 over 4 partitions" in check_topic(topic, "--sample", "5")
     assert set(
         harness.committed(kafka_bootstrap, f"group-{topic}.check-topic", topic, 4).values()
     ) == {-1001}

@@ -19,9 +19,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from consumer.core import deadletter
-from devkit.harness import CREDENTIALS, encode, produce, read_topic, wait_for
+from devkit.harness import CREDENTIALS, encode, produce, read_topic, track, wait_for
 from devkit.standin import Faults, Rule, StandIn, duplicates, lost, order_violations
-from tests.pipeline import write_config
 
 # Record timestamps of the produced events, in ms: an hour ago. A fixed date drifts out of the
 # broker's retention (7 days by default), and its retention check, every 5 minutes, then deletes
@@ -31,13 +30,7 @@ T0 = (int(time.time()) - 3600) * 1000
 
 def person(name: str, count: int, phase: str) -> list[dict[str, Any]]:
     return [
-        {
-            "type": "track",
-            "messageId": f"{phase}-{name}-{i}",
-            "anonymousId": f"anon-{name}",
-            "event": "Item Clicked",
-            "properties": {"n": i},
-        }
+        track(f"{phase}-{name}-{i}", i, "Item Clicked", anonymousId=f"anon-{name}")
         for i in range(count)
     ]
 
@@ -46,34 +39,41 @@ def produce_at(bootstrap: str, topic: str, events: list[dict[str, Any]], ms: int
     produce(bootstrap, topic, events, headers=[("origin", b"test")], timestamp=ms)
 
 
-def replay(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def produced(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`events`, produced at `T0`."""
+    produce_at(bootstrap, topic, events, T0)
+    return events
+
+
+def run_with_credentials(argv: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """`argv` run to its end (in two minutes at most) with the credentials in its environment;
+    what it printed kept as text."""
     return subprocess.run(
-        [sys.executable, "-m", "consumer", "replay", "--config", str(config), *args],
+        argv,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=120,
         env={**os.environ, **CREDENTIALS},
         check=False,
+        **options,
+    )
+
+
+def replay(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_with_credentials(
+        [sys.executable, "-m", "consumer", "replay", "--config", str(config), *args]
     )
 
 
 @pytest.fixture
 def topic_and_config(
-    tmp_path: Path,
-    kafka_bootstrap: str,
+    configured_topic: Callable[..., tuple[str, Path]],
     new_topic: Callable[..., str],
     unique_name: Callable[[str], str],
-    standin: StandIn,
 ) -> tuple[str, Path]:
-    topic = new_topic(3)
+    """A topic of three partitions and its dead-letter topic; the config of its live group."""
+    topic, config = configured_topic(group=unique_name("live-group"))
     new_topic(3, name=f"{topic}.dlq")
-    config = write_config(
-        tmp_path / "config.toml",
-        bootstrap=kafka_bootstrap,
-        topic=topic,
-        group=unique_name("live-group"),
-        url=standin.url,
-    )
     return topic, config
 
 
@@ -82,9 +82,8 @@ def slow_range(
 ) -> list[dict[str, Any]]:
     """Ten events per person, produced, and a stand-in answering in 100 ms: a replay that lasts."""
     events = [e for n in range(people) for e in person(f"{phase}{n}", 10, phase)]
-    produce_at(bootstrap, topic, events, T0)
     standin.set_faults(Faults(latency_ms=100))
-    return events
+    return produced(bootstrap, topic, events)
 
 
 def ids(events: list[dict[str, Any]]) -> list[str]:
@@ -115,8 +114,7 @@ def test_dead_letters_replayed_after_the_fix_are_delivered_and_never_loop(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    events = person("d", 4, "dl")
-    produce_at(kafka_bootstrap, topic, events, T0)
+    events = produced(kafka_bootstrap, topic, person("d", 4, "dl"))
     refused = Faults(rules=(Rule(match={"anonymousId": "anon-d"}, status=422),))
     standin.set_faults(refused)
     first = replay(config, "--topic", topic)
@@ -148,8 +146,7 @@ def test_a_dry_run_sends_nothing_and_shows_what_would_be_sent(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    events = person("x", 3, "dry")
-    produce_at(kafka_bootstrap, topic, events, T0)
+    events = produced(kafka_bootstrap, topic, person("x", 3, "dry"))
     done = replay(config, "--topic", topic, "--dry-run", "--filter", "properties.n != 1")
     assert done.returncode == 0, done.stderr
     assert standin.received() == [] and standin.rejected() == []
@@ -167,8 +164,7 @@ def test_to_topic_republishes_keys_values_and_headers(
 ) -> None:
     topic, config = topic_and_config
     target = new_topic(3)
-    events = person("r", 3, "re")
-    produce_at(kafka_bootstrap, topic, events, T0)
+    events = produced(kafka_bootstrap, topic, person("r", 3, "re"))
     done = replay(config, "--topic", topic, "--to-topic", target)
     assert done.returncode == 0, done.stderr
     copies = read_topic(kafka_bootstrap, target, 3)
@@ -213,14 +209,7 @@ def test_interrupt_then_resume_delivers_every_event_once(
 
     standin.set_faults(Faults())
     argv = shlex.split(command)[1:]
-    resumed = subprocess.run(
-        [sys.executable, *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **CREDENTIALS},
-        check=False,
-    )
+    resumed = run_with_credentials([sys.executable, *argv])
     assert resumed.returncode == 0, resumed.stderr
     assert not lost(standin.received(), ids(events))
     assert duplicates(standin.received()) == {}
@@ -258,9 +247,9 @@ def test_make_replay_topic_wraps_the_command(
     kafka_bootstrap: str, topic_and_config: tuple[str, Path], standin: StandIn
 ) -> None:
     topic, config = topic_and_config
-    produce_at(kafka_bootstrap, topic, person("m", 2, "make"), T0)
+    produced(kafka_bootstrap, topic, person("m", 2, "make"))
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
+    done = run_with_credentials(
         [
             "make",
             "-s",
@@ -271,11 +260,6 @@ def test_make_replay_topic_wraps_the_command(
             "FILTER=properties.n = 1",
         ],
         cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **CREDENTIALS},
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["messageId"] for line in done.stdout.splitlines()] == ["make-m-1"]

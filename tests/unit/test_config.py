@@ -9,18 +9,8 @@ from consumer import config
 from consumer.core import movableink
 from consumer.core.errors import ConfigError
 from consumer.settings import LoggingSettings
+from tests.pipeline import BASE_CONFIG as BASE
 
-BASE = """
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-topics = ["segment-events"]
-
-[[destinations]]
-name = "movable-ink"
-movable_ink_url = "https://collector.movableink-dmz.com/behavioral/KEY123"
-username = "${MI_USER}"
-password = "${MI_PASSWORD}"
-"""
 ENV = {"MI_USER": "access-id", "MI_PASSWORD": "s3cret-value"}
 
 

@@ -157,6 +157,7 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
         Subscription,
     )
     from consumer.core.offsets import OffsetTracker
+    from consumer.core.segment import Place
     from consumer.core.triggers import parse
     from consumer.settings import DeliverySettings
     from consumer.shell.delivery.sender import Sender
@@ -189,7 +190,7 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
         for offset in range(3):
             record = Record("in", 0, offset, None, b"{}", [])
             message = {"type": "track", "userId": f"u{offset}", "messageId": f"m{offset}"}
-            decision = decide_message(message, (destination,), topic="in", offset=offset)
+            decision = decide_message(message, (destination,), Place("in", offset=offset))
             works.append(envelope(record, decision, tracker.add("in", 0, offset, None), None))
         outcomes.accept(works)
         for _ in range(100):
@@ -256,6 +257,7 @@ def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> 
     from consumer.core.mapping import compile_mapping
     from consumer.core.movableink import PRESET_DATA, Destination, Secret, Subscription
     from consumer.core.offsets import OffsetTracker
+    from consumer.core.segment import Place
     from consumer.settings import DeliverySettings
     from consumer.shell.delivery.sender import Sender
     from consumer.shell.outcome import Outcomes
@@ -279,7 +281,7 @@ def test_an_internal_error_decided_for_a_record_names_the_unexpected_class() -> 
             [Sender(destination, None, DeliverySettings(), metrics)],  # type: ignore[arg-type]
         )
         message = {"type": "track", "userId": "u", "messageId": "m"}
-        decision = decide_message(message, (destination,), topic="in", offset=0)
+        decision = decide_message(message, (destination,), Place("in", offset=0))
         outcomes.accept(
             [
                 envelope(

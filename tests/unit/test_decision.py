@@ -20,6 +20,7 @@ from consumer.core.movableink import (
     Subscription,
     body_bytes,
 )
+from consumer.core.segment import Place
 from consumer.core.signals import SignalsPolicy
 from consumer.core.triggers import parse
 from tests.strategies import segment_messages
@@ -128,7 +129,7 @@ def test_each_destination_has_its_own_verdict() -> None:
 
 def test_a_missing_message_id_is_derived_and_sent() -> None:
     message = {"type": "identify", "anonymousId": "a"}
-    decision = decide_message(message, (dest(),), topic="t", partition=2, offset=9, now=NOW)
+    decision = decide_message(message, (dest(),), Place("t", 2, 9), now=NOW)
     assert decision.message_id == "kafka-t-2-9"
     assert decision.deliveries[0].request.body == {**message, "messageId": "kafka-t-2-9"}
 
@@ -145,7 +146,7 @@ def test_invalid_messages_carry_their_reason() -> None:
 def test_records_are_decoded_first() -> None:
     value = avro_codec.frame(1, avro_codec.encode(track()))
     assert decide_record(value, Decoder(), (dest(),), now=NOW).action == "deliver"
-    garbage = decide_record(b"\x07junk", Decoder(), (dest(),), topic="t", partition=0, offset=5)
+    garbage = decide_record(b"\x07junk", Decoder(), (dest(),), Place("t", 0, 5))
     assert (garbage.message_id, garbage.action, garbage.first_reason) == (
         "kafka-t-0-5",
         "invalid",

@@ -250,14 +250,10 @@ def test_the_fast_reader_on_edge_cases(text: str | bytes) -> None:
 
 
 def _decode_as_before(decoder: Decoder, value: bytes | None) -> Any:
-    """`Decoder.decode` before a Confluent frame was tested for first, over the same readers."""
-    if not value:
-        raise DecodeError("decode.empty", "The record has no value.")
-    if len(value) > decoder._max:
-        raise DecodeError(
-            "decode.too_large",
-            f"The record value has {len(value)} bytes, over max_message_bytes={decoder._max}.",
-        )
+    """`Decoder.decode` before a Confluent frame was tested for first, over the same readers.
+    The empty and too-large checks come before the dispatch and did not change: the decoder's."""
+    if not value or len(value) > decoder._max:
+        return decoder.decode(value)
     first = value[0]
     if first == ord("{") or (first in b" \t\r\n" and value.lstrip(b" \t\r\n")[:1] == b"{"):
         return decode.parse_json(value)

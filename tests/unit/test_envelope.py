@@ -6,13 +6,14 @@ from consumer.core.decision import Decision, decide_message
 from consumer.core.envelope import ROUTED, Timing, envelope, kafka_seconds
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Record
+from consumer.core.segment import Place
 from consumer.shell.kafka.identity_links import record_time
 from consumer.shell.kafka.time_order import ordering_time
 
 
 def test_an_envelope_holds_the_decisions_ids_keys_and_times() -> None:
     message = {"type": "track", "userId": "u1", "timestamp": "2026-01-01T00:00:00Z"}
-    decision = decide_message(message, (), topic="in", partition=2, offset=7)
+    decision = decide_message(message, (), Place("in", 2, 7))
     record = Record("in", 2, 7, b"k", b"{}", (), 1_767_225_600_500)
     handle = OffsetTracker().add("in", 2, 7, None)
     one = envelope(record, decision, handle, kafka_seconds(record.timestamp_ms), 5.0)

@@ -12,25 +12,19 @@ from hypothesis import given, settings
 
 from consumer import config
 from consumer.commands.explain import explain, read_messages
+from tests.pipeline import BASE_CONFIG
 from tests.strategies import json_values
 
-CONFIG = """
-[kafka]
-bootstrap_servers = "127.0.0.1:9092"
-topics = ["segment-events"]
-
-[[destinations]]
-name = "movable-ink"
-movable_ink_url = "https://collector.movableink-dmz.com/behavioral/KEY123"
-username = "access-id"
-password = "${MI_PASSWORD}"
-
+CONFIG = (
+    BASE_CONFIG
+    + """
 [[destinations.mappings]]
 name = "Send Entire Event"
 subscribe = 'type = "identify" or type = "track"'
 headers = { "X-Brand" = "acme" }
 """
-ENV = {"MI_PASSWORD": "pw-secret"}
+)
+ENV = {"MI_USER": "access-id", "MI_PASSWORD": "pw-secret"}
 
 
 def run_cli(
@@ -43,7 +37,7 @@ def run_cli(
         input=stdin,
         capture_output=True,
         text=True,
-        env={"MI_PASSWORD": "pw-secret", "PATH": "/usr/bin:/bin"},
+        env={**ENV, "PATH": "/usr/bin:/bin"},
         check=False,
     )
 

@@ -22,6 +22,7 @@ from consumer.core.movableink import (
 )
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Record
+from consumer.core.segment import Place
 from consumer.core.triggers import parse
 from consumer.settings import DeliverySettings
 from consumer.shell.delivery.sender import Sender
@@ -52,7 +53,7 @@ def test_a_record_under_way_keeps_its_bodies_but_not_its_decision() -> None:
     subscription = Subscription("m", parse(PRESET_SUBSCRIBE), compile_mapping(PRESET_DATA))
     destination = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), (subscription,))
     message = {"type": "track", "event": "Viewed", "userId": "u1", "messageId": "m1"}
-    decision = decide_message(message, (destination,), topic="in", offset=0)
+    decision = decide_message(message, (destination,), Place("in", offset=0))
     referenced = sys.getrefcount(decision)
     kept: list[tuple[int, list[Job]]] = []
 
@@ -120,7 +121,7 @@ def test_each_mapping_ends_on_its_own_and_the_record_once_per_destination() -> N
     bad = Subscription("bad", parse(PRESET_SUBSCRIBE), compile_mapping({"@path": "$.event"}))
     destination = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), (good, bad))
     message = {"type": "track", "event": "Viewed", "userId": "u1", "messageId": "m1"}
-    decision = decide_message(message, (destination,), topic="in", offset=0)
+    decision = decide_message(message, (destination,), Place("in", offset=0))
     metrics = Metrics(CollectorRegistry())
     producer = Acking()
     answering = Answering(200)
@@ -164,7 +165,7 @@ def test_a_record_whose_every_mapping_delivers_counts_delivered_once() -> None:
     )
     destination = Destination("mi", "http://127.0.0.1:1/b/k", "u", Secret("p"), (first, second))
     message = {"type": "track", "event": "Viewed", "userId": "u1", "messageId": "m1"}
-    decision = decide_message(message, (destination,), topic="in", offset=0)
+    decision = decide_message(message, (destination,), Place("in", offset=0))
     metrics = Metrics(CollectorRegistry())
 
     async def scenario() -> None:

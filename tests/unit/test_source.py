@@ -229,10 +229,15 @@ class Running:
         self.thread.join(10)
         assert not self.thread.is_alive()
 
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.end()
+
 
 def test_commits_stop_below_the_first_unfinished_record() -> None:
-    run = Running()
-    try:
+    with Running() as run:
         run.read(P0, 0, 1, 2, 3, 4)
         run.sink.finish(P0, 0, 1, 3)
         run.until(lambda: run.consumer.committed(P0) == 2)
@@ -242,15 +247,12 @@ def test_commits_stop_below_the_first_unfinished_record() -> None:
         run.until(lambda: run.consumer.committed(P0) == 4)
         run.sink.finish(P0, 4)
         run.until(lambda: run.consumer.committed(P0) == 5)
-    finally:
-        run.end()
 
 
 def test_a_commit_the_broker_did_not_confirm_is_sent_again_until_it_is() -> None:
     """Commits are sent without waiting for the answer (the coordinator can hold it for 45 s);
     an offset counts as committed only once confirmed, so a failed commit is sent again."""
-    run = Running()
-    try:
+    with Running() as run:
         run.consumer.answering = False
         run.read(P0, 0, 1)
         run.sink.finish(P0, 0, 1)
@@ -262,16 +264,13 @@ def test_a_commit_the_broker_did_not_confirm_is_sent_again_until_it_is() -> None
         assert run.consumer.commits[-1].get(P0) == 2  # sent again, and now confirmed
         run.sink.finish(P0, 2)
         run.until(lambda: run.consumer.committed(P0) == 3)
-    finally:
-        run.end()
 
 
 def test_an_older_commit_written_after_a_newer_one_is_undone_by_sending_the_newer_again() -> None:
     """After the group coordinator was killed, a commit librdkafka had retried was written
     after a newer one (offset 127 after 420 on the three-broker cluster): the group's offset
     went back while the consumer took 420 as committed, and never sent it again."""
-    run = Running()
-    try:
+    with Running() as run:
         run.read(P0, 0, 1, 2, 3, 4)
         run.sink.finish(P0, 0, 1, 2, 3, 4)
         run.until(lambda: run.consumer.held.get(P0) == 5)
@@ -280,8 +279,6 @@ def test_an_older_commit_written_after_a_newer_one_is_undone_by_sending_the_newe
             run.consumer.late = {P0: 2}
         run.until(lambda: not run.consumer.late)  # written: the broker held 2 for a moment
         run.until(lambda: run.consumer.held.get(P0) == 5)
-    finally:
-        run.end()
 
 
 def test_an_older_commit_answered_while_leaving_is_undone_before_closing() -> None:
@@ -296,8 +293,7 @@ def test_an_older_commit_answered_while_leaving_is_undone_before_closing() -> No
 
 
 def test_a_revoke_waits_for_work_under_way_then_commits_and_lets_go() -> None:
-    run = Running(revoke_timeout=0.3)
-    try:
+    with Running(revoke_timeout=0.3) as run:
         run.read(P0, 0, 1)
         run.read(P1, 0)
         run.sink.finish(P0, 0)
@@ -309,21 +305,16 @@ def test_a_revoke_waits_for_work_under_way_then_commits_and_lets_go() -> None:
         assert run.sink.abandoned == [{P0}]  # unstarted jobs of P0 are dropped
         assert run.tracker.pending({P0}) == 0  # forgotten: its new owner redelivers it
         assert P0 not in run.source.assigned and P1 in run.source.assigned
-    finally:
-        run.end()
 
 
 def test_a_revoke_does_not_wait_once_every_record_is_finished() -> None:
-    run = Running(revoke_timeout=5.0)
-    try:
+    with Running(revoke_timeout=5.0) as run:
         run.read(P0, 0, 1)
         threading.Timer(0.1, run.sink.finish, (P0, 0, 1)).start()
         started = time.monotonic()
         run.source.on_revoke([P0])
         assert time.monotonic() - started < 2.0
         assert run.consumer.committed(P0) == 2
-    finally:
-        run.end()
 
 
 def test_shutdown_drains_what_was_read_then_commits_and_closes() -> None:
@@ -348,8 +339,7 @@ def test_past_the_grace_period_the_rest_is_left_for_redelivery() -> None:
 
 
 def test_intake_pauses_at_the_buffer_bound_and_resumes_at_half() -> None:
-    run = Running(max_buffered=4)
-    try:
+    with Running(max_buffered=4) as run:
         run.read(P0, 0, 1, 2, 3)
         run.until(lambda: {P0, P1} <= run.consumer.paused)
         run.sink.finish(P0, 0)
@@ -357,8 +347,6 @@ def test_intake_pauses_at_the_buffer_bound_and_resumes_at_half() -> None:
         assert {P0, P1} <= run.consumer.paused  # 3 pending: above half
         run.sink.finish(P0, 1)
         run.until(lambda: not run.consumer.paused)
-    finally:
-        run.end()
 
 
 def test_intake_pauses_while_the_least_busy_healthy_destination_has_enough_queued(
@@ -367,8 +355,7 @@ def test_intake_pauses_while_the_least_busy_healthy_destination_has_enough_queue
     """With a destination down, records wait for it up to max_buffered; reading that many as
     fast as Kafka gives them starved the healthy one. Intake also follows its queue."""
     monkeypatch.setattr(source, "READ_AHEAD", 4)
-    run = Running(max_buffered=100)
-    try:
+    with Running(max_buffered=100) as run:
         run.read(P0, 0, 1)
         run.sink.queued = 4  # the healthy destination has READ_AHEAD jobs
         run.until(lambda: {P0, P1} <= run.consumer.paused)
@@ -377,8 +364,6 @@ def test_intake_pauses_while_the_least_busy_healthy_destination_has_enough_queue
         assert {P0, P1} <= run.consumer.paused  # above half
         run.sink.queued = 2
         run.until(lambda: not run.consumer.paused)
-    finally:
-        run.end()
 
 
 def test_the_read_ahead_bound_lets_go_at_its_own_half_though_the_buffer_is_half_full(
@@ -387,41 +372,32 @@ def test_the_read_ahead_bound_lets_go_at_its_own_half_though_the_buffer_is_half_
     """A down destination's records keep the buffer over half full: intake paused by the
     read-ahead bound must still resume once the healthy destination's queue is at half."""
     monkeypatch.setattr(source, "READ_AHEAD", 4)
-    run = Running(max_buffered=10)
-    try:
+    with Running(max_buffered=10) as run:
         run.read(P0, *range(6))  # never finished: 6 of 10 buffered, above half
         run.sink.queued = 4
         run.until(lambda: {P0, P1} <= run.consumer.paused)
         run.sink.queued = 2
         run.until(lambda: not run.consumer.paused)
-    finally:
-        run.end()
 
 
 def test_only_the_first_record_is_waited_for_and_batches_go_over_in_chunks() -> None:
     """librdkafka's consume(n, timeout) waits until n records have arrived: asked for 500, a
     record read at a moderate rate waited up to the whole poll timeout for a batch to fill."""
-    run = Running()
-    try:
+    with Running() as run:
         run.read(P0, *range(120))
         assert all(n == 1 or timeout == 0 for n, timeout in run.consumer.asked)
         assert run.sink.handed == [source.HANDOVER, source.HANDOVER, 120 - 2 * source.HANDOVER]
-    finally:
-        run.end()
 
 
 def test_an_unavailable_dependency_rewinds_and_pauses_only_its_partition() -> None:
     down = threading.Event()
     down.set()
-    run = Running(refuse=lambda r: r.partition == 0 and down.is_set())
-    try:
+    with Running(refuse=lambda r: r.partition == 0 and down.is_set()) as run:
         run.consumer.put(P0, 0, 1)
         run.read(P1, 0)
         run.until(lambda: (P0, 0) in run.consumer.seeks)
         assert P0 in run.consumer.paused and P1 not in run.consumer.paused
         assert (P0, 0) not in run.sink.works  # not decided, not counted: read again later
-    finally:
-        run.end()
 
 
 def test_a_range_reader_ends_by_itself_and_keeps_what_it_reached() -> None:
@@ -469,8 +445,7 @@ def early(run: Running, reason: str) -> float:
 
 
 def test_records_of_two_partitions_are_handed_on_in_event_time_order() -> None:
-    run = Running(ordering=OrderingSettings(window=30.0))
-    try:
+    with Running(ordering=OrderingSettings(window=30.0)) as run:
         timed(run, P1, 0, 20.0)  # read first; P0 has not been read past 20 yet
         time.sleep(0.1)
         assert run.sink.order == []
@@ -481,49 +456,37 @@ def test_records_of_two_partitions_are_handed_on_in_event_time_order() -> None:
         run.until(lambda: len(run.sink.order) == 3)
         assert run.sink.order == [(P0, 0), (P1, 0), (P0, 1)]
         assert early(run, "window") == 0
-    finally:
-        run.end()
 
 
 def test_a_record_waits_no_longer_than_the_window() -> None:
-    run = Running(ordering=OrderingSettings(window=0.3))
-    try:
+    with Running(ordering=OrderingSettings(window=0.3)) as run:
         started = time.monotonic()
         timed(run, P1, 0, 20.0)  # P0 is never read: only the window lets it go
         run.until(lambda: run.sink.order == [(P1, 0)])
         assert 0.25 < time.monotonic() - started < 3.0
         assert early(run, "window") == 1
-    finally:
-        run.end()
 
 
 def test_paused_intake_never_keeps_a_record_waiting() -> None:
-    run = Running(ordering=OrderingSettings(window=60.0))
-    try:
+    with Running(ordering=OrderingSettings(window=60.0)) as run:
         timed(run, P1, 0, 20.0)
         time.sleep(0.1)
         assert run.sink.order == []
         run.sink.queued = 10**6  # the destination has enough queued: intake pauses
         run.until(lambda: run.sink.order == [(P1, 0)])
         assert early(run, "paused") == 1
-    finally:
-        run.end()
 
 
 def test_a_full_buffer_hands_on_what_it_holds() -> None:
-    run = Running(ordering=OrderingSettings(window=60.0), max_buffered=2)
-    try:
+    with Running(ordering=OrderingSettings(window=60.0), max_buffered=2) as run:
         timed(run, P1, 0, 20.0)
         timed(run, P1, 1, 21.0)
         run.until(lambda: run.sink.order == [(P1, 0), (P1, 1)])
         assert early(run, "full") == 2
-    finally:
-        run.end()
 
 
 def test_a_revoked_partition_hands_on_what_it_holds_before_letting_go() -> None:
-    run = Running(ordering=OrderingSettings(window=60.0), revoke_timeout=2.0)
-    try:
+    with Running(ordering=OrderingSettings(window=60.0), revoke_timeout=2.0) as run:
         timed(run, P1, 0, 20.0)
         time.sleep(0.1)
         assert run.sink.order == []
@@ -535,5 +498,3 @@ def test_a_revoked_partition_hands_on_what_it_holds_before_letting_go() -> None:
         assert time.monotonic() - started < 1.5  # it finished: no wait for the timeout
         assert run.consumer.committed(P1) == 1
         assert early(run, "revoked") == 1
-    finally:
-        run.end()
