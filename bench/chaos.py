@@ -321,6 +321,7 @@ def cluster_scenarios(quick: bool) -> dict[str, tuple[Callable[[faults.Scenario]
         "rolling-restart": (faults.rolling_restart(times=1 if quick else 2), True),
         "kill-busiest-leader": (faults.kill_and_restart(faults.busiest_leader, 10 * f), True),
         "kill-controller": (faults.kill_and_restart(faults.controller, 10 * f), True),
+        "kill-coordinator": (faults.kill_and_restart(faults.group_coordinator, 10 * f), True),
         "min-isr-unmet": (faults.min_isr_unmet(30 * f), True),
         "latency-500ms": (faults.network("latency", 30 * f), True),
         "bandwidth-trickle": (faults.network("bandwidth", 20 * f, every_broker=True), True),

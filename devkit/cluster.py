@@ -300,6 +300,19 @@ class Cluster:
             time.sleep(0.25)
         return time.monotonic() - started
 
+    def coordinator(self, group: str, timeout: float = 30.0) -> int:
+        """The broker coordinating `group` (the leader of its `__consumer_offsets`
+        partition); waits while the group is not known yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                futures = self.admin().describe_consumer_groups([group], request_timeout=5)
+                return int(futures[group].result(timeout=5).coordinator.id)
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def controller(self, timeout: float = 60.0) -> int:
         """The active KRaft controller: the leader of the newest epoch that a running voter
         wrote to its `quorum-state` (describe_cluster names a random broker under KRaft);

@@ -327,6 +327,11 @@ def controller(s: Scenario) -> int:
     return s.cluster.controller()
 
 
+def group_coordinator(s: Scenario) -> int:
+    """The broker coordinating the scenario's group: its commits are what the kill tests."""
+    return s.cluster.coordinator(s.group)
+
+
 def min_isr_unmet(down_s: float) -> Callable[[Scenario], None]:
     """Two brokers down (clean shutdown): no partition has two replicas in sync, so neither a
     commit nor a dead letter can be written; then both back."""
