@@ -165,8 +165,8 @@ def _gate(mode: str, meter: _Links) -> IdentityLinks:
 
 
 def _decide(decoder: Decoder, destination: Any) -> Callable[[bytes, int, int], object]:
-    """`decide_record` as `Pipeline.decide` calls it: the record's place a `segment.Place`, or
-    three keywords in revisions before 2026-12-08."""
+    """`decide_record` with the record's place: a `segment.Place` (`Pipeline.decide` passes
+    the record itself), or three keywords in revisions before 2026-12-08."""
     if hasattr(segment, "Place"):
         return lambda v, p, o: decide_record(v, decoder, (destination,), segment.Place(TOPIC, p, o))
     before: Any = decide_record

@@ -89,8 +89,9 @@ def once_decode(count: int) -> None:
 
 def once_decide(count: int) -> None:
     values, decoder, destinations = _values(), Decoder(), (default_destination(),)
+    places = [Place("t", 0, i) for i in range(POOL)]  # made before, as records are read
     for i in range(count):
-        decide_record(values[i % POOL], decoder, destinations, Place("t", 0, i))
+        decide_record(values[i % POOL], decoder, destinations, places[i % POOL])
 
 
 def once_client(count: int, url: str) -> None:

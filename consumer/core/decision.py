@@ -37,7 +37,7 @@ from consumer.core.movableink import (
     body_bytes,
     send_entire_event,
 )
-from consumer.core.segment import NOWHERE, Place
+from consumer.core.segment import NOWHERE, Located
 from consumer.core.tuples import record
 
 
@@ -225,12 +225,12 @@ def route(
 def decide_message(
     message: Any,
     destinations: tuple[Destination, ...],
-    place: Place = NOWHERE,
+    place: Located = NOWHERE,
     *,
     now: datetime | None = None,
 ) -> Decision:
     """The decision for an already-decoded message (total, like `decide_record`)."""
-    message_id = segment.message_id(message, *place)
+    message_id = segment.message_id(message, place.topic, place.partition, place.offset)
     try:
         checked = segment.check(message)
         if checked.get("messageId") != message_id:
@@ -254,7 +254,7 @@ def decide_record(
     value: bytes | None,
     decoder: Decoder,
     destinations: tuple[Destination, ...],
-    place: Place = NOWHERE,
+    place: Located = NOWHERE,
     *,
     now: datetime | None = None,
 ) -> Decision:
@@ -270,4 +270,6 @@ def decide_record(
         reason, detail = INTERNAL_ERROR, describe(exc)
     else:
         return decide_message(message, destinations, place, now=now)
-    return Decision(segment.fallback_id(*place), None, (), reason, detail)
+    return Decision(
+        segment.fallback_id(place.topic, place.partition, place.offset), None, (), reason, detail
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from consumer.core.errors import InvalidMessage
 
@@ -122,9 +122,20 @@ def person_key(message: Mapping[str, Any]) -> str:
     return identity_keys(message)[0]
 
 
+class Located(Protocol):
+    """Where a record is stored (a `Place`, or the Kafka record itself: the shell passes the
+    record it read rather than build a place per record); its `fallback_id` is made from it."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
 class Place(NamedTuple):
-    """Where a record is stored; its `fallback_id` is made from it. `NOWHERE`: a message not
-    read from Kafka."""
+    """A `Located` for what is not a Kafka record. `NOWHERE`: a message not read from Kafka."""
 
     topic: str = ""
     partition: int = -1

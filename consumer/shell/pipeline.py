@@ -36,7 +36,6 @@ from consumer.core.decode.avro_codec import segment_schema
 from consumer.core.envelope import Envelope
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Record
-from consumer.core.segment import Place
 from consumer.shell.delivery.sender import Sender
 from consumer.shell.http import open_transport
 from consumer.shell.kafka.client import Producer, TopicPartition
@@ -109,7 +108,7 @@ class Pipeline:
             record.value,
             self.decoder,
             self.settings.destinations,
-            Place(record.topic, record.partition, record.offset),
+            record,
         )
 
     def accept(self, batch: list[Envelope]) -> None:
