@@ -9,7 +9,7 @@ seen when all are finished. It never goes below what is finished; what the broke
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class PartitionOffsets:
@@ -89,13 +89,21 @@ class OffsetTracker:
             return tracked
 
     def finish(self, handle: PartitionOffsets, offset: int) -> None:
+        self.finish_many(((handle, offset),))
+
+    def finish_many(self, finished: Sequence[tuple[PartitionOffsets, int]]) -> None:
+        """Finish records (each its handle and offset) under one lock: the records a turn of
+        the delivery loop finished go together."""
         with self._lock:
-            handle.finish(offset)
-            if not handle.detached:
-                self._pending -= 1
-                self.finished += 1
-        if self.on_finish is not None:
-            self.on_finish(handle, offset)
+            for handle, offset in finished:
+                handle.finish(offset)
+                if not handle.detached:
+                    self._pending -= 1
+                    self.finished += 1
+        on_finish = self.on_finish
+        if on_finish is not None:
+            for handle, offset in finished:
+                on_finish(handle, offset)
 
     def pending(self, partitions: set[tuple[str, int]] | None = None) -> int:
         """Records taken and not finished (in all partitions, or in `partitions`)."""

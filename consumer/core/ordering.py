@@ -32,6 +32,9 @@ class Scheduler(Generic[Entry]):
         """Items added and not yet finished (waiting or running)."""
         return len(self._keys)
 
+    def __contains__(self, item: object) -> bool:
+        return item in self._keys
+
     def __iter__(self) -> Iterator[Entry]:
         """Unfinished items, in arrival order."""
         return iter(list(self._keys))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from consumer.core.deadletter import (
     TRUNCATION_LEVELS,
@@ -25,7 +25,7 @@ from consumer.core.deadletter import (
     topic_for,
     truncated,
 )
-from consumer.core.envelope import Envelope
+from consumer.core.envelope import Envelope, Timing
 from consumer.core.errors import INTERNAL_ERROR, MESSAGE_INVALID, Outcome, describe
 from consumer.core.offsets import OffsetTracker
 from consumer.core.records import Record
@@ -128,28 +128,60 @@ class Outcomes:
         self.tally: Counter[tuple[Outcome, str]] = Counter()  # (outcome, reason), all destinations
 
     def accept(self, batch: list[Envelope]) -> None:
-        """Take a batch of decided records (called on the loop, in consumption order). A bug
-        in handing one over costs that record (`internal.error`), never the rest of the batch."""
+        """Take a batch of decided records (called on the loop, in consumption order), at once:
+        each destination's jobs submitted together, outcomes counted once per kind. A bug in
+        handing one over costs that record (`internal.error`), never the rest of the batch."""
+        queued: dict[DestinationWorker, list[Job]] = {}
+        filtered: dict[tuple[str, str], int] = {}
+        done: list[Envelope] = []
+        timing = Timing()  # one clock read for the batch: copied into each job's own
         for envelope in batch:
             try:
-                self._accept(envelope)
+                jobs = self._accept(envelope, filtered, timing.queued_at)
             except Exception as exc:
-                log.error("unexpected error accepting a record", exc_info=exc)
                 envelope.remaining = 1
-                detail = describe(exc)
-                failure = Failure(
-                    INTERNAL_ERROR, detail, envelope.message_id, exception=type(exc).__name__
-                )
-                self._dead_letter(envelope, failure)
+                self._internal_error(envelope, exc)
+            else:
+                if jobs is None:
+                    done.append(envelope)
+                else:
+                    for worker, job in jobs:
+                        queued.setdefault(worker, []).append(job)
             envelope.routed()
+        for (destination, reason), count in filtered.items():
+            self._count(destination, "filtered", reason, count)
+        if done:
+            self._finish(done)
+        for worker, taken in queued.items():
+            try:
+                worker.submit(taken)
+            except Exception as exc:  # a bug: the jobs the worker did not take are lost to it
+                for job in taken:
+                    if job not in worker:
+                        self._internal_error(job.envelope, exc, worker.destination.name)
 
-    def _accept(self, envelope: Envelope) -> None:
+    def _internal_error(self, envelope: Envelope, exc: Exception, destination: str = "") -> None:
+        """A bug met while handing a record (or one of its jobs) over: dead-lettered instead
+        (the caller has counted that part in the record's `remaining`)."""
+        log.error("unexpected error accepting a record", exc_info=exc)
+        detail = describe(exc)
+        failure = Failure(
+            INTERNAL_ERROR, detail, envelope.message_id, destination, exception=type(exc).__name__
+        )
+        self._dead_letter(envelope, failure)
+
+    def _accept(
+        self, envelope: Envelope, filtered: dict[tuple[str, str], int], queued_at: float
+    ) -> list[tuple[DestinationWorker, Job]] | None:
+        """One record's jobs, to submit (its dead letters are sent here); None when it has
+        nothing to deliver or dead-letter (it is finished). Its filtered destinations are
+        added to `filtered`."""
         decision = envelope.decision
         if decision.message is None:
             envelope.remaining = 1
             reason = decision.reason or MESSAGE_INVALID
             self._dead_letter(envelope, Failure(reason, decision.detail, envelope.message_id))
-            return
+            return []
         jobs: list[tuple[DestinationWorker, Job]] = []
         failures: list[Failure] = []
         for verdict in decision.verdicts:
@@ -157,21 +189,21 @@ class Outcomes:
                 self._dead_at.setdefault(envelope, {})[verdict.destination] = False
                 failures.extend(verdict.rejected)
             if verdict.action == "deliver":
-                jobs.append((self._workers[verdict.destination], Job(envelope, verdict.deliveries)))
+                job = Job(envelope, verdict.deliveries, Timing(queued_at))
+                jobs.append((self._workers[verdict.destination], job))
             elif verdict.action == "invalid" and not verdict.rejected:  # the event is at fault
                 detail = "; ".join(verdict.warnings) or (verdict.reason or "")
                 reason = verdict.reason or "invalid"
                 failures.append(Failure(reason, detail, envelope.message_id, verdict.destination))
             else:
-                self._count(verdict.destination, "filtered", verdict.reason or "")
+                key = (verdict.destination, verdict.reason or "")
+                filtered[key] = filtered.get(key, 0) + 1
         envelope.remaining = len(jobs) + len(failures)
         if envelope.remaining == 0:
-            self._finish(envelope)
-            return
+            return None
         for failure in failures:
             self._dead_letter(envelope, failure)
-        for worker, job in jobs:
-            worker.submit(job)
+        return jobs
 
     def ahead(self) -> int:
         """Jobs queued (waiting or under way) at the least busy destination whose circuit is
@@ -180,25 +212,35 @@ class Outcomes:
         return min(queued, default=0)
 
     def jobs_finished(self, destination: str, jobs: list[Job]) -> None:
-        """A destination worker is done with jobs (delivered, or failed for good)."""
+        """A destination worker is done with jobs (delivered, or failed for good): those of
+        a request, or of a turn of its loop. Their outcomes are counted once per mapping and
+        their offsets finished under one lock, for all of them."""
         delivered = 0
+        by_mapping: dict[str, int] = {}
+        done: list[Envelope] = []
         dead_at = self._dead_at
         for job in jobs:
             envelope = job.envelope
             failed = {f.mapping for f in job.failures} if job.failures else ()
             for delivery in job.deliveries:
                 if delivery.mapping not in failed:
-                    self._count_mapping(destination, delivery.mapping, "delivered", "")
+                    by_mapping[delivery.mapping] = by_mapping.get(delivery.mapping, 0) + 1
             if not job.failures:
                 if not (dead_at and destination in dead_at.get(envelope, ())):
                     delivered += 1
-                self._part_done(envelope)
+                envelope.remaining -= 1
+                if envelope.remaining == 0:
+                    done.append(envelope)
                 continue
             envelope.remaining += len(job.failures) - 1
             for failure in job.failures:
                 self._dead_letter(envelope, failure)
+        for mapping, count in by_mapping.items():
+            self._count_mapping(destination, mapping, "delivered", "", count)
         if delivered:
             self._count(destination, "delivered", "", delivered)
+        if done:
+            self._finish(done)
 
     def _dead_letter(self, envelope: Envelope, failure: Failure) -> None:
         log.warning(
@@ -229,8 +271,10 @@ class Outcomes:
             counted[destination] = True
         self._count(destination, "dead_lettered", reason)
 
-    def _count_mapping(self, destination: str, mapping: str, outcome: Outcome, reason: str) -> None:
-        self._metrics.mapping_events.labels(destination, mapping, outcome, reason).inc()
+    def _count_mapping(
+        self, destination: str, mapping: str, outcome: Outcome, reason: str, events: int = 1
+    ) -> None:
+        self._metrics.mapping_events.labels(destination, mapping, outcome, reason).inc(events)
 
     def _count(self, destination: str, outcome: Outcome, reason: str, events: int = 1) -> None:
         self._metrics.events.labels(destination, outcome, reason).inc(events)
@@ -239,12 +283,15 @@ class Outcomes:
     def _part_done(self, envelope: Envelope) -> None:
         envelope.remaining -= 1
         if envelope.remaining == 0:
-            self._finish(envelope)
+            self._finish((envelope,))
 
-    def _finish(self, envelope: Envelope) -> None:
-        if self._dead_at:
-            self._dead_at.pop(envelope, None)
-        self._tracker.finish(envelope.handle, envelope.record.offset)
+    def _finish(self, envelopes: Sequence[Envelope]) -> None:
+        """Records with every part done: their offsets may be committed."""
+        dead_at = self._dead_at
+        if dead_at:
+            for envelope in envelopes:
+                dead_at.pop(envelope, None)
+        self._tracker.finish_many([(e.handle, e.record.offset) for e in envelopes])
 
     async def aclose(self) -> None:
         for worker in self._workers.values():

@@ -182,7 +182,7 @@ def test_a_record_whose_hand_over_fails_is_dead_lettered_and_the_rest_go_on() ->
         sender = Sender(destination, Never(), DeliverySettings(), metrics)
         outcomes = Outcomes(tracker, writer, metrics, [sender])
 
-        def explode(job: Any) -> None:
+        def explode(jobs: Any) -> None:
             raise KeyError("boom")
 
         outcomes._workers["mi"].submit = explode  # type: ignore[method-assign]

@@ -103,7 +103,7 @@ def run(
     async def scenario() -> None:
         w = worker(destination, transport, finished, metrics, settings or FAST)
         for n in range(jobs):
-            w.submit(job(n, destination))
+            w.submit([job(n, destination)])
         while len(finished) < jobs:
             await asyncio.sleep(0.01)
         await w.aclose()
@@ -177,7 +177,7 @@ def test_a_shutdown_never_finishes_an_unsent_job() -> None:
 
     async def scenario() -> None:
         w = worker(destination, FakeTransport(hang), finished, Metrics(CollectorRegistry()))
-        w.submit(job(0, destination))
+        w.submit([job(0, destination)])
         await asyncio.sleep(0.05)
         await w.aclose()
 
@@ -234,7 +234,7 @@ def test_a_retrying_event_holds_back_only_its_own_person() -> None:
     async def scenario() -> None:
         w = worker(destination, Recording(lambda n: None), finished, Metrics(CollectorRegistry()))
         for message, person in [("a1", "A"), ("a2", "A"), ("b1", "B"), ("a3", "A"), ("b2", "B")]:
-            w.submit(person_job(message, person))
+            w.submit([person_job(message, person)])
         while len(finished) < 5:
             await asyncio.sleep(0.01)
         await w.aclose()
@@ -290,7 +290,7 @@ def test_each_accepted_request_says_where_its_time_went() -> None:
         w = worker(destination, FakeTransport(answer), finished, metrics)
         one = job(0, destination)
         one.envelope.appended_at, one.envelope.read_at = now - 0.3, now - 0.1
-        w.submit(one)
+        w.submit([one])
         while not finished:
             await asyncio.sleep(0.01)
         await w.aclose()
@@ -338,11 +338,11 @@ def test_while_a_destination_is_down_its_new_jobs_wait_without_a_task_each() -> 
         nonlocal up
         w = worker(destination, FakeTransport(answer), finished, metrics, settings)
         for n in range(2):
-            w.submit(job(n, destination))
+            w.submit([job(n, destination)])
         while not w.sender.parks():  # the circuit is open and a job waits to probe it
             await asyncio.sleep(0.01)
         for n in range(2, 200):
-            w.submit(job(n, destination))
+            w.submit([job(n, destination)])
         tasks = len(asyncio.all_tasks())  # a job started is a task at once
         up = True
         while len(finished) < 200:
@@ -363,12 +363,12 @@ def test_parked_jobs_of_a_revoked_partition_are_dropped_unsent() -> None:
 
     async def scenario() -> list[Job]:
         w = worker(destination, transport, Finished(), metrics, settings)
-        w.submit(job(0, destination))
+        w.submit([job(0, destination)])
         while not w.sender.parks():  # the circuit is open and a job waits to probe it
             await asyncio.sleep(0.01)
         parked = [job(n, destination, partition=1) for n in (1, 2)]
         for one in parked:
-            w.submit(one)
+            w.submit([one])
         dropped = w.abandon({("in", 1)})
         assert dropped == parked and len(w) == 1  # the probing job stays
         await w.aclose()

@@ -68,6 +68,7 @@ class DestinationWorker:
         self._sweep_at = SWEEP_AT_LEAST
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
         self._parked: deque[Job] = deque()  # ready while the destination is down (`_unpark`)
+        self._ending: list[Job] = []  # finished in this turn of the loop (`_finish_soon`)
         self._batcher = (
             Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
         )
@@ -83,9 +84,17 @@ class DestinationWorker:
         """Jobs submitted and not finished."""
         return len(self._scheduler)
 
-    def submit(self, job: Job) -> None:
-        if self._scheduler.add(job, job.envelope.identity_keys):
-            self._start(job)
+    def __contains__(self, job: Job) -> bool:
+        """Whether the job was submitted and is not finished."""
+        return job in self._scheduler
+
+    def submit(self, jobs: list[Job]) -> None:
+        """Jobs in consumption order, a hand-over's at once: those whose person has nothing
+        unfinished here start together."""
+        add = self._scheduler.add
+        ready = [job for job in jobs if add(job, job.envelope.identity_keys)]
+        if ready:
+            self._start(ready)
 
     def abandon(self, partitions: set[tuple[str, int]]) -> list[Job]:
         """Drop the jobs of revoked partitions that have sent nothing (waiting or parked);
@@ -94,9 +103,9 @@ class DestinationWorker:
         parked = [j for j in self._parked if _partition(j) in partitions]
         if parked:
             self._parked = deque(j for j in self._parked if _partition(j) not in partitions)
-        for job in waiting + parked:
-            for ready in self._scheduler.remove(job):
-                self._start(ready)
+        ready = [r for job in waiting + parked for r in self._scheduler.remove(job)]
+        if ready:
+            self._start(ready)
         return waiting + parked
 
     def held_back(self) -> int:
@@ -110,21 +119,29 @@ class DestinationWorker:
 
     # -- starting and finishing jobs ---------------------------------------------------
 
-    def _start(self, job: Job) -> None:
-        job.started = True
-        job.timing.started_at = time.time()
-        keys = job.envelope.identity_keys
-        if self.destination.on_dead_letter == "hold" and self._held.intersection(keys):
-            job.failures += tuple(self._held_failure(job, d.mapping) for d in job.deliveries)
-            self._finish([job])
-        elif self._batcher is not None:
-            job.outstanding = len(job.deliveries)
-            for delivery in job.deliveries:
-                self._batcher.add(job, delivery)
-        elif self.sender.parks():
-            self._parked.append(job)
-        else:
-            self._spawn(self._run(job))
+    def _start(self, jobs: list[Job]) -> None:
+        """Jobs whose turn has come (their people's earlier jobs are done), started at once."""
+        now = time.time()
+        hold = self.destination.on_dead_letter == "hold" and bool(self._held)
+        batcher = self._batcher
+        parks = batcher is None and self.sender.parks()  # a task spawned does not change it
+        refused = []
+        for job in jobs:
+            job.started = True
+            job.timing.started_at = now
+            if hold and self._held.intersection(job.envelope.identity_keys):
+                job.failures += tuple(self._held_failure(job, d.mapping) for d in job.deliveries)
+                refused.append(job)
+            elif batcher is not None:
+                job.outstanding = len(job.deliveries)
+                for delivery in job.deliveries:
+                    batcher.add(job, delivery)
+            elif parks:
+                self._parked.append(job)
+            else:
+                self._spawn(self._run(job))
+        if refused:
+            self._finish(refused)
 
     def _unpark(self) -> None:
         """Parked jobs: all go once the circuit has closed; one goes if nothing probes it.
@@ -172,7 +189,19 @@ class DestinationWorker:
             elif result.accepted:
                 self._observe((job,), result)
             timing.started_at = result.last  # the next request's wait starts here
-        self._finish([job])
+        self._finish_soon(job)
+
+    def _finish_soon(self, job: Job) -> None:
+        """Single-event jobs that end in one turn of the loop are finished together, at its
+        end (ordering, outcomes, metrics and offsets once for all of them), not each alone."""
+        ending = self._ending
+        if not ending:
+            asyncio.get_running_loop().call_soon(self._finish_ended)
+        ending.append(job)
+
+    def _finish_ended(self) -> None:
+        jobs, self._ending = self._ending, []
+        self._finish(jobs)
 
     def _observe(self, jobs: Sequence[Job], result: Result) -> None:
         """Where an accepted request's time went (`metrics.STAGES`), for each of its events:
@@ -199,6 +228,7 @@ class DestinationWorker:
     def _finish(self, jobs: list[Job]) -> None:
         hold = self.destination.on_dead_letter == "hold"
         scheduler = self._scheduler
+        ready: list[Job] = []
         for job in jobs:
             if hold:
                 keys = job.envelope.identity_keys
@@ -208,8 +238,9 @@ class DestinationWorker:
                 for key in keys:
                     if scheduler.waiting_behind(key) == 0:
                         self._held.discard(key)
-            for ready in scheduler.finish(job):
-                self._start(ready)
+            ready.extend(scheduler.finish(job))
+        if ready:
+            self._start(ready)
         self._unpark()
         self._finisher.jobs_finished(self.destination.name, jobs)
 
