@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol, get_args
 
@@ -44,6 +44,11 @@ class Job:
     outstanding: int = 0  # batch mode: deliveries not yet settled
 
 
+# An accepted request's event, for the stage metrics: its job, when the job's wait for this
+# request began (`Timing.started_at` then: a later request of the job moves it on), the result.
+Accepted = tuple[Job, float, Result]
+
+
 def _partition(job: Job) -> tuple[str, int]:
     record = job.envelope.record
     return (record.topic, record.partition)
@@ -69,6 +74,7 @@ class DestinationWorker:
         self._held: set[str] = set()  # keys whose earlier job was dead-lettered ("hold" policy)
         self._parked: deque[Job] = deque()  # ready while the destination is down (`_unpark`)
         self._ending: list[Job] = []  # finished in this turn of the loop (`_finish_soon`)
+        self._accepted: list[Accepted] = []  # their accepted requests, for `_observe`
         self._batcher = (
             Batcher(destination.batch, self._send_batch) if destination.batch.enabled else None
         )
@@ -187,13 +193,14 @@ class DestinationWorker:
             if failure is not None:
                 job.failures += (failure,)
             elif result.accepted:
-                self._observe((job,), result)
+                self._accepted.append((job, timing.started_at, result))
             timing.started_at = result.last  # the next request's wait starts here
         self._finish_soon(job)
 
     def _finish_soon(self, job: Job) -> None:
         """Single-event jobs that end in one turn of the loop are finished together, at its
-        end (ordering, outcomes, metrics and offsets once for all of them), not each alone."""
+        end (stage metrics, ordering, outcomes and offsets once for all of them), not each
+        alone."""
         ending = self._ending
         if not ending:
             asyncio.get_running_loop().call_soon(self._finish_ended)
@@ -201,29 +208,40 @@ class DestinationWorker:
 
     def _finish_ended(self) -> None:
         jobs, self._ending = self._ending, []
+        accepted, self._accepted = self._accepted, []
+        self._observe(accepted)
         self._finish(jobs)
 
-    def _observe(self, jobs: Sequence[Job], result: Result) -> None:
-        """Where an accepted request's time went (`metrics.STAGES`), for each of its events:
-        a stage's durations in one call, and the request's own stages once for all."""
+    def _observe(self, accepted: list[Accepted]) -> None:
+        """Where accepted requests' time went (`metrics.STAGES`), for each of their events:
+        each stage's durations in one call, and a request's own stages once for its events
+        (the rows of one request are consecutive)."""
         kafka, intake, ordering, slot, retrying, request = self._stages
         fetched, handed, waited, queued = [], [], [], []
-        first_sent = result.first_sent
-        for job in jobs:
-            envelope, timing = job.envelope, job.timing
+        last: Result | None = None
+        events = 0
+        for job, started_at, result in accepted:
+            envelope, queued_at = job.envelope, job.timing.queued_at
             read_at = envelope.read_at
             if read_at:
                 if envelope.appended_at is not None:
                     fetched.append(read_at - envelope.appended_at)
-                handed.append(timing.queued_at - read_at)
-            waited.append(timing.started_at - timing.queued_at)
-            queued.append(first_sent - timing.started_at)
+                handed.append(queued_at - read_at)
+            waited.append(started_at - queued_at)
+            queued.append(result.first_sent - started_at)
+            if result is not last:
+                if last is not None:
+                    retrying.observe(last.last_sent - last.first_sent, events)
+                    request.observe(max(0.0, last.last - last.last_sent), events)
+                last, events = result, 0
+            events += 1
+        if last is not None:
+            retrying.observe(last.last_sent - last.first_sent, events)
+            request.observe(max(0.0, last.last - last.last_sent), events)
         kafka.observe_durations(fetched)
         intake.observe_durations(handed)
         ordering.observe_durations(waited)
         slot.observe_durations(queued)
-        retrying.observe(result.last_sent - first_sent, len(jobs))
-        request.observe(max(0.0, result.last - result.last_sent), len(jobs))
 
     def _finish(self, jobs: list[Job]) -> None:
         hold = self.destination.on_dead_letter == "hold"
@@ -266,7 +284,7 @@ class DestinationWorker:
         """A batch's answer, for each of its events' jobs; those with no event left are done."""
         jobs: list[Job] = [job for job, _ in items]
         if result.accepted:
-            self._observe(jobs, result)
+            self._observe([(job, job.timing.started_at, result) for job in jobs])
         else:
             name = self.destination.name
             for job, delivery in items:
