@@ -26,9 +26,10 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from consumer.core.released import Released
+from consumer.core.tuples import record
 
 Item = TypeVar("Item")
 Partition = tuple[str, int]
@@ -44,9 +45,10 @@ def rank(message_type: object) -> int:
     return 0 if message_type in LINKING_TYPES else 1
 
 
-@dataclass(slots=True)
-class _Held(Generic[Item]):
-    """One record waiting: its place in the merge (time, rank, then where it was read)."""
+class _Held(NamedTuple, Generic[Item]):
+    """One record waiting: its place in the merge (time, rank, then where it was read), which
+    is also how the heap of queue heads compares it: a tuple, compared in C. No two records
+    share (partition, offset), so the fields after those are never compared."""
 
     time: float
     rank: int
@@ -55,16 +57,6 @@ class _Held(Generic[Item]):
     read_at: float
     step: int
     item: Item
-
-
-# A queue's head in the heap: its place in the merge as a plain tuple, then the record. Tuples
-# compare in C; a dataclass's generated `__lt__` ran as Python several times per record. No two
-# records share (partition, offset), so the record itself is never compared.
-_Head = tuple[float, int, Partition, int, _Held[Item]]
-
-
-def _head(held: _Held[Item]) -> _Head[Item]:
-    return (held.time, held.rank, held.partition, held.offset, held)
 
 
 @dataclass(frozen=True)
@@ -82,7 +74,7 @@ class EventTimeMerge(Generic[Item]):
     def __init__(self, window_s: float) -> None:
         self.window_s = window_s
         self._queues: dict[Partition, deque[_Held[Item]]] = {}
-        self._heads: list[_Head[Item]] = []  # a heap of the queues' heads
+        self._heads: list[_Held[Item]] = []  # a heap of the queues' heads
         self._read_to: dict[Partition, float] = {}  # the latest event time read, per partition
         self._count = 0
 
@@ -108,13 +100,13 @@ class EventTimeMerge(Generic[Item]):
     ) -> None:
         """Hold a record; records of one partition must come in log order."""
         self.read_to(partition, time)
-        held = _Held(time, order, partition, offset, now, step, item)
+        held: _Held[Item] = record(_Held, (time, order, partition, offset, now, step, item))
         queue = self._queues.get(partition)
         if queue is None:
             queue = self._queues[partition] = deque()
         queue.append(held)
         if len(queue) == 1:
-            heapq.heappush(self._heads, _head(held))
+            heapq.heappush(self._heads, held)
         self._count += 1
 
     def release(
@@ -124,7 +116,7 @@ class EventTimeMerge(Generic[Item]):
         out: list[Released[Item, ReleaseReason]] = []
         lows = _Lows(self, partitions)
         while self._heads:
-            head = self._heads[0][-1]
+            head = self._heads[0]
             if not lows.reading_waits(head, step):
                 reason: ReleaseReason | None = "paused" if lows.idle_waits(head) else None
                 lows.emptied(self._pop(head, now, reason, out))
@@ -141,7 +133,7 @@ class EventTimeMerge(Generic[Item]):
         """Hand on everything held, in merge order (a full buffer, a shutdown)."""
         out: list[Released[Item, ReleaseReason]] = []
         while self._heads:
-            self._pop(self._heads[0][-1], now, reason, out)
+            self._pop(self._heads[0], now, reason, out)
         return out
 
     def release_partitions(
@@ -168,7 +160,7 @@ class EventTimeMerge(Generic[Item]):
                 dropped += len(queue)
         if dropped:
             self._count -= dropped
-            self._heads = [h for h in self._heads if h[2] in self._queues]
+            self._heads = [h for h in self._heads if h.partition in self._queues]
             heapq.heapify(self._heads)
         return dropped
 
@@ -177,8 +169,8 @@ class EventTimeMerge(Generic[Item]):
     def _expired_head(self, now: float) -> _Held[Item] | None:
         """The earliest head whose window has run out: a later record of another partition may
         have waited longer than the merge's first."""
-        expired = [h for h in self._heads if now - h[-1].read_at >= self.window_s]
-        return min(expired)[-1] if expired else None
+        expired = [h for h in self._heads if now - h.read_at >= self.window_s]
+        return min(expired) if expired else None
 
     def holds(self, partition: Partition) -> bool:
         return bool(self._queues.get(partition))
@@ -196,19 +188,19 @@ class EventTimeMerge(Generic[Item]):
         """Hand on a head; the partition it leaves empty, if it does."""
         queue = self._queues[head.partition]
         queue.popleft()
-        if self._heads[0][-1] is head:
+        if self._heads[0] is head:
             heapq.heappop(self._heads)
         else:  # handed on out of merge order: its window ran out, or its partition was revoked
-            self._heads = [h for h in self._heads if h[-1] is not head]
+            self._heads = [h for h in self._heads if h is not head]
             heapq.heapify(self._heads)
         emptied = None
         if queue:
-            heapq.heappush(self._heads, _head(queue[0]))
+            heapq.heappush(self._heads, queue[0])
         else:
             del self._queues[head.partition]
             emptied = head.partition
         self._count -= 1
-        out.append(Released(head.item, max(0.0, now - head.read_at), reason))
+        out.append(record(Released, (head.item, max(0.0, now - head.read_at), reason)))
         return emptied
 
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
 from consumer.core.released import Released
+from consumer.core.tuples import record
 
 Item = TypeVar("Item")
 Partition = tuple[str, int]
@@ -356,7 +357,7 @@ class IdentityGate(Generic[Item]):
     ) -> None:
         self._unqueue(held)
         assert held.item is not None
-        out.append(Released(held.item, max(0.0, now - held.since), reason))
+        out.append(record(Released, (held.item, max(0.0, now - held.since), reason)))
 
     def _unqueue(self, held: _Held[Item]) -> None:
         held.done = True

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 Item = TypeVar("Item")
 Reason = TypeVar("Reason")
 
 
-@dataclass(frozen=True, slots=True)
-class Released(Generic[Item, Reason]):
+class Released(NamedTuple, Generic[Item, Reason]):
     """An item handed on: how long it was held, and why early or without the guarantee
-    (None: in order, with the guarantee)."""
+    (None: in order, with the guarantee). A named tuple: one is made per record held, by
+    `tuples.record`."""
 
     item: Item
     held_s: float

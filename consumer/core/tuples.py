@@ -2,7 +2,8 @@
 
 A `NamedTuple`'s constructor is a Python function (it fills in defaults) called from C. The
 records made for every delivered event (its `Request`, each `Delivery`, each `Verdict`, the
-`Decision`, and the Kafka wrapper's `Record` of each message read) are made instead by
+`Decision`, the Kafka wrapper's `Record` of each message read, and what the order across
+partitions holds and hands on of each, `_Held` and `Released`) are made instead by
 `tuple.__new__`, which builds the same tuple for about half the CPU (bench/README.md). It
 takes every field, in order, and checks nothing: a test (`tests/unit/test_tuples.py`) reads
 every call and fails if one gives a record the wrong number of fields.

@@ -50,7 +50,10 @@ class TimeOrder:
         decision, record = decided.decision, decided.record
         partition = (record.topic, record.partition)
         moment = ordering_time(decided)
-        if decision.action != "deliver":
+        for verdict in decision.verdicts:  # a loop, not `decision.action`: no set per record
+            if verdict.action == "deliver":
+                break
+        else:
             self._merge.read_to(partition, moment)
             return False
         message = decision.message or {}
