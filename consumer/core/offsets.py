@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from consumer.core.records import Record
+
 
 class PartitionOffsets:
     """The offsets of one partition that are in the consumer's hands."""
@@ -81,12 +83,30 @@ class OffsetTracker:
         self, topic: str, partition: int, offset: int, timestamp: float | None = None
     ) -> PartitionOffsets:
         with self._lock:
-            tracked = self._partitions.get((topic, partition))
-            if tracked is None:
-                tracked = self._partitions[topic, partition] = PartitionOffsets()
-            tracked.add(offset, timestamp)
-            self._pending += 1
-            return tracked
+            return self._add(topic, partition, offset, timestamp)
+
+    def add_many(
+        self, records: Sequence[Record], timestamps: Sequence[float | None]
+    ) -> list[PartitionOffsets]:
+        """`add` of records read together (a poll batch's, in order; each its timestamp),
+        under one lock: their partitions' handles, in their order."""
+        with self._lock:
+            add = self._add
+            return [
+                add(r.topic, r.partition, r.offset, t)
+                for r, t in zip(records, timestamps, strict=True)
+            ]
+
+    def _add(
+        self, topic: str, partition: int, offset: int, timestamp: float | None
+    ) -> PartitionOffsets:
+        """One record taken (the lock held)."""
+        tracked = self._partitions.get((topic, partition))
+        if tracked is None:
+            tracked = self._partitions[topic, partition] = PartitionOffsets()
+        tracked.add(offset, timestamp)
+        self._pending += 1
+        return tracked
 
     def finish(self, handle: PartitionOffsets, offset: int) -> None:
         self.finish_many(((handle, offset),))

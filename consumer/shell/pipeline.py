@@ -9,17 +9,20 @@ One record's way, hop by hop (Kafka thread, then the asyncio loop from `Pipeline
                                     segment.check, route (triggers, signals, mapping),
                                     decision._delivery (each body encoded once)
                                     -> decision.Decision (id, keys, event time, bodies)
-    offsets.OffsetTracker.add       -> envelope.Envelope (record, decision, ids, keys, event
+    source.KafkaSource._envelop     offsets.OffsetTracker.add_many (50 decided at a time)
+                                    -> envelope.Envelope (record, decision, ids, keys, event
                                     and Kafka time, offset handle): read by every later stage
     pipeline.Pipeline.accept        hop to the loop
-    outcome.Outcomes.accept         filtered / invalid counted or dead-lettered here;
-                                    one delivery.Job (envelope, requests, Timing) per
-                                    delivering destination
-    delivery.DestinationWorker      submit -> ordering.Scheduler (per person) -> _run,
+    outcome.Outcomes.accept         a batch at once: filtered / invalid counted or
+                                    dead-lettered here; one delivery.Job (envelope,
+                                    requests, Timing) per delivering destination, each
+                                    destination's submitted together
+    delivery.DestinationWorker      submit -> ordering.Scheduler (per person) -> _run (its
+                                    ends settled once per loop turn: _finish_soon),
                                     or batching.Batcher -> _run_batch
     sender.Sender.send              circuit, limits, retries -> transport.post -> Result
     outcome.Outcomes.jobs_finished  delivered, or _dead_letter -> DeadLetterWriter.send
-    offsets.OffsetTracker.finish    then source.KafkaSource._commit -> GroupReader.save
+    offsets.OffsetTracker.finish_many  then source.KafkaSource._commit -> GroupReader.save
 """
 
 from __future__ import annotations

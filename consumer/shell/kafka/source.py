@@ -164,42 +164,52 @@ class KafkaSource:
         return records
 
     def _take(self, records: list[Record]) -> None:
-        batch: list[Envelope] = []
-        read_at = time.time()
+        """Decide a poll batch's records; their offsets are tracked and they are handed on
+        (or held for order) `HANDOVER` decided records at a time, so the loop starts on the
+        first while the rest are decided."""
+        decided: list[tuple[Record, Decision]] = []
         consumed: dict[str, int] = {}
         blocked = self._blocked  # the loop's names bound once: it runs once a record
-        wanted, decide, add = self._reader.wanted, self._sink.decide, self._tracker.add
-        order, step, now = self._order, self._steps, time.monotonic()
-        links = self._links
+        wanted, decide = self._reader.wanted, self._sink.decide
         keys: list[Observed] = []
         for record in records:
-            topic, partition, offset, _, _, _, stamp = record
+            topic, partition = record.topic, record.partition
             if (blocked and (topic, partition) in blocked) or not wanted(record):
                 continue
             consumed[topic] = consumed.get(topic, 0) + 1
             try:
                 decision = decide(record)
             except Unavailable as exc:
-                self._block((topic, partition), offset, str(exc))
+                self._block((topic, partition), record.offset, str(exc))
                 continue
             keys.append((topic, partition, record.key, decision.message))
-            appended = kafka_seconds(stamp)
-            decided = envelope(
-                record, decision, add(topic, partition, offset, appended), appended, read_at
-            )
-            if links is not None:
-                links.read(decided)
-            if order is not None and order.take(decided, now, step):
-                continue
-            if links is not None and links.check(decided):
-                continue
-            batch.append(decided)
-            if len(batch) == HANDOVER:  # the loop starts on these while the rest are decided
-                self._sink.accept(batch)
-                batch = []
+            decided.append((record, decision))
+            if len(decided) == HANDOVER:
+                self._envelop(decided)
+                decided = []
         for topic, count in consumed.items():  # counted per poll, not per record
             self._metrics.records_consumed.labels(topic).inc(count)
         self._keying.observe(keys)
+        if decided:
+            self._envelop(decided)
+
+    def _envelop(self, decided: list[tuple[Record, Decision]]) -> None:
+        """Decided records: their offsets tracked (one call for them all), then each held for
+        order or the identity gate, or handed on."""
+        read_at, now, step = time.time(), time.monotonic(), self._steps
+        order, links = self._order, self._links
+        appended = [kafka_seconds(record.timestamp_ms) for record, _ in decided]
+        handles = self._tracker.add_many([record for record, _ in decided], appended)
+        batch: list[Envelope] = []
+        for (record, decision), handle, stamp in zip(decided, handles, appended, strict=True):
+            one = envelope(record, decision, handle, stamp, read_at)
+            if links is not None:
+                links.read(one)
+            if order is not None and order.take(one, now, step):
+                continue
+            if links is not None and links.check(one):
+                continue
+            batch.append(one)
         if batch:
             self._sink.accept(batch)
 
@@ -229,8 +239,8 @@ class KafkaSource:
         if gated and self._links is not None:
             check = self._links.check
             decided = [d for d in decided if not check(d)]
-        for start in range(0, len(decided), HANDOVER):
-            self._sink.accept(decided[start : start + HANDOVER])
+        for start in range(0, len(decided), BATCH):  # a poll's worth at a time, at most
+            self._sink.accept(decided[start : start + BATCH])
 
     def _block(self, tp: TopicPartition, offset: int, why: str) -> None:
         """A dependency is down: rewind the partition to `offset` and wait before retrying."""
