@@ -8,8 +8,8 @@ and status codes from fixed sets; no person id, messageId or secret is ever a la
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Generic, TypeVar, get_args
@@ -246,6 +246,10 @@ class _Declare(Generic[Declared]):
 
 
 Child = TypeVar("Child")  # the type of a `_LoopFamily`'s labelled series
+# Durations observed together from which a histogram counts them by bisecting them sorted (the
+# sort runs in C, then a dozen bisections) instead of a Python step for each: a batch request's
+# events, or the requests that ended in one turn of the delivery loop.
+SORTED_AT_LEAST = 32
 
 
 class _LoopFamily(Collector, Generic[Child]):
@@ -359,9 +363,12 @@ class HistogramChild:
         self.counts[bisect_left(self._bounds, value)] += times
         self.sum += value * times
 
-    def observe_durations(self, values: Iterable[float]) -> None:
+    def observe_durations(self, values: Sequence[float]) -> None:
         """One observation of each value, a negative one as 0 (two clocks that disagree a
         little): a batch's events in one call, not a call each."""
+        if len(values) >= SORTED_AT_LEAST:
+            self._observe_sorted(sorted(values))
+            return
         bounds, counts, total = self._bounds, self.counts, self.sum
         for value in values:
             duration = value if value > 0.0 else 0.0
@@ -369,9 +376,12 @@ class HistogramChild:
             total += duration
         self.sum = total
 
-    def observe_since(self, moments: Iterable[float | None], now: float) -> None:
+    def observe_since(self, moments: Sequence[float | None], now: float) -> None:
         """`observe_durations` of the time from each moment to `now`, unknown (None) ones left
-        out: a batch's end-to-end latencies without a list of them."""
+        out: a request's end-to-end latencies (a few without a list of them)."""
+        if len(moments) >= SORTED_AT_LEAST:
+            self._observe_sorted(sorted([now - m for m in moments if m is not None]))
+            return
         bounds, counts, total = self._bounds, self.counts, self.sum
         for moment in moments:
             if moment is not None:
@@ -379,6 +389,19 @@ class HistogramChild:
                 counts[bisect_left(bounds, duration)] += 1
                 total += duration
         self.sum = total
+
+    def _observe_sorted(self, ordered: list[float]) -> None:
+        """Sorted durations (a negative one as 0) counted bucket by bucket, one bisection
+        each, from the lowest until none is left."""
+        counts, below, count = self.counts, 0, len(ordered)
+        for i, bound in enumerate(self._bounds):
+            if below == count:
+                break
+            upto = bisect_right(ordered, bound, below)
+            counts[i] += upto - below
+            below = upto
+        counts[-1] += count - below
+        self.sum = sum(ordered[bisect_right(ordered, 0.0) :], self.sum)
 
 
 class LagCollector(Collector):

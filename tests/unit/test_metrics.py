@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from consumer.shell.metrics import LoopCounter, LoopHistogram
+from consumer.shell.metrics import SORTED_AT_LEAST, LoopCounter, LoopHistogram
 
 
 def test_a_loop_histogram_exports_what_a_histogram_exports() -> None:
@@ -33,6 +33,22 @@ def test_durations_observed_together_export_what_one_at_a_time_export() -> None:
     mine.labels("mi").observe_durations([])
     mine.labels("mi").observe_since([100.0, None, 100.25, 103.0], now=100.5)  # 103: ahead
     for value in [*values, 0.5, 0.25, 0.0]:
+        reference.labels("mi").observe(max(0.0, value))
+    assert _lines(ours) == _lines(theirs)
+
+
+def test_many_durations_observed_together_export_what_one_at_a_time_export() -> None:
+    """Enough of them to be counted sorted (`SORTED_AT_LEAST`): the same buckets and sum
+    (binary fractions, so that the order of the additions cannot show)."""
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.125, 0.5, 1.0, 4.0)
+    mine = LoopHistogram("x_seconds", "Doc.", ["destination"], buckets, ours)
+    reference = Histogram("x_seconds", "Doc.", ["destination"], buckets=buckets, registry=theirs)
+    values = [-0.25, 0.0, 0.125, 0.5, 0.75, 1.0, 3.5, 4.0, 8.0, 0.0625] * SORTED_AT_LEAST
+    mine.labels("mi").observe_durations(values)
+    moments: list[float | None] = [None, 100.0, 99.5, 100.75, 96.0] * SORTED_AT_LEAST
+    mine.labels("mi").observe_since(moments, now=100.5)
+    for value in [*values, *(100.5 - m for m in moments if m is not None)]:
         reference.labels("mi").observe(max(0.0, value))
     assert _lines(ours) == _lines(theirs)
 
