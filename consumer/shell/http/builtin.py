@@ -169,14 +169,21 @@ class _Origin:
         self._sweep_every = max(0.05, min(1.0, timeout_s / 4))
         self._sweeper = self.loop.call_later(self._sweep_every, self._sweep)
 
-    async def connection(self, fresh: bool = False) -> _Connection:
-        """An open connection: an idle one (unless `fresh`), a new one, or, when `size` are
-        open, the next one released."""
-        while self._idle and not fresh:
+    def idle(self) -> _Connection | None:
+        """An idle open connection, if there is one: the usual case under load, taken without
+        a coroutine to run (`connection` is one)."""
+        while self._idle:
             conn = self._idle.pop()  # the most recently used: least likely to be stale
             if not conn.closed:
                 conn.reused = True
                 return conn
+        return None
+
+    async def connection(self, fresh: bool = False) -> _Connection:
+        """An open connection: an idle one (unless `fresh`), a new one, or, when `size` are
+        open, the next one released."""
+        if not fresh and (conn := self.idle()) is not None:
+            return conn
         while len(self._all) + self._opening >= self.size:
             waiter: asyncio.Future[_Connection | None] = self.loop.create_future()
             self._waiting.append(waiter)
@@ -292,7 +299,7 @@ class Http1Transport:
             )
         head = self._head(request, target, len(content))
         try:
-            conn = await origin.connection()
+            conn = origin.idle() or await origin.connection()
             try:
                 status, retry_after = await conn.send(head, content)
             except _Failed as failure:
