@@ -216,7 +216,7 @@ class DestinationWorker:
         """Where accepted requests' time went (`metrics.STAGES`), for each of their events:
         each stage's durations in one call, and a request's own stages once for its events
         (the rows of one request are consecutive)."""
-        kafka, intake, ordering, slot, retrying, request = self._stages
+        kafka, intake, ordering, slot = self._stages[:4]
         fetched, handed, waited, queued = [], [], [], []
         last: Result | None = None
         events = 0
@@ -231,17 +231,21 @@ class DestinationWorker:
             queued.append(result.first_sent - started_at)
             if result is not last:
                 if last is not None:
-                    retrying.observe(last.last_sent - last.first_sent, events)
-                    request.observe(max(0.0, last.last - last.last_sent), events)
+                    self._observe_request(last, events)
                 last, events = result, 0
             events += 1
         if last is not None:
-            retrying.observe(last.last_sent - last.first_sent, events)
-            request.observe(max(0.0, last.last - last.last_sent), events)
+            self._observe_request(last, events)
         kafka.observe_durations(fetched)
         intake.observe_durations(handed)
         ordering.observe_durations(waited)
         slot.observe_durations(queued)
+
+    def _observe_request(self, result: Result, events: int) -> None:
+        """An accepted request's own stages (retrying, the request), once for its events."""
+        retrying, request = self._stages[-2:]
+        retrying.observe(result.last_sent - result.first_sent, events)
+        request.observe(max(0.0, result.last - result.last_sent), events)
 
     def _finish(self, jobs: list[Job]) -> None:
         hold = self.destination.on_dead_letter == "hold"
